@@ -1,0 +1,1 @@
+namespace MkbVpn.WireGuard; internal static class Placeholder {}

@@ -1,0 +1,1 @@
+namespace MkbVpn; internal static class Placeholder {}
