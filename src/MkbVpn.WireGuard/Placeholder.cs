@@ -1,1 +1,0 @@
-namespace MkbVpn.WireGuard; internal static class Placeholder {}
