@@ -1,1 +1,27 @@
-return 0;
+using System.CommandLine;
+using MkbVpn;
+using MkbVpn.Cli;
+using MkbVpn.Cli.Commands;
+
+Sys.RestrictUmask();
+
+var root = new RootCommand("mkb-vpn: the WireGuard VPN server of the mkb-stack.\n" +
+    "Quick start: mkb-vpn init --endpoint vpn.example.com && mkb-vpn up && mkb-vpn add alice");
+root.Options.Add(CliOptions.DataDir);
+foreach (var command in new[]
+{
+    InitCommand.Create(), UpCommand.Create(), DownCommand.Create(),
+    AddCommand.Create(), RemoveCommand.Create(), BlockCommand.Create(blocking: true), BlockCommand.Create(blocking: false),
+    ListCommand.Create(), StatusCommand.Create(), ShowCommand.Create(), QrCommand.Create(),
+})
+{
+    root.Subcommands.Add(command);
+}
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
+{
+    Console.Error.WriteLine($"mkb-vpn: error: {parsed.Errors[0].Message} (see 'mkb-vpn {string.Join(' ', CliOptions.CommandPath(parsed))} --help')".Replace("  ", " "));
+    return ExitCodes.UserError;
+}
+return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -1,0 +1,102 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MkbVpn.Clients;
+
+namespace MkbVpn.Cli;
+
+/// <summary>Options shared by the verbs, and the one place that turns failures into exit codes.</summary>
+internal static class CliOptions
+{
+    public static readonly Option<string?> DataDir = new("--data-dir")
+    {
+        Description = $"Data directory (default: ${Paths.DataDirVariable} or {Paths.DefaultDataDir})",
+        Recursive = true,
+        HelpName = "DIR",
+    };
+
+    public static Option<bool> Json() => new("--json") { Description = "Print JSON for scripts" };
+
+    public static Argument<string[]> Names(string verb) => new("NAME")
+    {
+        Description = $"Client name(s) to {verb}",
+        Arity = ArgumentArity.OneOrMore,
+    };
+
+    public static IEnumerable<string> CommandPath(ParseResult parsed)
+    {
+        var names = new List<string>();
+        for (var r = parsed.CommandResult; r is not null && r.Command is not RootCommand; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Insert(0, r.Command.Name);
+        return names;
+    }
+
+    public static ClientService Service(ParseResult p) => new(new Paths(p.GetValue(DataDir)));
+
+    /// <summary>Runs a verb: one line on stderr and its exit code for anything that goes wrong.</summary>
+    public static void SetHandler(this Command command, Func<ParseResult, int> action)
+    {
+        command.SetAction(p =>
+        {
+            try
+            {
+                return action(p);
+            }
+            catch (UserInputException e)
+            {
+                Console.Error.WriteLine($"mkb-vpn: error: {e.Message}");
+                return e.ExitCode;
+            }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"mkb-vpn: error: {e.Message}");
+                return ExitCodes.Failure;
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                Console.Error.WriteLine($"mkb-vpn: error: permission denied ({e.Message}); run as root");
+                return ExitCodes.NeedsRoot;
+            }
+        });
+    }
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    public static void WriteJson<T>(T value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+
+    public static string Ago(DateTimeOffset? t, DateTimeOffset now)
+    {
+        if (t is not { } v)
+            return "never";
+        var d = now - v;
+        if (d < TimeSpan.Zero) d = TimeSpan.Zero;
+        return d.TotalSeconds < 60 ? $"{(int)d.TotalSeconds}s ago"
+            : d.TotalMinutes < 60 ? $"{(int)d.TotalMinutes}m ago"
+            : d.TotalHours < 48 ? $"{(int)d.TotalHours}h ago"
+            : $"{(int)d.TotalDays}d ago";
+    }
+
+    public static string Bytes(long n) => n switch
+    {
+        < 1024 => $"{n} B",
+        < 1024 * 1024 => $"{n / 1024.0:0.0} KiB",
+        < 1024L * 1024 * 1024 => $"{n / 1024.0 / 1024:0.0} MiB",
+        _ => $"{n / 1024.0 / 1024 / 1024:0.00} GiB",
+    };
+
+    /// <summary>Prints rows as aligned columns.</summary>
+    public static void Table(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
+    {
+        var all = new List<IReadOnlyList<string>> { header };
+        all.AddRange(rows);
+        var widths = header.Select((_, i) => all.Max(r => r[i].Length)).ToArray();
+        var w = Console.Out;
+        foreach (var r in all)
+            w.WriteLine(string.Join("  ", r.Select((c, i) => i == r.Count - 1 ? c : c.PadRight(widths[i]))).TrimEnd());
+    }
+}

@@ -1,0 +1,92 @@
+using System.CommandLine;
+using MkbVpn.Addressing;
+using MkbVpn.Clients;
+using MkbVpn.Configs;
+
+namespace MkbVpn.Cli.Commands;
+
+internal static class AddCommand
+{
+    public static Command Create()
+    {
+        var names = CliOptions.Names("add");
+        var address = new Option<string[]>("--address") { Description = "Explicit address (IPv4 and/or IPv6) instead of the next free one; one client only", HelpName = "IP" };
+        var dns = new Option<string[]>("--dns") { Description = "DNS server(s) for this client instead of the server's, or 'none'", HelpName = "IP" };
+        var allowed = new Option<string[]>("--allowed-ips") { Description = "AllowedIPs in this client's config instead of the server's split/full default", HelpName = "CIDR" };
+        var full = new Option<bool>("--full-tunnel") { Description = "This client sends all traffic through the VPN" };
+        var keepalive = new Option<int?>("--keepalive") { Description = "PersistentKeepalive for this client, seconds (0 = off)", HelpName = "SECONDS" };
+        var qrPng = new Option<string?>("--qr-png") { Description = "Also write the QR code as a PNG file (one client only)", HelpName = "FILE" };
+        var noQr = new Option<bool>("--no-qr") { Description = "Do not print the QR code" };
+        var json = CliOptions.Json();
+        var cmd = new Command("add", "Add client(s): fresh keys, the next free address, a config file and a QR code; live at once.\n" +
+            "Example: mkb-vpn add alice bob    |    mkb-vpn add carol --address 10.99.0.50 --full-tunnel --qr-png carol.png")
+        {
+            names, address, dns, allowed, full, keepalive, qrPng, noQr, json,
+        };
+        cmd.SetHandler(p =>
+        {
+            var list = p.GetValue(names)!;
+            var addresses = (p.GetValue(address) ?? []).SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                .Select(a => Cidr.ParseAddress(a.Split('/')[0], "--address")).ToList();
+            if (addresses.Count > 0 && list.Length > 1)
+                throw new UserInputException("--address: only with a single client name");
+            if (p.GetValue(qrPng) is not null && list.Length > 1)
+                throw new UserInputException("--qr-png: only with a single client name");
+            var a4 = addresses.Where(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork).ToList();
+            var a6 = addresses.Where(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6).ToList();
+            if (a4.Count > 1 || a6.Count > 1)
+                throw new UserInputException("--address: at most one IPv4 and one IPv6 address");
+            var dnsValues = p.GetValue(dns) is { Length: > 0 } d ? d.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList() : null;
+            if (dnsValues is ["none"])
+                dnsValues = [];
+            foreach (var x in dnsValues ?? [])
+                Cidr.ParseAddress(x, "--dns");
+            var allowedValues = p.GetValue(allowed) is { Length: > 0 } al
+                ? al.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Select(x => Cidr.ParseNetwork(x, "--allowed-ips")).ToList()
+                : null;
+            if (p.GetValue(full))
+            {
+                if (allowedValues is not null)
+                    throw new UserInputException("--full-tunnel and --allowed-ips contradict each other");
+                allowedValues = [System.Net.IPNetwork.Parse("0.0.0.0/0"), System.Net.IPNetwork.Parse("::/0")];
+            }
+            var service = CliOptions.Service(p);
+            var result = service.Add([.. list.Select(n => new AddRequest(n)
+            {
+                Address4 = a4.FirstOrDefault(),
+                Address6 = a6.FirstOrDefault(),
+                Dns = dnsValues,
+                AllowedIps = allowedValues,
+                Keepalive = p.GetValue(keepalive),
+            })]);
+            if (p.GetValue(qrPng) is { } png)
+                File.WriteAllBytes(png, QrCodes.Png(service.ConfigText(result.Clients[0].Name)));
+            if (p.GetValue(json))
+            {
+                CliOptions.WriteJson(result.Clients.Select(c => new
+                {
+                    c.Name,
+                    address4 = c.Address4?.ToString(),
+                    address6 = c.Address6?.ToString(),
+                    public_key = c.PublicKey.ToBase64(),
+                    config = service.Paths.ClientConfig(c.Name),
+                    live = result.Live,
+                }));
+                return 0;
+            }
+            foreach (var c in result.Clients)
+                Console.WriteLine($"Added {c.Name} ({c.AddressText}): config {service.Paths.ClientConfig(c.Name)}");
+            if (!result.Live)
+                Console.WriteLine("Note: the VPN interface is not up; run 'mkb-vpn up' to serve these clients");
+            if (result.Clients.Count == 1 && !p.GetValue(noQr))
+            {
+                Console.WriteLine("Scan with the WireGuard app (+ > Scan from QR code):");
+                Console.Write(QrCodes.Terminal(service.ConfigText(result.Clients[0].Name)));
+            }
+            if (p.GetValue(qrPng) is { } written)
+                Console.WriteLine($"QR code written to {written}");
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,141 @@
+using System.CommandLine;
+using MkbVpn.Configs;
+
+namespace MkbVpn.Cli.Commands;
+
+internal static class ListCommand
+{
+    public static Command Create()
+    {
+        var json = CliOptions.Json();
+        var cmd = new Command("list", "List clients: name, addresses, enabled or blocked, created.\nExample: mkb-vpn list --json") { json };
+        cmd.Aliases.Add("ls");
+        cmd.SetHandler(p =>
+        {
+            var clients = CliOptions.Service(p).List();
+            if (p.GetValue(json))
+            {
+                CliOptions.WriteJson(clients.Select(c => new
+                {
+                    c.Name,
+                    address4 = c.Address4?.ToString(),
+                    address6 = c.Address6?.ToString(),
+                    state = c.Enabled ? "enabled" : "blocked",
+                    public_key = c.PublicKey.ToBase64(),
+                    created_at = c.CreatedAt,
+                }));
+                return 0;
+            }
+            CliOptions.Table(["NAME", "ADDRESS", "STATE", "CREATED"],
+                clients.Select(c => (IReadOnlyList<string>)[c.Name, c.AddressText, c.Enabled ? "enabled" : "blocked", c.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)]));
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+internal static class StatusCommand
+{
+    public static Command Create()
+    {
+        var json = CliOptions.Json();
+        var cmd = new Command("status", "Live status: endpoint, latest handshake, online (handshake within 3 minutes), received and sent bytes.\nExample: sudo mkb-vpn status") { json };
+        cmd.SetHandler(p =>
+        {
+            var report = CliOptions.Service(p).Status();
+            var now = DateTimeOffset.UtcNow;
+            if (p.GetValue(json))
+            {
+                CliOptions.WriteJson(new
+                {
+                    @interface = report.Server.Interface,
+                    up = report.InterfaceUp,
+                    clients = report.Clients.Select(s => new
+                    {
+                        s.Client.Name,
+                        address4 = s.Client.Address4?.ToString(),
+                        address6 = s.Client.Address6?.ToString(),
+                        state = s.Client.Enabled ? "enabled" : "blocked",
+                        online = s.Online,
+                        endpoint = s.Live?.Endpoint,
+                        latest_handshake = s.Live?.LastHandshake,
+                        rx_bytes = s.Live?.RxBytes ?? 0,
+                        tx_bytes = s.Live?.TxBytes ?? 0,
+                    }),
+                });
+                return 0;
+            }
+            Console.WriteLine($"{report.Server.Interface}: {(report.InterfaceUp ? "up" : "DOWN (run 'mkb-vpn up')")}, {report.Clients.Count(c => c.Online)} of {report.Clients.Count} clients online");
+            CliOptions.Table(["NAME", "ADDRESS", "STATE", "ENDPOINT", "HANDSHAKE", "RX", "TX"],
+                report.Clients.Select(s => (IReadOnlyList<string>)[
+                    s.Client.Name, s.Client.AddressText,
+                    !s.Client.Enabled ? "blocked" : s.Online ? "online" : "offline",
+                    s.Live?.Endpoint ?? "-",
+                    CliOptions.Ago(s.Live?.LastHandshake, now),
+                    CliOptions.Bytes(s.Live?.RxBytes ?? 0), CliOptions.Bytes(s.Live?.TxBytes ?? 0)]));
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+internal static class ShowCommand
+{
+    public static Command Create()
+    {
+        var name = new Argument<string>("NAME") { Description = "Client name" };
+        var json = CliOptions.Json();
+        var cmd = new Command("show", "Print a client's wg-quick config (contains its private key).\nExample: mkb-vpn show alice > alice.conf") { name, json };
+        cmd.SetHandler(p =>
+        {
+            var service = CliOptions.Service(p);
+            var (server, c) = service.Get(p.GetValue(name)!);
+            string config = ClientConfig.Render(server, c);
+            if (p.GetValue(json))
+            {
+                CliOptions.WriteJson(new
+                {
+                    c.Name,
+                    address4 = c.Address4?.ToString(),
+                    address6 = c.Address6?.ToString(),
+                    state = c.Enabled ? "enabled" : "blocked",
+                    public_key = c.PublicKey.ToBase64(),
+                    created_at = c.CreatedAt,
+                    config_path = service.Paths.ClientConfig(c.Name),
+                    config,
+                });
+                return 0;
+            }
+            Console.Write(config);
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+internal static class QrCommand
+{
+    public static Command Create()
+    {
+        var name = new Argument<string>("NAME") { Description = "Client name" };
+        var png = new Option<string?>("--png") { Description = "Write a PNG file instead of printing", HelpName = "FILE" };
+        var svg = new Option<string?>("--svg") { Description = "Write an SVG file instead of printing", HelpName = "FILE" };
+        var json = CliOptions.Json();
+        var cmd = new Command("qr", "Show a client's config as a QR code for the WireGuard app.\nExample: mkb-vpn qr alice    |    mkb-vpn qr alice --png alice.png") { name, png, svg, json };
+        cmd.SetHandler(p =>
+        {
+            var service = CliOptions.Service(p);
+            string config = service.ConfigText(p.GetValue(name)!);
+            if (p.GetValue(png) is { } file)
+                File.WriteAllBytes(file, QrCodes.Png(config));
+            if (p.GetValue(svg) is { } svgFile)
+                File.WriteAllText(svgFile, QrCodes.Svg(config));
+            if (p.GetValue(json))
+                CliOptions.WriteJson(new { name = p.GetValue(name), png_base64 = Convert.ToBase64String(QrCodes.Png(config)) });
+            else if (p.GetValue(png) is null && p.GetValue(svg) is null)
+                Console.Write(QrCodes.Terminal(config));
+            return 0;
+        });
+        return cmd;
+    }
+}

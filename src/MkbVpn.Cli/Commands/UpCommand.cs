@@ -1,0 +1,53 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using MkbVpn.Clients;
+
+namespace MkbVpn.Cli.Commands;
+
+internal static class UpCommand
+{
+    public static Command Create()
+    {
+        var engine = new Option<string?>("--engine") { Description = "Data plane: auto (kernel if present, else userspace), kernel, wireguard-go, or a path to a userspace engine (also $MKB_VPN_ENGINE)", HelpName = "ENGINE" };
+        var foreground = new Option<bool>("--foreground") { Description = "Stay running: watch the interface, restore it if lost, remember client endpoints; SIGTERM brings it down" };
+        var json = CliOptions.Json();
+        var cmd = new Command("up", "Bring the VPN interface up from the store, or reconcile a running one (safe to repeat).\n" +
+            "Example: sudo mkb-vpn up") { engine, foreground, json };
+        cmd.SetHandler(p =>
+        {
+            var service = CliOptions.Service(p);
+            var r = service.Up(p.GetValue(engine));
+            if (p.GetValue(json))
+                CliOptions.WriteJson(new { r.Server.Interface, r.Engine, r.Created, peers_added = r.PeersAdded, peers_removed = r.PeersRemoved, peers_updated = r.PeersUpdated, kicked = r.Kicked });
+            else
+                Console.WriteLine($"{r.Server.Interface} is up ({r.Engine}, UDP {r.Server.ListenPort}){(r.Created ? "" : ", reconciled")}: " +
+                    $"{r.PeersAdded} peers added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
+            if (!p.GetValue(foreground))
+                return 0;
+            using var stop = new CancellationTokenSource();
+            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+            using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+            service.Supervise(TimeSpan.FromSeconds(1), stop.Token, msg => Console.Error.WriteLine($"mkb-vpn: {msg}"), p.GetValue(engine));
+            service.Down();
+            Console.WriteLine($"{r.Server.Interface} is down");
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+internal static class DownCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("down", "Remove the VPN interface and its firewall rules; clients and keys are kept.\nExample: sudo mkb-vpn down");
+        cmd.SetHandler(p =>
+        {
+            var service = CliOptions.Service(p);
+            bool wasUp = service.Down();
+            Console.WriteLine(wasUp ? $"{service.GetServer().Interface} is down" : $"{service.GetServer().Interface} was not up; firewall rules removed");
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,332 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using MkbVpn.Addressing;
+using MkbVpn.Devices;
+using MkbVpn.Network;
+using MkbVpn.Storage;
+using MkbVpn.WireGuard.Protocol;
+
+namespace MkbVpn.Clients;
+
+/// <summary>What init may set. Null means "default" on first init and "unchanged" with Change.</summary>
+public sealed record InitOptions
+{
+    public string? Endpoint { get; init; }
+    public string? Subnet4 { get; init; }
+    public string? Subnet6 { get; init; }
+    public bool NoIpv6 { get; init; }
+    public IReadOnlyList<string>? InternalNetworks { get; init; }
+    public IReadOnlyList<string>? Dns { get; init; }
+    public int? Port { get; init; }
+    public int? Mtu { get; init; }
+    public bool? FullTunnel { get; init; }
+    public bool? Masquerade { get; init; }
+    public bool? ClientToClient { get; init; }
+    public int? Keepalive { get; init; }
+    public string? Interface { get; init; }
+    /// <summary>Change settings of an initialised server instead of refusing.</summary>
+    public bool Change { get; init; }
+}
+
+public sealed record InitResult(ServerSettings Server, bool Created, IReadOnlyList<string> Notes);
+
+public sealed record UpResult(ServerSettings Server, string Engine, bool Created, int PeersAdded, int PeersRemoved, int PeersUpdated, int Kicked);
+
+public sealed partial class ClientService
+{
+    public const string DefaultSubnet4 = "10.99.0.0/24";
+
+    public InitResult Init(InitOptions o)
+    {
+        // Validate every given value before touching anything.
+        var subnet4 = o.Subnet4 is null ? (IPNetwork?)null : Cidr.ParseNetwork(o.Subnet4, "--subnet");
+        if (subnet4 is { } s4 && s4.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
+            throw new UserInputException($"--subnet: {s4} is not an IPv4 network (use --subnet6 for IPv6)");
+        var subnet6 = o.Subnet6 is null ? (IPNetwork?)null : Cidr.ParseNetwork(o.Subnet6, "--subnet6");
+        if (subnet6 is { } s6 && s6.BaseAddress.AddressFamily != AddressFamily.InterNetworkV6)
+            throw new UserInputException($"--subnet6: {s6} is not an IPv6 network");
+        if (o.NoIpv6 && o.Subnet6 is not null)
+            throw new UserInputException("--subnet6 and --no-ipv6 contradict each other");
+        foreach (var s in new[] { subnet4, subnet6 })
+            if (s is { } sn)
+                new AddressPool(sn).ToString();   // throws when too small
+        var internals = o.InternalNetworks?.Select(n => Cidr.ParseNetwork(n, "--internal-network")).Distinct().ToList();
+        var dns = o.Dns?.SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        if (dns is not null)
+        {
+            if (dns.Count == 1 && dns[0] == "none")
+                dns = [];
+            foreach (var d in dns)
+                Cidr.ParseAddress(d, "--dns");
+        }
+        if (o.Port is { } port && port is < 1 or > 65535)
+            throw new UserInputException($"--port: {port} is not a port (1-65535)");
+        if (o.Mtu is { } mtu && mtu is < 1280 or > 9000)
+            throw new UserInputException($"--mtu: {mtu} is out of range (1280-9000)");
+        if (o.Keepalive is { } ka && ka is < 0 or > 65535)
+            throw new UserInputException($"--keepalive: {ka} is out of range (0-65535 seconds)");
+        if (o.Interface is { } iface && !IsInterfaceName(iface))
+            throw new UserInputException($"--interface: '{iface}' is not a valid interface name (1-15 of a-z A-Z 0-9 _)");
+        (string Host, int Port)? endpoint = o.Endpoint is null ? null : Cidr.ParseEndpoint(o.Endpoint, o.Port ?? ServerSettings.DefaultPort);
+
+        Paths.EnsureCreated();
+        using var _ = Lock();
+        using var store = Store.Open(Paths.Database, create: true);
+        var existing = store.GetServer();
+        var notes = new List<string>();
+        ServerSettings server;
+        if (existing is null)
+        {
+            if (endpoint is null)
+                throw new UserInputException("init: --endpoint HOST[:PORT] is required: the public name or address clients dial (e.g. vpn.example.com:51820)");
+            var s4v = subnet4 ?? Cidr.ParseNetwork(DefaultSubnet4, "default subnet");
+            var hostNets = NetworkSetup.HostNetworks();
+            foreach (var sn in new[] { (IPNetwork?)s4v, subnet6 })
+            {
+                if (sn is { } n && hostNets.Where(h => h.PrefixLength > 0 && Cidr.Overlaps(h, n)).Select(h => (IPNetwork?)h).FirstOrDefault() is { } clash)
+                    throw new UserInputException($"the VPN subnet {n} overlaps the host's network {clash}: choose another with --subnet{(n == s4v ? "" : "6")}");
+            }
+            IReadOnlyList<IPNetwork> nets;
+            var bridges = NetworkSetup.DetectBridgeNetworks();
+            if (internals is not null)
+                nets = internals;
+            else
+            {
+                nets = [.. bridges.Select(b => b.Network).Distinct()];
+                notes.Add(nets.Count == 0
+                    ? "no private bridge network found on this host: clients reach only the server (add networks with 'mkb-vpn init --change --internal-network CIDR')"
+                    : $"internal networks found on this host: {string.Join(", ", bridges.Select(b => $"{b.Network} ({b.Interface})"))}");
+            }
+            // Default DNS: the host's address on the first internal bridge (Incus runs a resolver there).
+            var defaultDns = dns ?? [.. bridges.Where(b => nets.Contains(b.Network)).Select(b => b.HostAddress.ToString()).Take(1)];
+            var priv = WireGuardKeys.NewPrivateKey();
+            server = new ServerSettings
+            {
+                Interface = o.Interface ?? ServerSettings.DefaultInterface,
+                PrivateKey = priv,
+                PublicKey = WireGuardKeys.PublicKeyOf(priv),
+                ListenPort = o.Port ?? ServerSettings.DefaultPort,
+                EndpointHost = endpoint.Value.Host,
+                EndpointPort = o.Endpoint!.TrimEnd().EndsWith(']') || !HasPort(o.Endpoint) ? (o.Port ?? ServerSettings.DefaultPort) : endpoint.Value.Port,
+                Subnet4 = s4v,
+                Subnet6 = o.NoIpv6 ? null : subnet6 ?? RandomUla(),
+                Dns = defaultDns,
+                Mtu = o.Mtu ?? ServerSettings.DefaultMtu,
+                InternalNetworks = nets,
+                FullTunnel = o.FullTunnel ?? false,
+                Masquerade = o.Masquerade ?? false,
+                ClientToClient = o.ClientToClient ?? false,
+                Keepalive = o.Keepalive ?? ServerSettings.DefaultKeepalive,
+                CreatedAt = Now,
+            };
+            using var tx = store.BeginWrite();
+            store.SaveServer(server);
+            tx.Commit();
+            return new InitResult(server, Created: true, notes);
+        }
+
+        if (!o.Change)
+            throw new UserInputException($"mkb-vpn is already initialised in {Paths.DataDir}; to change a setting, run 'mkb-vpn init --change' with the new values", ExitCodes.Conflict);
+        var clients = store.ListClients();
+        if (o.Interface is not null && o.Interface != existing.Interface && LiveInterface.Find(existing.Interface) is not null)
+            throw new UserInputException($"--interface: stop the server first ('mkb-vpn down') to rename {existing.Interface}");
+        var new4 = subnet4 ?? existing.Subnet4;
+        var new6 = o.NoIpv6 ? null : subnet6 ?? existing.Subnet6;
+        foreach (var c in clients)
+        {
+            if (c.Address4 is not null && (new4 is not { } n4 || !new AddressPool(n4).IsAssignable(c.Address4)) ||
+                c.Address6 is not null && (new6 is not { } n6 || !new AddressPool(n6).IsAssignable(c.Address6)))
+                throw new UserInputException($"the new subnet does not hold client '{c.Name}' ({c.AddressText}): remove such clients first");
+        }
+        int newPort = o.Port ?? existing.ListenPort;
+        server = existing with
+        {
+            Interface = o.Interface ?? existing.Interface,
+            ListenPort = newPort,
+            EndpointHost = endpoint?.Host ?? existing.EndpointHost,
+            EndpointPort = endpoint is { } ep ? (HasPort(o.Endpoint!) ? ep.Port : newPort) : existing.EndpointPort,
+            Subnet4 = new4,
+            Subnet6 = new6,
+            Dns = dns ?? existing.Dns,
+            Mtu = o.Mtu ?? existing.Mtu,
+            InternalNetworks = internals ?? existing.InternalNetworks,
+            FullTunnel = o.FullTunnel ?? existing.FullTunnel,
+            Masquerade = o.Masquerade ?? existing.Masquerade,
+            ClientToClient = o.ClientToClient ?? existing.ClientToClient,
+            Keepalive = o.Keepalive ?? existing.Keepalive,
+        };
+        if (server == existing)
+        {
+            notes.Add("nothing changed");
+            return new InitResult(server, Created: false, notes);
+        }
+        var device = LiveDevice(existing);
+        using (var tx = store.BeginWrite())
+        {
+            store.SaveServer(server);
+            var change = new DeviceChanges { ListenPort = server.ListenPort != existing.ListenPort ? server.ListenPort : null };
+            var undo = new DeviceChanges { ListenPort = change.ListenPort is null ? null : existing.ListenPort };
+            ApplyThenCommit(device, change, undo, tx);
+        }
+        if (device is not null)
+        {
+            NetworkSetup.ConfigureLink(server);
+            NetworkSetup.InstallRules(server);
+        }
+        foreach (var c in clients)
+            WriteConfig(server, c);
+        if (clients.Count > 0 && ClientVisibleChange(existing, server))
+            notes.Add($"the config of all {clients.Count} clients changed: send them their new config or QR code");
+        return new InitResult(server, Created: false, notes);
+    }
+
+    private static bool ClientVisibleChange(ServerSettings a, ServerSettings b) =>
+        a.Endpoint != b.Endpoint || !a.Dns.SequenceEqual(b.Dns) || a.Mtu != b.Mtu || a.FullTunnel != b.FullTunnel ||
+        !a.InternalNetworks.SequenceEqual(b.InternalNetworks) || a.Keepalive != b.Keepalive || a.Subnet4 != b.Subnet4 || a.Subnet6 != b.Subnet6;
+
+    private static bool HasPort(string endpoint)
+    {
+        endpoint = endpoint.Trim();
+        if (endpoint.StartsWith('['))
+            return endpoint.Contains("]:", StringComparison.Ordinal);
+        return endpoint.Count(c => c == ':') == 1;
+    }
+
+    internal static bool IsInterfaceName(string name) =>
+        name.Length is > 0 and <= 15 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+
+    /// <summary>A random unique-local /64 (RFC 4193: fd00::/8 with a random 40-bit global ID).</summary>
+    private static IPNetwork RandomUla()
+    {
+        var bytes = new byte[16];
+        bytes[0] = 0xFD;
+        RandomNumberGenerator.Fill(bytes.AsSpan(1, 5));
+        return new IPNetwork(new IPAddress(bytes), 64);
+    }
+
+    // ---- up / down --------------------------------------------------------
+
+    /// <summary>
+    /// Brings the interface up from the store, or reconciles a running one: missing peers are
+    /// added, strays removed, drift fixed, blocked clients absent. Peers that match are not touched.
+    /// </summary>
+    public UpResult Up(string? engine = null)
+    {
+        Sys.RequireRoot("up");
+        Sys.RequireTool("ip");
+        Sys.RequireTool("nft");
+        using var _ = Lock();
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        var device = LiveInterface.Find(server.Interface);
+        bool created = false;
+        string engineName;
+        if (device is null)
+        {
+            if (NetworkSetup.LinkExists(server.Interface))
+                throw new UserInputException($"a network interface named {server.Interface} exists and is not WireGuard: remove it or choose another with 'init --change --interface'");
+            (device, engineName) = LiveInterface.Create(server.Interface, engine);
+            created = true;
+        }
+        else
+        {
+            engineName = device is UapiDevice ? "userspace" : "kernel";
+        }
+
+        var state = device.Read();
+        // A running interface knows endpoints newer than the store's: keep them.
+        store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+        var clients = store.ListClients();
+        var enabled = clients.Where(c => c.Enabled).ToList();
+        var kicks = enabled.Where(ShouldKick).ToDictionary(c => c.PublicKey, c => c.LastEndpoint!);
+        var changes = Reconciler.Diff(server.PrivateKey, server.ListenPort, [.. enabled.Select(SpecOf)], state, kicks);
+        device.Apply(changes);
+
+        NetworkSetup.ConfigureLink(server);
+        string before = NetworkSetup.EnableForwarding(server.Subnet6 is not null);
+        if (store.GetRuntime("forwarding_before") is null)
+        {
+            using var tx = store.BeginWrite();
+            store.SetRuntime("forwarding_before", before);
+            tx.Commit();
+        }
+        NetworkSetup.InstallRules(server);
+
+        // Config files are renderings: make sure every client has its file (e.g. after a restore).
+        foreach (var c in clients)
+            if (!File.Exists(Paths.ClientConfig(c.Name)))
+                WriteConfig(server, c);
+
+        var live = state.Peers.Select(p => p.PublicKey).ToHashSet();
+        int added = changes.Peers.OfType<PeerChange.Upsert>().Count(u => !live.Contains(u.PublicKey));
+        return new UpResult(server, engineName, created, added,
+            changes.Peers.OfType<PeerChange.Remove>().Count(),
+            changes.Peers.OfType<PeerChange.Upsert>().Count() - added,
+            changes.Peers.OfType<PeerChange.Kick>().Count());
+    }
+
+    /// <summary>Removes the interface, the nftables table, and restores forwarding as it was.</summary>
+    public bool Down()
+    {
+        Sys.RequireRoot("down");
+        using var _ = Lock();
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        var device = LiveInterface.Find(server.Interface);
+        if (device is not null)
+        {
+            try
+            {
+                var state = device.Read();
+                store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+            }
+            catch (IOException)
+            {
+                // Unreachable engine: remove the interface anyway.
+            }
+        }
+        NetworkSetup.DeleteLink(server.Interface);
+        var sock = Path.Combine(LiveInterface.SocketDirectory, server.Interface + ".sock");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (File.Exists(sock) && DateTime.UtcNow < deadline)
+            Thread.Sleep(10);   // the engine removes its socket as it exits
+        NetworkSetup.RemoveRules();
+        string? before = store.GetRuntime("forwarding_before");
+        NetworkSetup.RestoreForwarding(before);
+        using (var tx = store.BeginWrite())
+        {
+            store.SetRuntime("forwarding_before", null);
+            tx.Commit();
+        }
+        return device is not null;
+    }
+}
+
+public sealed partial class ClientService
+{
+    /// <summary>
+    /// The long-running side of 'up --foreground': every <paramref name="period"/> it records the
+    /// peers' endpoints and handshakes (so a restore can reach connected users at once), and if
+    /// the interface vanished it brings it back from the store. Returns when cancelled.
+    /// </summary>
+    public void Supervise(TimeSpan period, CancellationToken stop, Action<string> log, string? engine = null)
+    {
+        while (!stop.WaitHandle.WaitOne(period))
+        {
+            try
+            {
+                if (Snapshot() < 0)
+                {
+                    log("interface lost: restoring it from the store");
+                    var r = Up(engine);
+                    log($"restored {r.Server.Interface}: {r.PeersAdded} peers, {r.Kicked} recent clients contacted");
+                }
+            }
+            catch (Exception e) when (e is IOException or UserInputException)
+            {
+                log($"supervisor: {e.Message}");
+            }
+        }
+    }
+}

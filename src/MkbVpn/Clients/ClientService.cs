@@ -1,0 +1,197 @@
+using System.Net;
+using MkbVpn.Addressing;
+using MkbVpn.Configs;
+using MkbVpn.Devices;
+using MkbVpn.Storage;
+using MkbVpn.WireGuard.Protocol;
+
+namespace MkbVpn.Clients;
+
+/// <summary>
+/// The four verbs (add, remove, block, reenable) and everything around them. The CLI, the
+/// scripts and later the REST API are thin layers over this class; none of them touches the
+/// store or config text. Every change follows one order: validate everything, take the data
+/// directory's lock, change the store in a transaction, apply the per-peer difference to the
+/// live interface, commit, then write or delete the config files. A failure before the commit
+/// rolls back both the store and the live interface.
+/// </summary>
+public sealed partial class ClientService(Paths paths, TimeProvider? time = null)
+{
+    /// <summary>How recent a handshake must be for a client to count as online.</summary>
+    public static readonly TimeSpan OnlineWindow = TimeSpan.FromMinutes(3);
+
+    /// <summary>Clients seen within this window are re-contacted at their last endpoint after a restore.</summary>
+    public static readonly TimeSpan RecoveryWindow = TimeSpan.FromMinutes(15);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public Paths Paths { get; } = paths;
+
+    private DateTimeOffset Now => _time.GetUtcNow();
+
+    /// <summary>Opens the store of an initialised server.</summary>
+    private Store OpenStore()
+    {
+        if (!Directory.Exists(Paths.DataDir) || !File.Exists(Paths.Database))
+            throw new UserInputException($"mkb-vpn is not initialised in {Paths.DataDir}: run 'mkb-vpn init' first", ExitCodes.NotInitialised);
+        return Store.Open(Paths.Database, create: false);
+    }
+
+    private IDisposable Lock()
+    {
+        try
+        {
+            return Sys.Lock(Paths.LockFile, TimeSpan.FromSeconds(60));
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new UserInputException($"no permission to write in {Paths.DataDir}: run as root", ExitCodes.NeedsRoot);
+        }
+    }
+
+    /// <summary>The live interface if it is up; refuses early when we could not change it.</summary>
+    private static IWireGuardDevice? LiveDevice(ServerSettings server)
+    {
+        var device = LiveInterface.Find(server.Interface);
+        if (device is not null)
+            Sys.RequireRoot($"changing the live interface {server.Interface}");
+        return device;
+    }
+
+    // ---- read side --------------------------------------------------------
+
+    public ServerSettings GetServer()
+    {
+        using var store = OpenStore();
+        return store.RequireServer();
+    }
+
+    public IReadOnlyList<Client> List()
+    {
+        using var store = OpenStore();
+        store.RequireServer();
+        return store.ListClients();
+    }
+
+    public (ServerSettings Server, Client Client) Get(string name)
+    {
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        return (server, store.RequireClient(name));
+    }
+
+    public string ConfigText(string name)
+    {
+        var (server, client) = Get(name);
+        return ClientConfig.Render(server, client);
+    }
+
+    public sealed record ClientStatus(Client Client, PeerState? Live, bool Online);
+
+    public sealed record StatusReport(ServerSettings Server, bool InterfaceUp, IReadOnlyList<ClientStatus> Clients);
+
+    /// <summary>The live view: every client with what the interface says of it. Records endpoints for recovery.</summary>
+    public StatusReport Status()
+    {
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        var device = LiveInterface.Find(server.Interface);
+        InterfaceState? state = null;
+        if (device is not null)
+        {
+            Sys.RequireRoot("reading the live interface");
+            state = device.Read();
+            store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+        }
+        var live = state?.Peers.ToDictionary(p => p.PublicKey) ?? [];
+        var now = Now;
+        var list = store.ListClients().Select(c =>
+        {
+            live.TryGetValue(c.PublicKey, out var p);
+            bool online = p?.LastHandshake is { } hs && now - hs < OnlineWindow;
+            return new ClientStatus(c, p, online);
+        }).ToList();
+        return new StatusReport(server, device is not null, list);
+    }
+
+    /// <summary>Copies endpoints and handshakes from the live interface into the store (for recovery after a loss).</summary>
+    public int Snapshot()
+    {
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        var device = LiveInterface.Find(server.Interface);
+        if (device is null)
+            return -1;
+        var state = device.Read();
+        return store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+    }
+
+    // ---- helpers shared by the verbs --------------------------------------
+
+    internal static PeerSpec SpecOf(Client c) => new(c.PublicKey, c.PresharedKey, [.. c.TunnelAddresses()]);
+
+    /// <summary>Applies live, and when the store commit then fails, undoes the live change.</summary>
+    private static void ApplyThenCommit(IWireGuardDevice? device, DeviceChanges change, DeviceChanges undo, Store.WriteTransaction tx)
+    {
+        if (device is not null && !change.IsEmpty)
+        {
+            try
+            {
+                device.Apply(change);
+            }
+            catch (Exception e) when (e is IOException or UserInputException)
+            {
+                TryApply(device, undo);
+                throw new UserInputException($"could not apply to the live interface {device.Name}: {e.Message}; nothing was changed", ExitCodes.Failure);
+            }
+        }
+        try
+        {
+            tx.Commit();
+        }
+        catch
+        {
+            if (device is not null)
+                TryApply(device, undo);
+            throw;
+        }
+    }
+
+    private static void TryApply(IWireGuardDevice device, DeviceChanges change)
+    {
+        try
+        {
+            device.Apply(change);
+        }
+        catch (Exception e) when (e is IOException or UserInputException)
+        {
+            // The interface is unreachable; 'mkb-vpn up' reconciles it with the store.
+        }
+    }
+
+    /// <summary>Writes a config file atomically (temp file, 0600, rename).</summary>
+    private void WriteConfig(ServerSettings server, Client client)
+    {
+        string path = Paths.ClientConfig(client.Name);
+        string tmp = path + ".tmp";
+        using (var fs = new FileStream(tmp, new FileStreamOptions
+        {
+            Mode = FileMode.Create,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        }))
+        using (var w = new StreamWriter(fs))
+        {
+            w.Write(ClientConfig.Render(server, client));
+        }
+        File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private void DeleteConfig(string name)
+    {
+        string path = Paths.ClientConfig(name);
+        if (File.Exists(path))
+            File.Delete(path);
+    }
+}

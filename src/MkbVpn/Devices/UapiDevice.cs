@@ -1,0 +1,188 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using MkbVpn.WireGuard.Protocol;
+
+namespace MkbVpn.Devices;
+
+/// <summary>
+/// A userspace WireGuard interface driven through the cross-platform configuration protocol
+/// (UAPI) on /var/run/wireguard/NAME.sock: wireguard-go, or mkb-vpn's own engine.
+/// </summary>
+public sealed class UapiDevice(string name, string socketDirectory = UapiDevice.DefaultSocketDirectory) : IWireGuardDevice
+{
+    public const string DefaultSocketDirectory = "/var/run/wireguard";
+
+    public string Name { get; } = name;
+
+    public string SocketPath => System.IO.Path.Combine(socketDirectory, Name + ".sock");
+
+    public bool Exists => File.Exists(SocketPath);
+
+    public InterfaceState Read()
+    {
+        var lines = Exchange("get=1\n\n");
+        return ParseGet(lines);
+    }
+
+    public void Apply(DeviceChanges changes)
+    {
+        if (changes.IsEmpty)
+            return;
+        // Kicks go in a second request: the peer must exist with its keepalive off first,
+        // and the keepalive is switched back off right after the one it sends.
+        var first = RenderSet(changes with { Peers = [.. changes.Peers.Where(p => p is not PeerChange.Kick)] });
+        if (first is not null)
+            Check(Exchange(first));
+        var kicks = changes.Peers.OfType<PeerChange.Kick>().ToList();
+        if (kicks.Count > 0)
+        {
+            var on = new StringBuilder("set=1\n");
+            var off = new StringBuilder("set=1\n");
+            foreach (var k in kicks)
+            {
+                on.Append("public_key=").Append(k.PublicKey.ToHex()).Append("\nupdate_only=true\nendpoint=").Append(k.Endpoint)
+                  .Append("\npersistent_keepalive_interval=1\n");
+                off.Append("public_key=").Append(k.PublicKey.ToHex()).Append("\nupdate_only=true\npersistent_keepalive_interval=0\n");
+            }
+            Check(Exchange(on.Append('\n').ToString()));
+            Check(Exchange(off.Append('\n').ToString()));
+        }
+    }
+
+    internal static string? RenderSet(DeviceChanges changes)
+    {
+        if (changes.IsEmpty)
+            return null;
+        var sb = new StringBuilder("set=1\n");
+        if (changes.PrivateKey is { } pk)
+            sb.Append("private_key=").Append(pk.ToHex()).Append('\n');
+        if (changes.ListenPort is { } port)
+            sb.Append("listen_port=").Append(port.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        foreach (var change in changes.Peers)
+        {
+            sb.Append("public_key=").Append(change.PublicKey.ToHex()).Append('\n');
+            switch (change)
+            {
+                case PeerChange.Remove:
+                    sb.Append("remove=true\n");
+                    break;
+                case PeerChange.Upsert u:
+                    sb.Append("preshared_key=").Append(u.Spec.PresharedKey.ToHex()).Append('\n');
+                    sb.Append("replace_allowed_ips=true\n");
+                    foreach (var ip in u.Spec.AllowedIps)
+                        sb.Append("allowed_ip=").Append(ip).Append('\n');
+                    break;
+                case PeerChange.Kick k:
+                    sb.Append("update_only=true\nendpoint=").Append(k.Endpoint).Append('\n');
+                    break;
+            }
+        }
+        return sb.Append('\n').ToString();
+    }
+
+    internal static InterfaceState ParseGet(IReadOnlyList<string> lines)
+    {
+        WireGuardKey? priv = null;
+        int port = 0;
+        var peers = new List<PeerState>();
+        PeerState? peer = null;
+        var allowed = new List<IPNetwork>();
+        long hsSec = 0, hsNsec = 0;
+
+        void Flush()
+        {
+            if (peer is null)
+                return;
+            peers.Add(peer with
+            {
+                AllowedIps = [.. allowed],
+                LastHandshake = hsSec == 0 && hsNsec == 0 ? null : DateTimeOffset.FromUnixTimeSeconds(hsSec).AddTicks(hsNsec / 100),
+            });
+            allowed.Clear();
+            hsSec = hsNsec = 0;
+        }
+
+        foreach (var line in lines)
+        {
+            int eq = line.IndexOf('=');
+            if (eq <= 0)
+                continue;
+            string key = line[..eq], value = line[(eq + 1)..];
+            switch (key)
+            {
+                case "private_key" when peer is null:
+                    priv = WireGuardKey.TryParseHex(value, out var k) && !k.IsZero ? k : null;
+                    break;
+                case "listen_port" when peer is null:
+                    port = int.Parse(value, CultureInfo.InvariantCulture);
+                    break;
+                case "public_key":
+                    Flush();
+                    peer = new PeerState { PublicKey = WireGuardKey.TryParseHex(value, out var pub) ? pub : throw new FormatException("bad public_key from UAPI") };
+                    break;
+                case "preshared_key" when peer is not null:
+                    peer = peer with { PresharedKey = WireGuardKey.TryParseHex(value, out var psk) && !psk.IsZero ? psk : null };
+                    break;
+                case "endpoint" when peer is not null:
+                    peer = peer with { Endpoint = value };
+                    break;
+                case "last_handshake_time_sec":
+                    hsSec = long.Parse(value, CultureInfo.InvariantCulture);
+                    break;
+                case "last_handshake_time_nsec":
+                    hsNsec = long.Parse(value, CultureInfo.InvariantCulture);
+                    break;
+                case "rx_bytes" when peer is not null:
+                    peer = peer with { RxBytes = long.Parse(value, CultureInfo.InvariantCulture) };
+                    break;
+                case "tx_bytes" when peer is not null:
+                    peer = peer with { TxBytes = long.Parse(value, CultureInfo.InvariantCulture) };
+                    break;
+                case "persistent_keepalive_interval" when peer is not null:
+                    peer = peer with { PersistentKeepalive = int.Parse(value, CultureInfo.InvariantCulture) };
+                    break;
+                case "allowed_ip":
+                    allowed.Add(IPNetwork.Parse(value));
+                    break;
+            }
+        }
+        Flush();
+        return new InterfaceState { PrivateKey = priv, ListenPort = port, Peers = peers };
+    }
+
+    private static void Check(IReadOnlyList<string> response)
+    {
+        var errno = response.FirstOrDefault(l => l.StartsWith("errno=", StringComparison.Ordinal));
+        if (errno is null)
+            throw new IOException("the userspace WireGuard interface gave no answer");
+        if (errno != "errno=0")
+            throw new IOException($"the userspace WireGuard interface refused the change ({errno})");
+    }
+
+    private List<string> Exchange(string request)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(SocketPath));
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"cannot reach interface {Name} at {SocketPath}: {e.SocketErrorCode}");
+        }
+        using var stream = new NetworkStream(socket, ownsSocket: false);
+        stream.Write(Encoding.ASCII.GetBytes(request));
+        stream.Flush();
+        var reader = new StreamReader(stream, Encoding.ASCII);
+        var lines = new List<string>();
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Length == 0)
+                break;
+            lines.Add(line);
+        }
+        return lines;
+    }
+}

@@ -1,1 +1,0 @@
-namespace MkbVpn; internal static class Placeholder {}

@@ -1,0 +1,156 @@
+using System.Net;
+using Microsoft.Data.Sqlite;
+using MkbVpn.Addressing;
+using MkbVpn.Clients;
+using MkbVpn.WireGuard.Protocol;
+
+namespace MkbVpn.Storage;
+
+public sealed partial class Store
+{
+    private const string ClientColumns =
+        "id, name, private_key, public_key, preshared_key, address4, address6, enabled, created_at, dns, allowed_ips, keepalive, last_endpoint, last_handshake";
+
+    public IReadOnlyList<Client> ListClients()
+    {
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients ORDER BY id");
+        using var r = Reader(cmd);
+        var list = new List<Client>();
+        while (r.Read())
+            list.Add(ReadClient(r));
+        return list;
+    }
+
+    public Client? FindClient(string name)
+    {
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE name = $n", ("$n", name));
+        using var r = Reader(cmd);
+        return r.Read() ? ReadClient(r) : null;
+    }
+
+    public Client RequireClient(string name) =>
+        FindClient(name) ?? throw new UserInputException($"no client named '{name}'", ExitCodes.NotFound);
+
+    public Client InsertClient(Client c)
+    {
+        try
+        {
+            using var cmd = Command($"""
+                INSERT INTO clients (name, private_key, public_key, preshared_key, address4, address6, enabled, created_at, dns, allowed_ips, keepalive)
+                VALUES ($name, $priv, $pub, $psk, $a4, $a6, $en, $created, $dns, $aips, $ka)
+                RETURNING id
+                """,
+                ("$name", c.Name), ("$priv", c.PrivateKey.ToBase64()), ("$pub", c.PublicKey.ToBase64()), ("$psk", c.PresharedKey.ToBase64()),
+                ("$a4", c.Address4?.ToString()), ("$a6", c.Address6?.ToString()), ("$en", c.Enabled ? 1 : 0), ("$created", Time(c.CreatedAt)),
+                ("$dns", c.Dns is null ? null : JoinList(c.Dns)), ("$aips", c.AllowedIps is null ? null : JoinList(c.AllowedIps)), ("$ka", c.Keepalive));
+            long id = (long)cmd.ExecuteScalar()!;
+            foreach (var a in c.TunnelAddresses())
+                Execute("DELETE FROM released_addresses WHERE address = $a", ("$a", a.BaseAddress.ToString()));
+            return c with { Id = id };
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        {
+            if (e.Message.Contains("clients.name", StringComparison.Ordinal))
+                throw new UserInputException($"a client named '{c.Name}' already exists", ExitCodes.Conflict);
+            if (e.Message.Contains("address", StringComparison.Ordinal))
+                throw new UserInputException($"address {c.AddressText} is already taken", ExitCodes.Conflict);
+            throw new UserInputException($"client '{c.Name}' conflicts with an existing client", ExitCodes.Conflict);
+        }
+        catch (SqliteException e)
+        {
+            throw Translate(e, Path);
+        }
+    }
+
+    /// <summary>Deletes a client; its addresses are remembered as released (reused last).</summary>
+    public void DeleteClient(Client c, DateTimeOffset now)
+    {
+        Execute("DELETE FROM clients WHERE id = $id", ("$id", c.Id));
+        foreach (var a in c.TunnelAddresses())
+            Execute("INSERT INTO released_addresses (address, released_at) VALUES ($a, $t) ON CONFLICT (address) DO UPDATE SET released_at = $t",
+                ("$a", a.BaseAddress.ToString()), ("$t", Time(now)));
+    }
+
+    public void SetEnabled(Client c, bool enabled) =>
+        Execute("UPDATE clients SET enabled = $e WHERE id = $id", ("$e", enabled ? 1 : 0), ("$id", c.Id));
+
+    /// <summary>Records what the live interface says of each peer (endpoint, handshake), for recovery and status.</summary>
+    public int RecordLive(IEnumerable<(WireGuardKey PublicKey, string? Endpoint, DateTimeOffset? Handshake)> peers)
+    {
+        int changed = 0;
+        using var cmd = Command("""
+            UPDATE clients SET last_endpoint = coalesce($ep, last_endpoint), last_handshake = coalesce($hs, last_handshake)
+            WHERE public_key = $pub AND (coalesce($ep, last_endpoint) IS NOT last_endpoint OR coalesce($hs, last_handshake) IS NOT last_handshake)
+            """);
+        var pub = cmd.Parameters.Add("$pub", SqliteType.Text);
+        var ep = cmd.Parameters.Add("$ep", SqliteType.Text);
+        var hs = cmd.Parameters.Add("$hs", SqliteType.Text);
+        foreach (var p in peers)
+        {
+            pub.Value = p.PublicKey.ToBase64();
+            ep.Value = (object?)p.Endpoint ?? DBNull.Value;
+            hs.Value = p.Handshake is { } t ? Time(t) : DBNull.Value;
+            try
+            {
+                changed += cmd.ExecuteNonQuery();
+            }
+            catch (SqliteException e)
+            {
+                throw Translate(e, Path);
+            }
+        }
+        return changed;
+    }
+
+    /// <summary>The addresses of one family that clients hold, and those released before (oldest first).</summary>
+    public AddressUsage LoadAddressUsage(bool v4)
+    {
+        var usage = new AddressUsage();
+        string column = v4 ? "address4" : "address6";
+        using (var cmd = Command($"SELECT {column} FROM clients WHERE {column} IS NOT NULL"))
+        using (var r = Reader(cmd))
+        {
+            while (r.Read())
+                usage.InUse.Add(AddressPool.ToNumber(IPAddress.Parse(r.GetString(0))));
+        }
+        using (var cmd = Command("SELECT address FROM released_addresses ORDER BY released_at, address"))
+        using (var r = Reader(cmd))
+        {
+            while (r.Read())
+            {
+                var a = IPAddress.Parse(r.GetString(0));
+                if ((a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) != v4)
+                    continue;
+                var n = AddressPool.ToNumber(a);
+                if (usage.ReleasedSet.Add(n))
+                    usage.Released.Add(n);
+            }
+        }
+        return usage;
+    }
+
+    public sealed class AddressUsage
+    {
+        public HashSet<UInt128> InUse { get; } = [];
+        public List<UInt128> Released { get; } = [];
+        public HashSet<UInt128> ReleasedSet { get; } = [];
+    }
+
+    private static Client ReadClient(SqliteDataReader r) => new()
+    {
+        Id = r.GetInt64(0),
+        Name = r.GetString(1),
+        PrivateKey = WireGuardKey.ParseBase64(r.GetString(2)),
+        PublicKey = WireGuardKey.ParseBase64(r.GetString(3)),
+        PresharedKey = WireGuardKey.ParseBase64(r.GetString(4)),
+        Address4 = r.IsDBNull(5) ? null : IPAddress.Parse(r.GetString(5)),
+        Address6 = r.IsDBNull(6) ? null : IPAddress.Parse(r.GetString(6)),
+        Enabled = r.GetInt64(7) != 0,
+        CreatedAt = ParseTime(r.GetString(8)),
+        Dns = r.IsDBNull(9) ? null : SplitList(r.GetString(9)),
+        AllowedIps = r.IsDBNull(10) ? null : [.. SplitList(r.GetString(10)).Select(IPNetwork.Parse)],
+        Keepalive = r.IsDBNull(11) ? null : r.GetInt32(11),
+        LastEndpoint = r.IsDBNull(12) ? null : r.GetString(12),
+        LastHandshake = r.IsDBNull(13) ? null : ParseTime(r.GetString(13)),
+    };
+}

@@ -1,0 +1,254 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.Data.Sqlite;
+using MkbVpn.Clients;
+using MkbVpn.WireGuard.Protocol;
+
+namespace MkbVpn.Storage;
+
+/// <summary>
+/// The single source of truth: server settings and clients in one SQLite file.
+/// The only place in mkb-vpn with SQL. Writers serialise through BEGIN IMMEDIATE plus
+/// SQLite's busy timeout; readers never block writers (WAL).
+/// </summary>
+public sealed partial class Store : IDisposable
+{
+    public const string FileName = "mkb-vpn.db";
+    private readonly SqliteConnection _db;
+    private SqliteTransaction? _tx;
+
+    private Store(SqliteConnection db, string path)
+    {
+        _db = db;
+        Path = path;
+    }
+
+    public string Path { get; }
+
+    /// <summary>Opens (and migrates) the store. <paramref name="create"/>: create the file if missing.</summary>
+    public static Store Open(string path, bool create)
+    {
+        if (!create && !File.Exists(path))
+            throw new UserInputException($"mkb-vpn is not initialised here ({System.IO.Path.GetDirectoryName(path)}): run 'mkb-vpn init' first", ExitCodes.NotInitialised);
+        if (create && !File.Exists(path))
+        {
+            // Private keys live in this file: owner-only from the first byte.
+            using var _ = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            });
+        }
+        var cs = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWrite,
+            Pooling = false,
+            DefaultTimeout = 30,
+        }.ToString();
+        var db = new SqliteConnection(cs);
+        try
+        {
+            db.Open();
+            Exec(db, "PRAGMA busy_timeout = 15000;");
+            // WAL needs a write lock once; under contention the busy timeout covers it.
+            string mode = Scalar(db, "PRAGMA journal_mode;") as string ?? "";
+            if (!mode.Equals("wal", StringComparison.OrdinalIgnoreCase))
+                Exec(db, "PRAGMA journal_mode = WAL;");
+            Exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+            var store = new Store(db, path);
+            store.Migrate();
+            return store;
+        }
+        catch (SqliteException e)
+        {
+            db.Dispose();
+            throw Translate(e, path);
+        }
+    }
+
+    /// <summary>Turns SQLite's errors into one-line messages an admin can act on.</summary>
+    public static UserInputException Translate(SqliteException e, string path) => e.SqliteErrorCode switch
+    {
+        5 or 6 => new UserInputException($"database {path} is locked by another process; try again", ExitCodes.Database),
+        11 or 26 => new UserInputException($"database {path} is corrupt or not an mkb-vpn database (restore it from a backup)", ExitCodes.Database),
+        8 => new UserInputException($"database {path} is read-only (run as root?)", ExitCodes.NeedsRoot),
+        14 => new UserInputException($"cannot open database {path} (missing or no permission)", ExitCodes.Database),
+        _ => new UserInputException($"database {path}: {e.Message.Split('\n')[0]}", ExitCodes.Database),
+    };
+
+    // ---- migrations -------------------------------------------------------
+
+    private static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE server (
+            id                INTEGER PRIMARY KEY CHECK (id = 1),
+            interface         TEXT NOT NULL,
+            private_key       TEXT NOT NULL,
+            public_key        TEXT NOT NULL,
+            listen_port       INTEGER NOT NULL,
+            endpoint_host     TEXT NOT NULL,
+            endpoint_port     INTEGER NOT NULL,
+            subnet4           TEXT,
+            subnet6           TEXT,
+            dns               TEXT NOT NULL,
+            mtu               INTEGER NOT NULL,
+            internal_networks TEXT NOT NULL,
+            full_tunnel       INTEGER NOT NULL,
+            masquerade        INTEGER NOT NULL,
+            client_to_client  INTEGER NOT NULL,
+            keepalive         INTEGER NOT NULL,
+            created_at        TEXT NOT NULL
+        );
+        CREATE TABLE clients (
+            id             INTEGER PRIMARY KEY,
+            name           TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            private_key    TEXT NOT NULL,
+            public_key     TEXT NOT NULL UNIQUE,
+            preshared_key  TEXT NOT NULL,
+            address4       TEXT UNIQUE,
+            address6       TEXT UNIQUE,
+            enabled        INTEGER NOT NULL DEFAULT 1,
+            created_at     TEXT NOT NULL,
+            dns            TEXT,
+            allowed_ips    TEXT,
+            keepalive      INTEGER,
+            last_endpoint  TEXT,
+            last_handshake TEXT
+        );
+        CREATE TABLE released_addresses (
+            address     TEXT PRIMARY KEY,
+            released_at TEXT NOT NULL
+        );
+        CREATE TABLE runtime (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """,
+    ];
+
+    public static int SchemaVersion => Migrations.Length;
+
+    private void Migrate()
+    {
+        long version = (long)(Scalar(_db, "PRAGMA user_version;") ?? 0L);
+        if (version == Migrations.Length)
+            return;
+        if (version > Migrations.Length)
+            throw new UserInputException($"database {Path} is from a newer mkb-vpn (schema {version}, this one knows {Migrations.Length})", ExitCodes.Database);
+        using var tx = BeginWrite();
+        version = (long)(Scalar(_db, "PRAGMA user_version;", _tx) ?? 0L);   // re-read under the lock
+        for (long v = version; v < Migrations.Length; v++)
+        {
+            Exec(_db, Migrations[v], _tx);
+            Exec(_db, $"PRAGMA user_version = {v + 1};", _tx);
+        }
+        tx.Commit();
+    }
+
+    // ---- transactions -----------------------------------------------------
+
+    /// <summary>Starts a write transaction (BEGIN IMMEDIATE): other writers wait, readers go on.</summary>
+    public WriteTransaction BeginWrite()
+    {
+        if (_tx is not null)
+            throw new InvalidOperationException("a write transaction is already open");
+        try
+        {
+            _tx = _db.BeginTransaction(deferred: false);
+        }
+        catch (SqliteException e)
+        {
+            throw Translate(e, Path);
+        }
+        return new WriteTransaction(this);
+    }
+
+    public sealed class WriteTransaction(Store store) : IDisposable
+    {
+        private bool _done;
+
+        public void Commit()
+        {
+            try
+            {
+                store._tx!.Commit();
+            }
+            catch (SqliteException e)
+            {
+                throw Translate(e, store.Path);
+            }
+            finally
+            {
+                _done = true;
+                store._tx!.Dispose();
+                store._tx = null;
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_done)
+                return;
+            _done = true;
+            store._tx?.Rollback();
+            store._tx?.Dispose();
+            store._tx = null;
+        }
+    }
+
+    public void Dispose() => _db.Dispose();
+
+    // ---- helpers ----------------------------------------------------------
+
+    private SqliteCommand Command(string sql, params (string Name, object? Value)[] args)
+    {
+        var cmd = _db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = _tx;
+        foreach (var (name, value) in args)
+            cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return cmd;
+    }
+
+    private int Execute(string sql, params (string, object?)[] args)
+    {
+        using var cmd = Command(sql, args);
+        try
+        {
+            return cmd.ExecuteNonQuery();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode != 19)
+        {
+            throw Translate(e, Path);
+        }
+    }
+
+    private static void Exec(SqliteConnection db, string sql, SqliteTransaction? tx = null)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        cmd.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection db, string sql, SqliteTransaction? tx = null)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        return cmd.ExecuteScalar();
+    }
+
+    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
+
+    private static DateTimeOffset ParseTime(string s) => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+
+    private static string JoinList<T>(IEnumerable<T> items) => string.Join(",", items);
+
+    private static List<string> SplitList(string s) => [.. s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+
+    private static IPNetwork? Net(object value) => value is string s ? IPNetwork.Parse(s) : null;
+}

@@ -1,0 +1,34 @@
+namespace MkbVpn;
+
+/// <summary>
+/// A problem the user can fix: bad input, unknown client, full pool, missing prerequisite.
+/// The message is one line, shown as is; it never contains secrets.
+/// </summary>
+public class UserInputException(string message, int exitCode = ExitCodes.UserError) : Exception(message)
+{
+    public int ExitCode { get; } = exitCode;
+}
+
+/// <summary>Process exit codes shared by the CLI and the mkb-stack scripts.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    /// <summary>Something failed while applying (system command, live interface).</summary>
+    public const int Failure = 1;
+    /// <summary>Invalid usage or input; nothing was changed.</summary>
+    public const int UserError = 2;
+    /// <summary>Named client does not exist.</summary>
+    public const int NotFound = 3;
+    /// <summary>Name already taken.</summary>
+    public const int Conflict = 4;
+    /// <summary>Server not initialised (run mkb-vpn init).</summary>
+    public const int NotInitialised = 5;
+    /// <summary>Must run as root.</summary>
+    public const int NeedsRoot = 6;
+    /// <summary>A required tool (wg, wireguard-go, ip, nft) is missing.</summary>
+    public const int MissingTool = 7;
+    /// <summary>The database is locked or corrupt.</summary>
+    public const int Database = 8;
+    /// <summary>The address pool is exhausted.</summary>
+    public const int PoolFull = 9;
+}
