@@ -57,6 +57,11 @@ internal static class CliOptions
                 Console.Error.WriteLine($"mkb-vpn: error: permission denied ({e.Message}); run as root");
                 return ExitCodes.NeedsRoot;
             }
+            catch (Exception e) when (Environment.GetEnvironmentVariable("MKB_VPN_DEBUG") is null)
+            {
+                Console.Error.WriteLine($"mkb-vpn: internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]} (set MKB_VPN_DEBUG=1 for details)");
+                return ExitCodes.Failure;
+            }
         });
     }
 

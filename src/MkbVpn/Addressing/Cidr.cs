@@ -26,7 +26,7 @@ public static class Cidr
             return false;
         }
         int slash = text.IndexOf('/');
-        if (slash < 0 || !IPAddress.TryParse(text[..slash], out var address) || address.ScopeId != 0 ||
+        if (slash < 0 || !IPAddress.TryParse(text[..slash], out var address) || HasScope(address) ||
             !int.TryParse(text[(slash + 1)..], System.Globalization.NumberStyles.None, null, out int prefix))
         {
             error = $"'{text}' is not a network in CIDR form like 203.0.113.0/24 or fd00:1::/64";
@@ -53,6 +53,8 @@ public static class Cidr
         return true;
     }
 
+    private static bool HasScope(IPAddress a) => a.AddressFamily == AddressFamily.InterNetworkV6 && a.ScopeId != 0;
+
     public static IPAddress Mask(IPAddress address, int prefix)
     {
         byte[] bytes = address.GetAddressBytes();
@@ -69,7 +71,7 @@ public static class Cidr
 
     public static IPAddress ParseAddress(string text, string what)
     {
-        if (!IPAddress.TryParse(text.Trim(), out var address) || address.ScopeId != 0 || text.Contains('/'))
+        if (!IPAddress.TryParse(text.Trim(), out var address) || HasScope(address) || text.Contains('/'))
             throw new UserInputException($"{what}: '{text}' is not an IP address");
         return address;
     }

@@ -39,6 +39,8 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
 
     private IDisposable Lock()
     {
+        if (!Directory.Exists(Paths.DataDir))
+            throw new UserInputException($"mkb-vpn is not initialised in {Paths.DataDir}: run 'mkb-vpn init' first", ExitCodes.NotInitialised);
         try
         {
             return Sys.Lock(Paths.LockFile, TimeSpan.FromSeconds(60));

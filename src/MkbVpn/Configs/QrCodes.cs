@@ -7,8 +7,8 @@ namespace MkbVpn.Configs;
 public static class QrCodes
 {
     private static QRCodeData Data(string text) =>
-        // Medium error correction: a full config (about 400 bytes) stays scannable from a terminal.
-        QRCodeGenerator.GenerateQrCode(text, QRCodeGenerator.ECCLevel.M);
+        // Low error correction, as qrencode uses: a full config (about 500 bytes) stays small enough for a terminal.
+        QRCodeGenerator.GenerateQrCode(text, QRCodeGenerator.ECCLevel.L);
 
     public static byte[] Png(string text, int pixelsPerModule = 8)
     {
