@@ -114,34 +114,53 @@ public static partial class Sys
     [LibraryImport("libc", SetLastError = true)]
     private static partial int flock(int fd, int operation);
 
-    private const int LOCK_EX = 2, LOCK_NB = 4;
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags, uint mode);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int fd);
+
+    private const int LOCK_EX = 2, LOCK_NB = 4, O_RDWR = 2, O_CREAT = 0x40, O_CLOEXEC = 0x80000;
 
     /// <summary>
-    /// Takes the data directory's exclusive lock, waiting up to <paramref name="wait"/>. All verbs
-    /// that change the store and the live interface hold it, so the two never disagree.
+    /// Takes the data directory's exclusive lock (flock on a file of its own), waiting up to
+    /// <paramref name="wait"/>. All verbs that change the store and the live interface hold it,
+    /// so the two never disagree. The raw descriptor keeps .NET's own FileShare locking out of it.
     /// </summary>
-    public static FileStream Lock(string path, TimeSpan wait)
+    public static IDisposable Lock(string path, TimeSpan wait)
     {
-        var fs = new FileStream(path, new FileStreamOptions
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0x180 /* 0600 */);
+        if (fd < 0)
         {
-            Mode = FileMode.OpenOrCreate,
-            Access = FileAccess.ReadWrite,
-            Share = FileShare.ReadWrite,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        });
-        int fd = (int)fs.SafeFileHandle.DangerousGetHandle();
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno is 13 or 30)   // EACCES, EROFS
+                throw new UnauthorizedAccessException(path);
+            throw new IOException($"cannot open lock file {path} (errno {errno})");
+        }
         var deadline = Stopwatch.StartNew();
         int delay = 1;
         while (flock(fd, LOCK_EX | LOCK_NB) != 0)
         {
             if (deadline.Elapsed > wait)
             {
-                fs.Dispose();
+                close(fd);
                 throw new UserInputException("another mkb-vpn command is still running (lock held); try again", ExitCodes.Database);
             }
             Thread.Sleep(delay);
-            delay = Math.Min(delay * 2, 50);
+            delay = Math.Min(delay * 2, 20);
         }
-        return fs;
+        return new FileLock(fd);
+    }
+
+    private sealed class FileLock(int fd) : IDisposable
+    {
+        private int _fd = fd;
+
+        public void Dispose()
+        {
+            int fd = Interlocked.Exchange(ref _fd, -1);
+            if (fd >= 0)
+                close(fd);   // releases the flock
+        }
     }
 }

@@ -23,6 +23,7 @@ internal static class ListCommand
                     state = c.Enabled ? "enabled" : "blocked",
                     public_key = c.PublicKey.ToBase64(),
                     created_at = c.CreatedAt,
+                    last_handshake = c.LastHandshake,
                 }));
                 return 0;
             }
@@ -101,6 +102,8 @@ internal static class ShowCommand
                     state = c.Enabled ? "enabled" : "blocked",
                     public_key = c.PublicKey.ToBase64(),
                     created_at = c.CreatedAt,
+                    last_endpoint = c.LastEndpoint,
+                    last_handshake = c.LastHandshake,
                     config_path = service.Paths.ClientConfig(c.Name),
                     config,
                 });

@@ -29,10 +29,13 @@ public sealed class AddressPool
         _first = network + 2;
         _last = _v4 ? top - 1 : top;   // IPv4: skip broadcast
         if (_first > _last)
-            throw new ArgumentException($"subnet {subnet} is too small: it needs room for the server and at least one client");
+            throw new UserInputException($"subnet {subnet} is too small: it needs room for the server and at least one client");
     }
 
     public IPNetwork Subnet { get; }
+
+    /// <summary>Throws a one-line error when the subnet cannot hold the server and a client.</summary>
+    public static void Validate(IPNetwork subnet) => _ = new AddressPool(subnet);
 
     public IPAddress ServerAddress { get; }
 

@@ -50,7 +50,7 @@ public sealed partial class ClientService
             throw new UserInputException("--subnet6 and --no-ipv6 contradict each other");
         foreach (var s in new[] { subnet4, subnet6 })
             if (s is { } sn)
-                new AddressPool(sn).ToString();   // throws when too small
+                AddressPool.Validate(sn);
         var internals = o.InternalNetworks?.Select(n => Cidr.ParseNetwork(n, "--internal-network")).Distinct().ToList();
         var dns = o.Dns?.SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         if (dns is not null)
@@ -71,7 +71,7 @@ public sealed partial class ClientService
         (string Host, int Port)? endpoint = o.Endpoint is null ? null : Cidr.ParseEndpoint(o.Endpoint, o.Port ?? ServerSettings.DefaultPort);
 
         Paths.EnsureCreated();
-        using var _ = Lock();
+        using var held = Lock();
         using var store = Store.Open(Paths.Database, create: true);
         var existing = store.GetServer();
         var notes = new List<string>();
@@ -216,7 +216,7 @@ public sealed partial class ClientService
         Sys.RequireRoot("up");
         Sys.RequireTool("ip");
         Sys.RequireTool("nft");
-        using var _ = Lock();
+        using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
         var device = LiveInterface.Find(server.Interface);
@@ -270,7 +270,7 @@ public sealed partial class ClientService
     public bool Down()
     {
         Sys.RequireRoot("down");
-        using var _ = Lock();
+        using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
         var device = LiveInterface.Find(server.Interface);

@@ -36,7 +36,7 @@ public sealed partial class ClientService
                 throw new UserInputException($"keepalive {r.Keepalive} is out of range (0-65535 seconds)");
         }
 
-        using var _ = Lock();
+        using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
         var device = LiveDevice(server);
@@ -110,7 +110,7 @@ public sealed partial class ClientService
     public VerbResult Remove(IReadOnlyList<string> names)
     {
         var unique = ValidateNames(names);
-        using var _ = Lock();
+        using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
         var clients = unique.Select(store.RequireClient).ToList();
@@ -135,7 +135,7 @@ public sealed partial class ClientService
     private VerbResult SetEnabled(IReadOnlyList<string> names, bool enabled)
     {
         var unique = ValidateNames(names);
-        using var _ = Lock();
+        using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
         var clients = unique.Select(store.RequireClient).ToList();

@@ -144,7 +144,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
             catch (Exception e) when (e is IOException or UserInputException)
             {
                 TryApply(device, undo);
-                throw new UserInputException($"could not apply to the live interface {device.Name}: {e.Message}; nothing was changed", ExitCodes.Failure);
+                throw new UserInputException($"could not apply to the live interface {device.Name}: {e.Message}; the store is unchanged (run 'mkb-vpn up' to reconcile the interface)", ExitCodes.Failure);
             }
         }
         try

@@ -16,6 +16,8 @@ public sealed class UapiDevice(string name, string socketDirectory = UapiDevice.
 
     public string Name { get; } = name;
 
+    public static TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
+
     public string SocketPath => System.IO.Path.Combine(socketDirectory, Name + ".sock");
 
     public bool Exists => File.Exists(SocketPath);
@@ -163,7 +165,12 @@ public sealed class UapiDevice(string name, string socketDirectory = UapiDevice.
 
     private List<string> Exchange(string request)
     {
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+        {
+            // A hung engine must not hang the CLI: fail, and the caller rolls back.
+            SendTimeout = (int)Timeout.TotalMilliseconds,
+            ReceiveTimeout = (int)Timeout.TotalMilliseconds,
+        };
         try
         {
             socket.Connect(new UnixDomainSocketEndPoint(SocketPath));
@@ -177,11 +184,18 @@ public sealed class UapiDevice(string name, string socketDirectory = UapiDevice.
         stream.Flush();
         var reader = new StreamReader(stream, Encoding.ASCII);
         var lines = new List<string>();
-        while (reader.ReadLine() is { } line)
+        try
         {
-            if (line.Length == 0)
-                break;
-            lines.Add(line);
+            while (reader.ReadLine() is { } line)
+            {
+                if (line.Length == 0)
+                    break;
+                lines.Add(line);
+            }
+        }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
+        {
+            throw new IOException($"interface {Name} did not answer within {Timeout.TotalSeconds:0} s");
         }
         return lines;
     }

@@ -1,0 +1,31 @@
+# Shared by the mkb-stack scripts: finds the mkb-vpn command.
+# $MKB_VPN may name it (a path); else mkb-vpn on PATH; else the build in this checkout.
+mkb_vpn_find() {
+  if [ -n "${MKB_VPN:-}" ]; then
+    MKB_VPN_CMD=("$MKB_VPN")
+  elif command -v mkb-vpn >/dev/null 2>&1; then
+    MKB_VPN_CMD=(mkb-vpn)
+  else
+    local here
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    if [ -x "$here/out/mkb-vpn/mkb-vpn" ]; then
+      MKB_VPN_CMD=("$here/out/mkb-vpn/mkb-vpn")
+    else
+      echo "mkb-vpn: error: the mkb-vpn command is not installed (run scripts/install.sh, or set MKB_VPN)" >&2
+      exit 7
+    fi
+  fi
+}
+
+# Exit codes, the same as mkb-vpn's:
+MKB_VPN_EXIT_CODES='Exit codes (the same as mkb-vpn):
+  0  success
+  1  failure while applying (system command, live interface)
+  2  invalid usage or input; nothing was changed
+  3  no such client
+  4  a client with that name already exists
+  5  mkb-vpn is not initialised (run mkb-vpn init)
+  6  must run as root
+  7  a required tool is missing (wg, wireguard-go, ip, nft, mkb-vpn)
+  8  the database is locked or corrupt
+  9  the address pool is full'

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests and the end-to-end tests (real wireguard-go peers in
+# network namespaces, real nftables). Installs with apt-get whatever the tests need and is
+# missing. Needs root (network namespaces, TUN devices). Prints "N passed, N failed" last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test.sh: the end-to-end tests create network namespaces and TUN devices: run as root (sudo $0)" >&2
+  exit 6
+fi
+
+# Debian packages the tests drive: tool -> package.
+need=()
+for pair in wg:wireguard-tools wireguard-go:wireguard-go ip:iproute2 ping:iputils-ping nft:nftables iperf3:iperf3 bash:bash; do
+  tool=${pair%%:*} pkg=${pair#*:}
+  command -v "$tool" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "test.sh: the .NET SDK (dotnet) is required" >&2
+  exit 7
+fi
+[ -c /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && chmod 0666 /dev/net/tun; }
+
+echo "== build"
+dotnet build MkbVpn.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
+for project in tests/MkbVpn.WireGuard.Tests tests/MkbVpn.Tests tests/MkbVpn.EndToEnd.Tests; do
+  name=$(basename "$project")
+  echo "== $name"
+  if ! dotnet test "$project" -c Release --no-build -nologo --logger "trx;LogFileName=$results/$name.trx" \
+        --logger "console;verbosity=normal" 2>&1 | tee "$results/$name.log" | grep -E '^\s+(Passed|Failed|Skipped) |^(Passed|Failed)!|error|Error Message|Assert|at MkbVpn' ; then
+    :
+  fi
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+done
+
+# Sum the trx counters of every project into one closing line.
+passed=0 failed=0 skipped=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || { status=1; continue; }
+  counters=$(grep -o '<Counters [^>]*>' "$trx")
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  n=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})) failed=$((failed + ${f:-0})) skipped=$((skipped + ${n:-0}))
+done
+[ "$(ls "$results"/*.trx 2>/dev/null | wc -l)" -eq 3 ] || { echo "test.sh: a test project produced no results" >&2; status=1; }
+[ "$failed" -eq 0 ] || status=1
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $status
