@@ -134,13 +134,40 @@ public sealed class ClientServiceTests : IDisposable
         Assert.Contains("contradict", e.Message);
     }
 
-    [Fact(Skip = "BUG: Init lets AddressPool's ArgumentException escape for a too-small subnet (CLI reports an internal error, exit 1, instead of a user error)")]
-    public void Init_refuses_a_too_small_subnet_as_a_user_error()
+    [Theory]
+    [InlineData("203.0.113.0/31", null)]
+    [InlineData("203.0.113.0/32", null)]
+    [InlineData("203.0.113.0/24", "fd00:1234:5678::/127")]
+    public void Init_refuses_a_too_small_subnet_as_a_user_error(string subnet4, string? subnet6)
     {
-        var e = Assert.Throws<UserInputException>(() => _svc.Init(Options("203.0.113.0/31")));
+        var e = Assert.Throws<UserInputException>(() => _svc.Init(Options(subnet4, subnet6)));
         Assert.Equal(ExitCodes.UserError, e.ExitCode);
         Assert.Contains("too small", e.Message);
+        Fixtures.AssertOneLine(e.Message);
         Assert.False(Directory.Exists(_svc.Paths.DataDir));
+    }
+
+    [Fact]
+    public void Init_dns_accepts_comma_lists_and_none()
+    {
+        var s = _svc.Init(Options() with { Dns = ["203.0.113.1, 198.51.100.53", "fd00:1234:5678::1"] }).Server;
+        Assert.Equal(["203.0.113.1", "198.51.100.53", "fd00:1234:5678::1"], s.Dns);
+        var none = _svc.Init(new InitOptions { Change = true, Dns = ["none"] }).Server;
+        Assert.Empty(none.Dns);
+        Assert.Empty(_svc.GetServer().Dns);
+        var e = Assert.Throws<UserInputException>(() => _svc.Init(new InitOptions { Change = true, Dns = ["dns.example.com"] }));
+        Assert.StartsWith("--dns", e.Message);
+    }
+
+    [Fact]
+    public void Paths_layout()
+    {
+        var p = _svc.Paths;
+        Assert.Equal(_dir.File("data"), p.DataDir);
+        Assert.Equal(Path.Combine(p.DataDir, "mkb-vpn.db"), p.Database);
+        Assert.Equal(Path.Combine(p.DataDir, "clients", "alice.conf"), p.ClientConfig("alice"));
+        Assert.Equal(Path.Combine(p.DataDir, ".lock"), p.LockFile);
+        Assert.Equal(p.DataDir, new Paths(_dir.File("data") + "/./").DataDir.TrimEnd('/'));
     }
 
     [Fact]
