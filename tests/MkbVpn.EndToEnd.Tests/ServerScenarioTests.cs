@@ -98,12 +98,59 @@ public sealed class ServerScenarioTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Foreground_up_restores_a_lost_interface_by_itself_and_sigterm_brings_it_down()
+    public void Foreground_up_restores_a_lost_interface_by_itself_and_stops_on_down_or_sigterm()
     {
         using var tb = new Testbed();
         tb.InitServer();
         string b = $"b{tb.Id}";
         tb.VpnOk("add", b, "--no-qr");
+        using (var daemon = StartDaemon(tb))
+        {
+            Assert.NotNull(Shell.WaitFor(() => tb.ServerPeers().Count == 1, Deadline));
+            tb.ClientUp(tb.ClientB, Path.Combine(tb.DataDir, "clients", b + ".conf"));
+            Assert.NotNull(Shell.WaitFor(() => tb.Ping(tb.ClientB, Testbed.InternalHost), Deadline));
+            // Once the supervisor has recorded B's endpoint in the store, take the interface away.
+            Assert.NotNull(Shell.WaitFor(() => EndpointRecorded(tb, b), Deadline));
+            Shell.Check("ip", "-n", tb.Server, "link", "del", tb.ServerInterface);
+            var healed = Shell.WaitFor(() => tb.Ping(tb.ClientB, Testbed.ServerTunnel, 0.2), Deadline, TimeSpan.Zero);
+            Assert.NotNull(healed);
+            output.WriteLine($"B served again {healed!.Value.TotalMilliseconds:0} ms after the interface was deleted, with no command run");
+
+            // An admin's 'down' is respected: the supervisor stops instead of restoring.
+            tb.VpnOk("down");
+            Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(20)), "up --foreground kept running after down");
+            Assert.Equal(0, daemon.ExitCode);
+            Assert.NotEqual(0, Shell.Run("ip", "-n", tb.Server, "link", "show", tb.ServerInterface).ExitCode);
+        }
+
+        using (var daemon = StartDaemon(tb))
+        {
+            Assert.NotNull(Shell.WaitFor(() => tb.ServerPeers().Count == 1, Deadline));
+            // 'ip netns exec' execs mkb-vpn, so the pid is mkb-vpn's own.
+            Shell.Check("kill", "-TERM", daemon.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(20)), "up --foreground did not stop on SIGTERM");
+            Assert.Equal(0, daemon.ExitCode);
+            Assert.NotEqual(0, Shell.Run("ip", "-n", tb.Server, "link", "show", tb.ServerInterface).ExitCode);
+            Assert.NotEqual(0, Shell.Run("ip", "netns", "exec", tb.Server, "nft", "list", "table", "inet", "mkb_vpn").ExitCode);
+        }
+    }
+
+    private sealed class Daemon(System.Diagnostics.Process process) : IDisposable
+    {
+        public int Id => process.Id;
+        public int ExitCode => process.ExitCode;
+        public bool WaitForExit(TimeSpan t) => process.WaitForExit(t);
+
+        public void Dispose()
+        {
+            if (!process.HasExited)
+                process.Kill(entireProcessTree: true);
+            process.Dispose();
+        }
+    }
+
+    private Daemon StartDaemon(Testbed tb)
+    {
         var psi = new System.Diagnostics.ProcessStartInfo("ip")
         {
             ArgumentList = { "netns", "exec", tb.Server, Testbed.MkbVpn, "--data-dir", tb.DataDir, "up", "--foreground" },
@@ -112,34 +159,12 @@ public sealed class ServerScenarioTests(ITestOutputHelper output)
             UseShellExecute = false,
         };
         psi.Environment["MKB_VPN_ENGINE"] = "wireguard-go";
-        using var daemon = System.Diagnostics.Process.Start(psi)!;
-        daemon.OutputDataReceived += (_, e) => { if (e.Data is not null) output.WriteLine($"[daemon] {e.Data}"); };
-        daemon.ErrorDataReceived += (_, e) => { if (e.Data is not null) output.WriteLine($"[daemon] {e.Data}"); };
-        daemon.BeginOutputReadLine();
-        daemon.BeginErrorReadLine();
-        try
-        {
-            Assert.NotNull(Shell.WaitFor(() => tb.ServerPeers().Count == 1, Deadline));
-            tb.ClientUp(tb.ClientB, Path.Combine(tb.DataDir, "clients", b + ".conf"));
-            Assert.NotNull(Shell.WaitFor(() => tb.Ping(tb.ClientB, Testbed.InternalHost), Deadline));
-            // Let the supervisor record B's endpoint, then take the interface away.
-            Assert.NotNull(Shell.WaitFor(() => EndpointRecorded(tb, b), Deadline));
-            Shell.Check("ip", "-n", tb.Server, "link", "del", tb.ServerInterface);
-            var healed = Shell.WaitFor(() => tb.Ping(tb.ClientB, Testbed.ServerTunnel, 0.2), Deadline, TimeSpan.Zero);
-            Assert.NotNull(healed);
-            output.WriteLine($"B served again {healed!.Value.TotalMilliseconds:0} ms after the interface was deleted, with no command run");
-
-            Shell.Check("ip", "netns", "exec", tb.Server, "kill", "-TERM", daemon.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            // 'ip netns exec' execs mkb-vpn, so the pid is mkb-vpn's own.
-            Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(20)), "up --foreground did not stop on SIGTERM");
-            Assert.Equal(0, daemon.ExitCode);
-            Assert.NotEqual(0, Shell.Run("ip", "-n", tb.Server, "link", "show", tb.ServerInterface).ExitCode);
-        }
-        finally
-        {
-            if (!daemon.HasExited)
-                daemon.Kill(entireProcessTree: true);
-        }
+        var p = System.Diagnostics.Process.Start(psi)!;
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) output.WriteLine($"[daemon] {e.Data}"); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) output.WriteLine($"[daemon] {e.Data}"); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return new Daemon(p);
     }
 
     /// <summary>The store (not the live interface) knows the client's endpoint: 'show --json' reads only the store.</summary>

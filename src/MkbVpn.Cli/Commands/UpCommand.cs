@@ -16,6 +16,10 @@ internal static class UpCommand
         cmd.SetHandler(p =>
         {
             var service = CliOptions.Service(p);
+            // In the foreground, a SIGTERM that arrives while coming up still ends in a clean down.
+            using var stop = new CancellationTokenSource();
+            using var term = p.GetValue(foreground) ? PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); }) : null;
+            using var intr = p.GetValue(foreground) ? PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); }) : null;
             var r = service.Up(p.GetValue(engine));
             if (p.GetValue(json))
                 CliOptions.WriteJson(new { r.Server.Interface, r.Engine, r.Created, peers_added = r.PeersAdded, peers_removed = r.PeersRemoved, peers_updated = r.PeersUpdated, kicked = r.Kicked });
@@ -24,10 +28,8 @@ internal static class UpCommand
                     $"{r.PeersAdded} peers added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
             if (!p.GetValue(foreground))
                 return 0;
-            using var stop = new CancellationTokenSource();
-            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-            using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-            service.Supervise(TimeSpan.FromSeconds(1), stop.Token, msg => Console.Error.WriteLine($"mkb-vpn: {msg}"), p.GetValue(engine));
+            if (service.Supervise(TimeSpan.FromSeconds(1), stop.Token, msg => Console.Error.WriteLine($"mkb-vpn: {msg}"), p.GetValue(engine)))
+                return 0;
             service.Down();
             Console.WriteLine($"{r.Server.Interface} is down");
             return 0;

@@ -245,10 +245,11 @@ public sealed partial class ClientService
 
         NetworkSetup.ConfigureLink(server);
         string before = NetworkSetup.EnableForwarding(server.Subnet6 is not null);
-        if (store.GetRuntime("forwarding_before") is null)
+        using (var tx = store.BeginWrite())
         {
-            using var tx = store.BeginWrite();
-            store.SetRuntime("forwarding_before", before);
+            if (store.GetRuntime("forwarding_before") is null)
+                store.SetRuntime("forwarding_before", before);
+            store.SetRuntime("state", "up");
             tx.Commit();
         }
         NetworkSetup.InstallRules(server);
@@ -297,6 +298,7 @@ public sealed partial class ClientService
         using (var tx = store.BeginWrite())
         {
             store.SetRuntime("forwarding_before", null);
+            store.SetRuntime("state", "down");
             tx.Commit();
         }
         return device is not null;
@@ -310,7 +312,8 @@ public sealed partial class ClientService
     /// peers' endpoints and handshakes (so a restore can reach connected users at once), and if
     /// the interface vanished it brings it back from the store. Returns when cancelled.
     /// </summary>
-    public void Supervise(TimeSpan period, CancellationToken stop, Action<string> log, string? engine = null)
+    /// <returns>True when it stopped because an admin ran 'mkb-vpn down'.</returns>
+    public bool Supervise(TimeSpan period, CancellationToken stop, Action<string> log, string? engine = null)
     {
         while (!stop.WaitHandle.WaitOne(period))
         {
@@ -318,6 +321,11 @@ public sealed partial class ClientService
             {
                 if (Snapshot() < 0)
                 {
+                    if (DownRequested())
+                    {
+                        log("stopping: the interface was taken down with 'mkb-vpn down'");
+                        return true;
+                    }
                     log("interface lost: restoring it from the store");
                     var r = Up(engine);
                     log($"restored {r.Server.Interface}: {r.PeersAdded} peers, {r.Kicked} recent clients contacted");
@@ -328,5 +336,12 @@ public sealed partial class ClientService
                 log($"supervisor: {e.Message}");
             }
         }
+        return false;
+    }
+
+    private bool DownRequested()
+    {
+        using var store = OpenStore();
+        return store.GetRuntime("state") == "down";
     }
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds mkb-vpn, installs it, sets up the server (first run only) and starts it.
+#   sudo scripts/install.sh --endpoint vpn.example.com [other 'mkb-vpn init' options]
+# Re-running updates the program and restarts the service; settings and clients are kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  cat <<USAGE
+Usage: sudo scripts/install.sh [--endpoint HOST[:PORT]] [mkb-vpn init options...]
+
+Builds mkb-vpn, installs it to /opt/mkb-vpn (command: /usr/local/bin/mkb-vpn), runs
+'mkb-vpn init' with the given options the first time (asks for the endpoint on a terminal),
+and starts the server: as the systemd service mkb-vpn where systemd runs, else in the
+background with 'mkb-vpn up --foreground' (log: /var/log/mkb-vpn.log).
+
+Example:
+  sudo scripts/install.sh --endpoint vpn.example.com --internal-network 10.10.0.0/24
+USAGE
+}
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install.sh: run as root (sudo $0 $*)" >&2
+  exit 6
+fi
+
+need=()
+for pair in wg:wireguard-tools ip:iproute2 nft:nftables; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+# The userspace engine is needed only where the kernel has no WireGuard module.
+if [ ! -d /sys/module/wireguard ] && ! modprobe -n wireguard >/dev/null 2>&1; then
+  command -v wireguard-go >/dev/null 2>&1 || need+=(wireguard-go)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v dotnet >/dev/null 2>&1 || { echo "install.sh: the .NET 10 SDK (dotnet) is required to build mkb-vpn" >&2; exit 7; }
+
+echo "== building"
+dotnet publish src/MkbVpn.Cli -c Release -o out/mkb-vpn -nologo -v quiet -clp:ErrorsOnly
+install -d -m 0755 /opt/mkb-vpn
+cp -a out/mkb-vpn/. /opt/mkb-vpn/
+cp README.md /opt/mkb-vpn/ 2>/dev/null || true
+dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
+cat > /usr/local/bin/mkb-vpn <<WRAPPER
+#!/bin/sh
+DOTNET_ROOT=\${DOTNET_ROOT:-$dotnet_root} exec /opt/mkb-vpn/mkb-vpn "\$@"
+WRAPPER
+chmod 0755 /usr/local/bin/mkb-vpn
+
+data=${MKB_VPN_DATA_DIR:-/var/lib/mkb-vpn}
+if [ ! -f "$data/mkb-vpn.db" ] || ! mkb-vpn list >/dev/null 2>&1; then
+  echo "== initialising $data"
+  mkb-vpn init "$@"
+elif [ $# -gt 0 ]; then
+  echo "== already initialised; applying the given settings"
+  mkb-vpn init --change "$@"
+fi
+
+echo "== starting"
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  install -m 0644 deploy/mkb-vpn.service /etc/systemd/system/mkb-vpn.service
+  systemctl daemon-reload
+  systemctl enable mkb-vpn >/dev/null
+  systemctl restart mkb-vpn
+  echo "mkb-vpn runs as the systemd service 'mkb-vpn' (journalctl -u mkb-vpn)"
+else
+  # No systemd (a container): bring it up now, then keep a supervisor running.
+  pkill -f '/opt/mkb-vpn/mkb-vpn up --foreground' 2>/dev/null || true
+  mkb-vpn up
+  setsid nohup /usr/local/bin/mkb-vpn up --foreground >>/var/log/mkb-vpn.log 2>&1 < /dev/null &
+  echo "mkb-vpn runs in the background (log: /var/log/mkb-vpn.log; stop: mkb-vpn down)"
+fi
+echo "Add a user: sudo mkb-vpn add alice"
