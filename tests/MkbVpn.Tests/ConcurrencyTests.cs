@@ -109,4 +109,69 @@ public sealed class ConcurrencyTests : IDisposable
             o => Assert.Equal(ExitCodes.Conflict, Assert.IsType<UserInputException>(o.Error).ExitCode));
         Assert.Single(new ClientService(DataPaths).List());
     }
+
+    [Fact]
+    public async Task Concurrent_removes_and_adds_keep_store_and_files_in_step()
+    {
+        var paths = DataPaths;
+        var setup = new ClientService(paths);
+        setup.Init(ClientServiceTests.Options());
+        var old = Enumerable.Range(1, 10).Select(i => $"old{i:00}").ToList();
+        setup.Add([.. old.Select(n => new AddRequest(n))]);
+
+        using var gate = new ManualResetEventSlim(false);
+        var errors = new ConcurrentBag<Exception>();
+        var work = old.Select(n => (Action)(() => new ClientService(paths).Remove([n])))
+            .Concat(Enumerable.Range(1, 20).Select(i => (Action)(() => new ClientService(paths).Add([new AddRequest($"new{i:00}")]))))
+            .ToList();
+        var tasks = work.Select(a => Task.Factory.StartNew(() =>
+        {
+            gate.Wait();
+            try { a(); }
+            catch (Exception e) { errors.Add(e); }
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        gate.Set();
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(3));
+        Assert.Empty(errors.Select(e => e.Message));
+
+        var listed = new ClientService(paths).List();
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => $"new{i:00}"), listed.Select(c => c.Name).Order());
+        Assert.Equal(20, listed.Select(c => c.Address4).Distinct().Count());
+        Assert.Equal(20, listed.Select(c => c.Address6).Distinct().Count());
+        Assert.Equal(listed.Select(c => c.Name + ".conf").Order(StringComparer.Ordinal),
+            Directory.GetFiles(paths.ClientsDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Concurrent_store_writers_serialise_without_losing_rows()
+    {
+        string db = Path.Combine(_dir.Path, Storage.Store.FileName);
+        using (Storage.Store.Open(db, create: true)) { }
+        using var gate = new ManualResetEventSlim(false);
+        var errors = new ConcurrentBag<Exception>();
+        var tasks = Enumerable.Range(2, 20).Select(i => Task.Factory.StartNew(() =>
+        {
+            gate.Wait();
+            try
+            {
+                using var store = Storage.Store.Open(db, create: false);
+                using var tx = store.BeginWrite();
+                // Read-then-write inside one IMMEDIATE transaction: the count seen is the count written.
+                int before = store.ListClients().Count;
+                store.InsertClient(Fixtures.Client($"w{before:00}", c => c with
+                {
+                    Address4 = IPAddress.Parse($"203.0.113.{before + 2}"),
+                    Address6 = null,
+                }));
+                tx.Commit();
+            }
+            catch (Exception e) { errors.Add(e); }
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        gate.Set();
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(3));
+        Assert.Empty(errors.Select(e => e.Message));
+        using var check = Storage.Store.Open(db, create: false);
+        var names = check.ListClients().Select(c => c.Name).ToList();
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => $"w{i:00}"), names);
+    }
 }
