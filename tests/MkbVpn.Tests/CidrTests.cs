@@ -221,4 +221,14 @@ public class CidrTests
         var e = Assert.Throws<UserInputException>(() => Cidr.ParseNetwork("203.0.113.0\n/24", "--subnet"));
         Fixtures.AssertOneLine(e.Message);
     }
+
+    [Theory(Skip = "BUG: Cidr.ParseEndpoint accepts scoped IPv6 (fe80::1%2), which ParseNetwork/ParseAddress refuse; a scope id means nothing to a remote client")]
+    [InlineData("[fe80::1%2]:51820")]
+    [InlineData("fe80::1%2")]
+    public void Scoped_ipv6_endpoint_is_refused(string text) =>
+        Assert.Throws<UserInputException>(() => Cidr.ParseEndpoint(text, 51820));
+
+    [Fact(Skip = "BUG (cosmetic): Cidr.ParseEndpoint normalises a bare IPv6 host but returns the bracketed form verbatim")]
+    public void Bracketed_ipv6_endpoint_is_normalised_like_the_bare_form() =>
+        Assert.Equal(Cidr.ParseEndpoint("2001:DB8:0::1", 1).Host, Cidr.ParseEndpoint("[2001:DB8:0::1]:1", 51820).Host);
 }
