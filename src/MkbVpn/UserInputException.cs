@@ -4,9 +4,17 @@ namespace MkbVpn;
 /// A problem the user can fix: bad input, unknown client, full pool, missing prerequisite.
 /// The message is one line, shown as is; it never contains secrets.
 /// </summary>
-public class UserInputException(string message, int exitCode = ExitCodes.UserError) : Exception(message)
+public class UserInputException(string message, int exitCode = ExitCodes.UserError) : Exception(OneLine(message))
 {
     public int ExitCode { get; } = exitCode;
+
+    /// <summary>Messages quote user input; control characters in it must not break the one-line rule or a terminal.</summary>
+    private static string OneLine(string message) =>
+        string.Create(message.Length, message, (span, m) =>
+        {
+            for (int i = 0; i < m.Length; i++)
+                span[i] = char.IsControl(m[i]) ? '?' : m[i];
+        });
 }
 
 /// <summary>Process exit codes shared by the CLI and the mkb-stack scripts.</summary>

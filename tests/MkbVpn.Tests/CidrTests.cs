@@ -199,14 +199,14 @@ public class CidrTests
         Assert.StartsWith("--dns: ", e.Message);
     }
 
-    [Theory(Skip = "BUG: Cidr.ParseAddress accepts inet_aton shorthand ('8.8' -> 8.0.0.8, '1' -> 0.0.0.1); ParseEndpoint refuses it")]
+    [Theory]
     [InlineData("8.8")]
     [InlineData("1")]
     [InlineData("203.0.113")]
     public void ParseAddress_refuses_ipv4_shorthand(string text) =>
         Assert.Throws<UserInputException>(() => Cidr.ParseAddress(text, "--dns"));
 
-    [Theory(Skip = "BUG: Cidr echoes user text verbatim, so a control character (newline) breaks the one-line message contract")]
+    [Theory]
     [InlineData("vpn\nexample.com")]
     [InlineData("vpn.example.com:\n1")]
     public void Endpoint_messages_stay_one_line_for_control_characters(string text)
@@ -215,20 +215,20 @@ public class CidrTests
         Fixtures.AssertOneLine(e.Message);
     }
 
-    [Fact(Skip = "BUG: Cidr.TryParseNetwork echoes user text verbatim, so an embedded newline breaks the one-line message contract")]
+    [Fact]
     public void Network_messages_stay_one_line_for_control_characters()
     {
         var e = Assert.Throws<UserInputException>(() => Cidr.ParseNetwork("203.0.113.0\n/24", "--subnet"));
         Fixtures.AssertOneLine(e.Message);
     }
 
-    [Theory(Skip = "BUG: Cidr.ParseEndpoint accepts scoped IPv6 (fe80::1%2), which ParseNetwork/ParseAddress refuse; a scope id means nothing to a remote client")]
+    [Theory]
     [InlineData("[fe80::1%2]:51820")]
     [InlineData("fe80::1%2")]
     public void Scoped_ipv6_endpoint_is_refused(string text) =>
         Assert.Throws<UserInputException>(() => Cidr.ParseEndpoint(text, 51820));
 
-    [Fact(Skip = "BUG (cosmetic): Cidr.ParseEndpoint normalises a bare IPv6 host but returns the bracketed form verbatim")]
+    [Fact]
     public void Bracketed_ipv6_endpoint_is_normalised_like_the_bare_form() =>
         Assert.Equal(Cidr.ParseEndpoint("2001:DB8:0::1", 1).Host, Cidr.ParseEndpoint("[2001:DB8:0::1]:1", 51820).Host);
 }

@@ -221,7 +221,7 @@ public sealed class ClientServiceTests : IDisposable
         Assert.Equal("vpn.example.com:443", s.Endpoint);   // e.g. a NAT forward: not ours to change
     }
 
-    [Fact(Skip = "BUG: init --change --port leaves EndpointPort at the old listen port when the endpoint was given without a port; re-rendered configs dial a port nobody listens on")]
+    [Fact]
     public void Init_change_port_moves_an_implicit_endpoint_port()
     {
         Init();   // endpoint given without a port: clients dial the listen port

@@ -23,7 +23,7 @@ public sealed class AddressPool
         _v4 = subnet.BaseAddress.AddressFamily == AddressFamily.InterNetwork;
         int bits = _v4 ? 32 : 128;
         UInt128 network = ToNumber(subnet.BaseAddress);
-        UInt128 size = subnet.PrefixLength == 0 ? UInt128.MaxValue : (UInt128.One << (bits - subnet.PrefixLength)) - 1;
+        UInt128 size = subnet.PrefixLength == 0 ? (_v4 ? uint.MaxValue : UInt128.MaxValue) : (UInt128.One << (bits - subnet.PrefixLength)) - 1;
         UInt128 top = network + size;
         ServerAddress = FromNumber(network + 1, _v4);
         _first = network + 2;

@@ -71,7 +71,9 @@ public static class Cidr
 
     public static IPAddress ParseAddress(string text, string what)
     {
-        if (!IPAddress.TryParse(text.Trim(), out var address) || HasScope(address) || text.Contains('/'))
+        // IPAddress.TryParse takes shorthand such as "8.8" (= 8.0.0.8); an admin never means that.
+        if (!IPAddress.TryParse(text.Trim(), out var address) || HasScope(address) || text.Contains('/') ||
+            (address.AddressFamily == AddressFamily.InterNetwork && text.Count(c => c == '.') != 3))
             throw new UserInputException($"{what}: '{text}' is not an IP address");
         return address;
     }
@@ -105,14 +107,14 @@ public static class Cidr
                     throw new UserInputException($"endpoint: '{text}': expected ':PORT' after ']'");
                 port = ParsePort(rest[1..], what);
             }
-            if (!IPAddress.TryParse(host, out var a6) || a6.AddressFamily != AddressFamily.InterNetworkV6)
-                throw new UserInputException($"endpoint: '{host}' is not an IPv6 address");
-            return (host, port);
+            if (!IPAddress.TryParse(host, out var a6) || a6.AddressFamily != AddressFamily.InterNetworkV6 || HasScope(a6))
+                throw new UserInputException($"endpoint: '{host}' is not an IPv6 address (without a scope)");
+            return (a6.ToString(), port);
         }
         int colons = text.Count(c => c == ':');
         if (colons > 1)
         {
-            if (IPAddress.TryParse(text, out var bare) && bare.AddressFamily == AddressFamily.InterNetworkV6)
+            if (IPAddress.TryParse(text, out var bare) && bare.AddressFamily == AddressFamily.InterNetworkV6 && !HasScope(bare))
                 return ($"{bare}", port);
             throw new UserInputException($"endpoint: '{text}': write an IPv6 endpoint as [ADDRESS]:PORT");
         }

@@ -145,7 +145,9 @@ public sealed partial class ClientService
             Interface = o.Interface ?? existing.Interface,
             ListenPort = newPort,
             EndpointHost = endpoint?.Host ?? existing.EndpointHost,
-            EndpointPort = endpoint is { } ep ? (HasPort(o.Endpoint!) ? ep.Port : newPort) : existing.EndpointPort,
+            // An endpoint given without a port follows the listen port; an explicit one (e.g. :443 behind a forward) stays.
+            EndpointPort = endpoint is { } ep ? (HasPort(o.Endpoint!) ? ep.Port : newPort)
+                : existing.EndpointPort == existing.ListenPort ? newPort : existing.EndpointPort,
             Subnet4 = new4,
             Subnet6 = new6,
             Dns = dns ?? existing.Dns,
@@ -156,7 +158,7 @@ public sealed partial class ClientService
             ClientToClient = o.ClientToClient ?? existing.ClientToClient,
             Keepalive = o.Keepalive ?? existing.Keepalive,
         };
-        if (server == existing)
+        if (server.SameSettings(existing))
         {
             notes.Add("nothing changed");
             return new InitResult(server, Created: false, notes);

@@ -35,6 +35,11 @@ public sealed record ServerSettings
     public IPAddress? ServerAddress4 => Subnet4 is { } s ? new Addressing.AddressPool(s).ServerAddress : null;
     public IPAddress? ServerAddress6 => Subnet6 is { } s ? new Addressing.AddressPool(s).ServerAddress : null;
 
+    /// <summary>Value equality including the lists (a record compares lists by reference).</summary>
+    public bool SameSettings(ServerSettings o) =>
+        this with { Dns = o.Dns, InternalNetworks = o.InternalNetworks } == o &&
+        Dns.SequenceEqual(o.Dns) && InternalNetworks.SequenceEqual(o.InternalNetworks);
+
     /// <summary>The AllowedIPs a client config gets by default.</summary>
     public IReadOnlyList<IPNetwork> DefaultClientAllowedIps()
     {
