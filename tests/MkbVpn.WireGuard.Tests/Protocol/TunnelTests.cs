@@ -440,3 +440,97 @@ public sealed class TunnelTests
             new Tunnel(link.IdA, link.IdB.PublicKey, null, Tunnel.MaxIndexBase + 1, link.Time, RandomNumberGenerator.Create()));
     }
 }
+
+public sealed class TunnelEdgeTests
+{
+    [Fact]
+    public void SimultaneousInitiations_ConvergeAfterRetransmit()
+    {
+        var time = new ManualTime();
+        using var idA = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var idB = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var a = new Tunnel(idA, idB.PublicKey, null, 1, time, RandomNumberGenerator.Create());
+        using var b = new Tunnel(idB, idA.PublicKey, null, 2, time, RandomNumberGenerator.Create());
+        var buf = new byte[2048];
+        byte[] pa = new byte[20], pb = new byte[20];
+        pa[0] = pb[0] = 0x45;
+        pa[3] = pb[3] = 20;
+        pb[15] = 2;
+
+        byte[] initA = buf[..a.Encapsulate(pa, buf).Length];
+        byte[] initB = buf[..b.Encapsulate(pb, buf).Length];
+        byte[] respA = buf[..a.Decapsulate(initB, buf).Length];
+        byte[] respB = buf[..b.Decapsulate(initA, buf).Length];
+        // Each side became the other's responder: the crossing responses no longer match.
+        Assert.Equal(TunnelError.HandshakeFailed, a.Decapsulate(respB, buf).Error);
+        Assert.Equal(TunnelError.HandshakeFailed, b.Decapsulate(respA, buf).Error);
+
+        // The retransmit timers untangle it: whoever fires first completes a handshake.
+        var dst = new byte[2048];
+        int delivered = 0;
+        for (int step = 0; step < 100 && delivered < 2; step++)
+        {
+            time.Advance(TimeSpan.FromMilliseconds(100));
+            foreach (var (from, to) in new[] { (a, b), (b, a) })
+            {
+                TunnelResult r;
+                while ((r = from.Tick(buf)).Kind == TunnelResultKind.WriteToNetwork || (r = from.Flush(buf)).Kind == TunnelResultKind.WriteToNetwork)
+                    delivered += Pump(buf[..r.Length], from, to, dst);
+            }
+        }
+        Assert.Equal(2, delivered);
+        Assert.True(a.HasSession && b.HasSession);
+
+        static int Pump(byte[] datagram, Tunnel from, Tunnel to, byte[] dst)
+        {
+            int count = 0;
+            var queue = new Queue<(byte[], Tunnel, Tunnel)>();
+            queue.Enqueue((datagram, from, to));
+            while (queue.Count > 0)
+            {
+                var (d, f, t) = queue.Dequeue();
+                var r = t.Decapsulate(d, dst);
+                if (r.Kind == TunnelResultKind.WriteToNetwork)
+                    queue.Enqueue((dst[..r.Length], t, f));
+                else if (r.Kind == TunnelResultKind.WriteToTunnelV4)
+                    count++;
+                var flushBuf = new byte[2048];
+                TunnelResult fr;
+                while ((fr = t.Flush(flushBuf)).Kind == TunnelResultKind.WriteToNetwork)
+                    queue.Enqueue((flushBuf[..fr.Length], t, f));
+            }
+            return count;
+        }
+    }
+
+    [Fact]
+    public void LowOrderPeerKey_GivesAnErrorResult_NotAnException()
+    {
+        var time = new ManualTime();
+        using var id = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var t = new Tunnel(id, WireGuardKey.FromBytes(new byte[32]), null, 1, time, RandomNumberGenerator.Create());
+        var r = t.Encapsulate(new byte[20], new byte[2048]);
+        Assert.Equal(TunnelError.HandshakeFailed, r.Error);
+        Assert.Equal(HandshakeStatus.ZeroDiffieHellman, r.Handshake);
+        Assert.Equal(1, t.Counters.Errors(TunnelError.HandshakeFailed));
+    }
+
+    [Fact]
+    public void ToString_NeverShowsKeyMaterial()
+    {
+        var time = new ManualTime();
+        var privateKey = WireGuardKeys.NewPrivateKey();
+        var psk = WireGuardKeys.NewPresharedKey();
+        using var id = new StaticIdentity(privateKey);
+        var peer = WireGuardKeys.PublicKeyOf(WireGuardKeys.NewPrivateKey());
+        using var t = new Tunnel(id, peer, psk, 1, time, RandomNumberGenerator.Create());
+        using var h = new Handshake(id, peer, psk);
+        string[] texts = { t.ToString(), h.ToString(), id.ToString(), privateKey.ToString(), psk.ToString() };
+        foreach (string text in texts)
+            foreach (var key in new[] { privateKey, psk })
+            {
+                Assert.DoesNotContain(key.ToBase64(), text);
+                Assert.DoesNotContain(key.ToHex(), text, StringComparison.OrdinalIgnoreCase);
+            }
+    }
+}
