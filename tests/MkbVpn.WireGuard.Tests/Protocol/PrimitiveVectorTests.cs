@@ -60,6 +60,17 @@ public sealed class PrimitiveVectorTests
         Assert.All(shared, b => Assert.Equal(0, b));
     }
 
+    [Theory]
+    [MemberData(nameof(WgToolVectors.KeyPairs), MemberType = typeof(WgToolVectors))]
+    public void PublicKey_MatchesWgPubkey(string privateKey, string publicKey)
+    {
+        var key = WireGuardKey.ParseBase64(privateKey);
+        Assert.Equal(publicKey, WireGuardKeys.PublicKeyOf(key).ToBase64());
+        var raw = new byte[32];
+        WireGuardKeys.PublicKeyOf(key.Bytes, raw);
+        Assert.Equal(publicKey, Convert.ToBase64String(raw));
+    }
+
     [Fact]
     public void ChaCha20Poly1305_Rfc8439_Section2_8_2()
     {
