@@ -57,11 +57,27 @@ internal sealed partial class Tunnel
         if (status != HandshakeStatus.Ok)
             return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
         using (opened)
-        {
-            status = _handshake.ConsumeInitiation(opened!, now);
-            if (status != HandshakeStatus.Ok)
-                return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
-        }
+            return Accept(opened!, dst, now);
+    }
+
+    /// <summary>
+    /// For a device that already checked the MACs (with its shared <see cref="CookieChecker"/>) and opened the
+    /// initiation to find the peer by <see cref="OpenedInitiation.RemoteStatic"/>: finishes the handshake as
+    /// responder and writes the response into <paramref name="dst"/>. The caller disposes <paramref name="opened"/>.
+    /// </summary>
+    public TunnelResult AcceptInitiation(OpenedInitiation opened, Span<byte> dst)
+    {
+        ArgumentNullException.ThrowIfNull(opened);
+        if (dst.Length < HandshakeResponse.Size)
+            return Counters.Count(TunnelResult.Failed(TunnelError.BufferTooSmall));
+        return Counters.Count(Accept(opened, dst, Now()));
+    }
+
+    private TunnelResult Accept(OpenedInitiation opened, Span<byte> dst, TimeSpan now)
+    {
+        HandshakeStatus status = _handshake.ConsumeInitiation(opened, now);
+        if (status != HandshakeStatus.Ok)
+            return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
 
         Span<byte> response = dst[..HandshakeResponse.Size];
         status = _handshake.CreateResponse(response, NextIndex(), _random);
@@ -80,7 +96,7 @@ internal sealed partial class Tunnel
         _timers.AnyAuthenticatedPacketTraversal(now);
         _timers.SessionDerived(now);
         _timers.AnyAuthenticatedPacketSent();
-        Counters.ReceivedBytes += message.Length;
+        Counters.ReceivedBytes += HandshakeInitiation.Size;
         Counters.SentBytes += HandshakeResponse.Size;
         return TunnelResult.ToNetwork(HandshakeResponse.Size);
     }

@@ -534,3 +534,43 @@ public sealed class TunnelEdgeTests
             }
     }
 }
+
+public sealed class DeviceStyleRoutingTests
+{
+    [Fact]
+    public void Device_OpensInitiationOnce_RoutesByStaticKey_AndAccepts()
+    {
+        var time = new ManualTime();
+        using var server = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var checker = new CookieChecker(server.PublicKey, RandomNumberGenerator.Create());
+        using var client1 = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var client2 = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var c2 = new Tunnel(client2, server.PublicKey, null, 20, time, RandomNumberGenerator.Create());
+
+        // The server side: one tunnel per client sharing the checker, looked up by public key.
+        using var s1 = new Tunnel(server, client1.PublicKey, null, 1, time, RandomNumberGenerator.Create(), checker);
+        using var s2 = new Tunnel(server, client2.PublicKey, null, 2, time, RandomNumberGenerator.Create(), checker);
+        var byKey = new Dictionary<WireGuardKey, Tunnel> { [client1.PublicKey] = s1, [client2.PublicKey] = s2 };
+
+        var buf = new byte[2048];
+        byte[] init = buf[..c2.Encapsulate(ReadOnlySpan<byte>.Empty, buf).Length];
+        Assert.Equal(MacStatus.Valid, checker.Check(init, default, s2.Now(), underLoad: false));
+        Assert.Equal(HandshakeStatus.Ok, Handshake.OpenInitiation(server, init, out var opened));
+        using (opened)
+        {
+            Tunnel peer = byKey[opened!.RemoteStatic];
+            Assert.Same(s2, peer);
+            var r = peer.AcceptInitiation(opened, buf);
+            Assert.Equal(TunnelResultKind.WriteToNetwork, r.Kind);
+            Assert.Equal(2u, HandshakeResponse.Sender(buf) >> 8); // the index tells the device which tunnel
+            byte[] resp = buf[..r.Length];
+            byte[] keepalive = buf[..c2.Decapsulate(resp, buf).Length];
+            Assert.Equal(TunnelResultKind.Done, s2.Decapsulate(keepalive, new byte[64]).Kind);
+            Assert.True(s2.HasSession);
+
+            // Accepting the same opened initiation twice is a replay.
+            Assert.Equal(HandshakeStatus.ReplayedTimestamp, s2.AcceptInitiation(opened, buf).Handshake);
+            Assert.Equal(HandshakeStatus.UnknownPeer, s1.AcceptInitiation(opened, buf).Handshake);
+        }
+    }
+}
