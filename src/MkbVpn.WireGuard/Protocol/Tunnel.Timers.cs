@@ -48,9 +48,14 @@ internal sealed partial class Tunnel
 
         if (Take(TimerActions.SendKeepalive))
         {
+            // Without a session a keepalive becomes a handshake (as wireguard-go's SendKeepalive):
+            // a persistent-keepalive peer behind NAT reconnects on its own.
             Keypair? keypair = _keypairs.Current;
-            if (Usable(keypair, now) && dst.Length >= TransportData.MinSize)
-                return Seal(keypair!, ReadOnlySpan<byte>.Empty, dst, now);
+            TunnelResult r = Usable(keypair, now)
+                ? dst.Length >= TransportData.MinSize ? Seal(keypair!, ReadOnlySpan<byte>.Empty, dst, now) : TunnelResult.Failed(TunnelError.BufferTooSmall)
+                : TryInitiate(dst, now, isRetry: false);
+            if (r.Kind != TunnelResultKind.Done)
+                return Counters.Count(r);
         }
 
         return TunnelResult.Done;

@@ -574,3 +574,33 @@ public sealed class DeviceStyleRoutingTests
         }
     }
 }
+
+public sealed class PersistentKeepaliveReconnectTests
+{
+    [Fact]
+    public void PersistentKeepalive_WithoutSession_StartsAHandshake()
+    {
+        var time = new ManualTime();
+        using var idA = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var idB = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var a = new Tunnel(idA, idB.PublicKey, null, 1, time, RandomNumberGenerator.Create(), persistentKeepalive: TimeSpan.FromSeconds(25));
+        using var b = new Tunnel(idB, idA.PublicKey, null, 2, time, RandomNumberGenerator.Create());
+        var buf = new byte[2048];
+
+        // Bring the session up with a keepalive, then let every key expire while nobody talks but A's timer.
+        byte[] init = buf[..a.Encapsulate(ReadOnlySpan<byte>.Empty, buf).Length];
+        byte[] resp = buf[..b.Decapsulate(init, buf).Length];
+        Assert.Equal(TunnelResultKind.WriteToNetwork, a.Decapsulate(resp, buf).Kind);
+        Assert.True(a.HasSession);
+
+        time.Advance(Constants.RejectAfterTime);
+        Assert.False(a.HasSession);
+        // The persistent keepalive timer (armed by the last packet sent) fires with no usable keypair: a new initiation.
+        time.Advance(TimeSpan.FromSeconds(1));
+        bool sawInitiation = false;
+        TunnelResult r;
+        while ((r = a.Tick(buf)).Kind == TunnelResultKind.WriteToNetwork)
+            sawInitiation |= Messages.Classify(buf.AsSpan(0, r.Length)) == MessageType.HandshakeInitiation;
+        Assert.True(sawInitiation);
+    }
+}
