@@ -54,6 +54,22 @@ internal sealed class ReplayWindow
         return (old & bit) == 0;
     }
 
+    /// <summary>
+    /// Read-only pre-check, for before decryption: false if <paramref name="counter"/> would certainly be
+    /// refused (too old, already seen, or at the limit), so replays cost no decryption.
+    /// </summary>
+    public bool MightAccept(ulong counter)
+    {
+        if (counter >= Constants.RejectAfterMessages)
+            return false;
+        if (counter > _newest)
+            return true;
+        if (_newest - counter > WindowSize)
+            return false;
+        ulong bit = 1UL << (int)(counter & (BlockBits - 1));
+        return (_ring[(int)((counter >> BlockBitsLog) % Blocks)] & bit) == 0;
+    }
+
     public void Reset()
     {
         Array.Clear(_ring);

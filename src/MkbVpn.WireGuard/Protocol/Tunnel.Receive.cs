@@ -145,7 +145,7 @@ internal sealed partial class Tunnel
         Span<byte> plaintext = dst[..length];
         if (encrypted.Overlaps(plaintext, out int offset) && offset != 0)
             return TunnelResult.Failed(TunnelError.BufferTooSmall);
-        if (counter >= Constants.RejectAfterMessages)
+        if (!keypair.ReceiveWindow.MightAccept(counter))
             return TunnelResult.Failed(TunnelError.Replay);
 
         if (!keypair.TryOpen(counter, encrypted[..length], encrypted[length..], plaintext))

@@ -81,6 +81,23 @@ public sealed class ReplayWindowTests
     }
 
     [Fact]
+    public void MightAccept_AgreesWithTryAccept_WithoutChangingState()
+    {
+        var w = new ReplayWindow();
+        var rng = new Random(99);
+        ulong newest = 0;
+        for (int i = 0; i < 20000; i++)
+        {
+            ulong counter = rng.Next(10) == 0 ? newest + (ulong)rng.Next(1, 20000) : newest - Math.Min(newest, (ulong)rng.Next(0, 9000));
+            bool might = w.MightAccept(counter);
+            Assert.Equal(might, w.MightAccept(counter)); // read-only
+            Assert.Equal(might, w.TryAccept(counter));
+            newest = w.Newest;
+        }
+        Assert.False(w.MightAccept(Constants.RejectAfterMessages));
+    }
+
+    [Fact]
     public void Reset_ForgetsEverything()
     {
         var w = new ReplayWindow();
