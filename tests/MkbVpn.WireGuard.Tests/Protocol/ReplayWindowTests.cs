@@ -106,3 +106,33 @@ public sealed class ReplayWindowTests
         Assert.True(w.TryAccept(7));
     }
 }
+
+public sealed class KernelReplayVectorTests
+{
+    [Fact]
+    public void MixedScenario_MatchesKernelSelfTest()
+    {
+        var w = new ReplayWindow();
+        int step = 0;
+        foreach (var (counter, accepted) in Vectors.KernelReplayVectors.Mixed)
+        {
+            step++;
+            Assert.True(accepted == w.TryAccept(counter), $"step {step}: counter {counter} should be {(accepted ? "accepted" : "refused")}");
+        }
+        Assert.Equal(34, step);
+    }
+
+    [Fact]
+    public void Sweeps_MatchKernelSelfTest()
+    {
+        int scenario = 0;
+        foreach (var sweep in Vectors.KernelReplayVectors.Sweeps())
+        {
+            scenario++;
+            var w = new ReplayWindow();
+            for (int i = 0; i < sweep.Length; i++)
+                Assert.True(sweep[i].Item2 == w.TryAccept(sweep[i].Item1), $"scenario {scenario}, step {i}: counter {sweep[i].Item1}");
+        }
+        Assert.Equal(6, scenario);
+    }
+}
