@@ -604,3 +604,44 @@ public sealed class PersistentKeepaliveReconnectTests
         Assert.True(sawInitiation);
     }
 }
+
+public sealed class RekeyOnReceiveTests
+{
+    [Fact]
+    public void Initiator_RekeysWhenReceivingOnAnAgingKeypair_Once()
+    {
+        var time = new ManualTime();
+        using var idA = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var idB = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var a = new Tunnel(idA, idB.PublicKey, null, 1, time, RandomNumberGenerator.Create());
+        using var b = new Tunnel(idB, idA.PublicKey, null, 2, time, RandomNumberGenerator.Create());
+        var buf = new byte[2048];
+        var dst = new byte[2048];
+
+        byte[] init = buf[..a.Encapsulate(ReadOnlySpan<byte>.Empty, buf).Length];
+        byte[] resp = buf[..b.Decapsulate(init, buf).Length];
+        byte[] confirm = buf[..a.Decapsulate(resp, buf).Length];
+        Assert.Equal(TunnelResultKind.Done, b.Decapsulate(confirm, dst).Kind);
+        Assert.True(a.NextDeadline > a.Now() + TimeSpan.FromSeconds(500)); // only key erasure (540 s) is pending
+
+        // B (the responder) keeps sending keepalives; A only receives.
+        time.Advance(Constants.RekeyOnReceiveAfterTime - TimeSpan.FromSeconds(1));
+        byte[] k1 = buf[..b.Encapsulate(ReadOnlySpan<byte>.Empty, buf).Length];
+        Assert.Equal(TunnelResultKind.Done, a.Decapsulate(k1, dst).Kind);
+        Assert.Equal(TunnelResultKind.Done, a.Tick(buf).Kind);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        byte[] k2 = buf[..b.Encapsulate(ReadOnlySpan<byte>.Empty, buf).Length];
+        Assert.Equal(TunnelResultKind.Done, a.Decapsulate(k2, dst).Kind);
+        var r = a.Tick(buf);
+        Assert.Equal(TunnelResultKind.WriteToNetwork, r.Kind);
+        Assert.Equal(MessageType.HandshakeInitiation, Messages.Classify(buf.AsSpan(0, r.Length)));
+        Assert.Equal(TunnelResultKind.Done, a.Tick(buf).Kind);
+
+        // Acted upon once: the next receive on the same keypair does not ask again (retransmits are the timer's job).
+        time.Advance(TimeSpan.FromSeconds(1));
+        byte[] k3 = buf[..b.Encapsulate(ReadOnlySpan<byte>.Empty, buf).Length];
+        Assert.Equal(TunnelResultKind.Done, a.Decapsulate(k3, dst).Kind);
+        Assert.Equal(TunnelResultKind.Done, a.Tick(buf).Kind);
+    }
+}
