@@ -645,3 +645,33 @@ public sealed class RekeyOnReceiveTests
         Assert.Equal(TunnelResultKind.Done, a.Tick(buf).Kind);
     }
 }
+
+public sealed class SmallBufferTests
+{
+    [Fact]
+    public void TooSmallDestinations_AreErrorResults_NeverExceptions()
+    {
+        var time = new ManualTime();
+        using var idA = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var idB = new StaticIdentity(WireGuardKeys.NewPrivateKey());
+        using var a = new Tunnel(idA, idB.PublicKey, null, 1, time, RandomNumberGenerator.Create());
+        using var b = new Tunnel(idB, idA.PublicKey, null, 2, time, RandomNumberGenerator.Create());
+        var big = new byte[2048];
+        var tiny = new byte[10];
+        var packet = new byte[100];
+        packet[0] = 0x45;
+        packet[3] = 100;
+
+        Assert.Equal(TunnelError.BufferTooSmall, a.Encapsulate(packet, tiny).Error);
+        byte[] init = big[..a.Encapsulate(packet, big).Length];
+        Assert.Equal(TunnelError.BufferTooSmall, b.Decapsulate(init, tiny).Error);
+        byte[] resp = big[..b.Decapsulate(init, big).Length];
+        Assert.Equal(TunnelError.BufferTooSmall, a.Decapsulate(resp, tiny).Error);
+        byte[] data = big[..a.Decapsulate(resp, big).Length];
+        Assert.Equal(TunnelError.BufferTooSmall, b.Decapsulate(data, new byte[50]).Error);
+        Assert.Equal(TunnelResultKind.WriteToTunnelV4, b.Decapsulate(data, big).Kind);
+        Assert.Equal(TunnelError.BufferTooSmall, a.Encapsulate(packet, new byte[100]).Error);
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.NotEqual(TunnelResultKind.WriteToNetwork, b.Tick(tiny).Kind); // keepalive due, no room: not written
+    }
+}
