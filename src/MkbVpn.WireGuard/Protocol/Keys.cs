@@ -114,4 +114,45 @@ public static class WireGuardKeys
         using var key = Key.Import(KeyAgreementAlgorithm.X25519, privateKey.Bytes, KeyBlobFormat.RawPrivateKey);
         return WireGuardKey.FromBytes(key.PublicKey.Export(KeyBlobFormat.RawPublicKey));
     }
+
+    /// <summary>
+    /// DH(private, public) of whitepaper 5.4: X25519 into <paramref name="sharedSecret"/>.
+    /// Returns false, with the output zeroed, when the result is all zeros (a low-order public key,
+    /// RFC 7748 section 6.1) or the public key cannot be imported; WireGuard refuses such handshakes.
+    /// </summary>
+    internal static bool TryAgree(ReadOnlySpan<byte> privateKey, ReadOnlySpan<byte> publicKey, Span<byte> sharedSecret)
+    {
+        System.Diagnostics.Debug.Assert(privateKey.Length == WireGuardKey.Size && publicKey.Length == WireGuardKey.Size);
+        System.Diagnostics.Debug.Assert(sharedSecret.Length == WireGuardKey.Size);
+        sharedSecret.Clear();
+        if (!PublicKey.TryImport(KeyAgreementAlgorithm.X25519, publicKey, KeyBlobFormat.RawPublicKey, out PublicKey? peer))
+            return false;
+        using var key = Key.Import(KeyAgreementAlgorithm.X25519, privateKey, KeyBlobFormat.RawPrivateKey);
+        var parameters = new SharedSecretCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport };
+        using SharedSecret? secret = KeyAgreementAlgorithm.X25519.Agree(key, peer!, in parameters);
+        if (secret is null)
+            return false;
+        byte[] raw = secret.Export(SharedSecretBlobFormat.RawSharedSecret);
+        bool ok = raw.Length == WireGuardKey.Size && !IsAllZero(raw);
+        if (ok)
+            raw.CopyTo(sharedSecret);
+        CryptographicOperations.ZeroMemory(raw);
+        return ok;
+    }
+
+    /// <summary>The X25519 public key of a raw 32-byte private scalar, into a caller buffer.</summary>
+    internal static void PublicKeyOf(ReadOnlySpan<byte> privateKey, Span<byte> publicKey)
+    {
+        System.Diagnostics.Debug.Assert(privateKey.Length == WireGuardKey.Size && publicKey.Length == WireGuardKey.Size);
+        using var key = Key.Import(KeyAgreementAlgorithm.X25519, privateKey, KeyBlobFormat.RawPrivateKey);
+        key.PublicKey.Export(KeyBlobFormat.RawPublicKey).CopyTo(publicKey);
+    }
+
+    private static bool IsAllZero(ReadOnlySpan<byte> bytes)
+    {
+        int acc = 0;
+        foreach (byte b in bytes)
+            acc |= b;
+        return acc == 0;
+    }
 }

@@ -1,0 +1,179 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Security.Cryptography;
+
+namespace MkbVpn.WireGuard.Protocol;
+
+/// <summary>
+/// A transport keypair (whitepaper 5.4.5 and 5.4.6): one ChaCha20-Poly1305 object per direction,
+/// created once and reused for every packet; a send counter; a receive replay window; the
+/// local and remote session indices. Not thread-safe apart from the send counter.
+/// </summary>
+internal sealed class Keypair : IDisposable
+{
+    public const int NonceSize = 12;
+    public const int TagSize = 16;
+
+    private readonly ChaCha20Poly1305 _send;
+    private readonly ChaCha20Poly1305 _receive;
+    private long _sendCounter = -1;
+    private bool _disposed;
+
+    /// <summary>Takes copies of the keys; the caller zeroes its own.</summary>
+    public Keypair(ReadOnlySpan<byte> sendKey, ReadOnlySpan<byte> receiveKey, uint localIndex, uint remoteIndex, bool isInitiator, TimeSpan created)
+    {
+        Debug.Assert(sendKey.Length == 32 && receiveKey.Length == 32);
+        _send = new ChaCha20Poly1305(sendKey);
+        _receive = new ChaCha20Poly1305(receiveKey);
+        LocalIndex = localIndex;
+        RemoteIndex = remoteIndex;
+        IsInitiator = isInitiator;
+        Created = created;
+    }
+
+    public uint LocalIndex { get; }
+    public uint RemoteIndex { get; }
+    public bool IsInitiator { get; }
+    public TimeSpan Created { get; }
+    public ReplayWindow ReceiveWindow { get; } = new();
+
+    /// <summary>Counters handed out so far (the next counter to be used).</summary>
+    public ulong SendCount => unchecked((ulong)(Interlocked.Read(ref _sendCounter) + 1));
+
+    public bool IsDisposed => _disposed;
+
+    public TimeSpan Age(TimeSpan now) => now - Created;
+
+    /// <summary>Whether the keypair may still send and receive (Reject-After-Time, section 6.1).</summary>
+    public bool IsExpired(TimeSpan now) => _disposed || now - Created >= Constants.RejectAfterTime;
+
+    /// <summary>Reserves the next send counter; false once Reject-After-Messages is reached (section 6.1).</summary>
+    public bool TryReserveSendCounter(out ulong counter)
+    {
+        counter = unchecked((ulong)Interlocked.Increment(ref _sendCounter));
+        return !_disposed && counter < Constants.RejectAfterMessages;
+    }
+
+    /// <summary>Encrypts <paramref name="plaintext"/> into <paramref name="ciphertext"/> (same length; may be the same memory) and writes the tag.</summary>
+    public void Seal(ulong counter, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag)
+    {
+        Debug.Assert(!_disposed);
+        Span<byte> nonce = stackalloc byte[NonceSize];
+        WriteNonce(nonce, counter);
+        _send.Encrypt(nonce, plaintext, ciphertext, tag);
+    }
+
+    /// <summary>Decrypts and authenticates; false, with the output cleared, when the tag does not verify.</summary>
+    public bool TryOpen(ulong counter, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext)
+    {
+        if (_disposed)
+            return false;
+        Span<byte> nonce = stackalloc byte[NonceSize];
+        WriteNonce(nonce, counter);
+        try
+        {
+            _receive.Decrypt(nonce, ciphertext, tag, plaintext);
+            return true;
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Section 5.4.6: 32 bits of zeros followed by the 64-bit little-endian counter.</summary>
+    public static void WriteNonce(Span<byte> nonce, ulong counter)
+    {
+        Debug.Assert(nonce.Length == NonceSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(nonce, 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(nonce[4..], counter);
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        _disposed = true;
+        _send.Dispose();
+        _receive.Dispose();
+    }
+
+    public override string ToString() => $"Keypair(local={LocalIndex:x8}, remote={RemoteIndex:x8}, initiator={IsInitiator})";
+}
+
+/// <summary>
+/// The keypairs of one peer (whitepaper 6.1 and wireguard-go's keypair rotation): <see cref="Current"/>
+/// sends; <see cref="Previous"/> still receives packets in flight; <see cref="Next"/> is a responder's
+/// fresh keypair, confirmed (promoted to current) by the first data packet received on it.
+/// </summary>
+internal sealed class Keypairs : IDisposable
+{
+    public Keypair? Current { get; private set; }
+    public Keypair? Previous { get; private set; }
+    public Keypair? Next { get; private set; }
+
+    /// <summary>Installs a keypair just derived from a completed handshake.</summary>
+    public void Install(Keypair keypair)
+    {
+        if (keypair.IsInitiator)
+        {
+            // The initiator can use its keypair at once; an unconfirmed next keypair is displaced.
+            if (Next is not null)
+            {
+                Previous?.Dispose();
+                Previous = Next;
+                Next = null;
+                Current?.Dispose();
+            }
+            else
+            {
+                Previous?.Dispose();
+                Previous = Current;
+            }
+            Current = keypair;
+        }
+        else
+        {
+            // The responder waits for the initiator's first data packet before it sends with the new keys.
+            Next?.Dispose();
+            Next = keypair;
+            Previous?.Dispose();
+            Previous = null;
+        }
+    }
+
+    /// <summary>The keypair with local index <paramref name="localIndex"/>, if any.</summary>
+    public Keypair? Find(uint localIndex)
+    {
+        if (Current?.LocalIndex == localIndex) return Current;
+        if (Next?.LocalIndex == localIndex) return Next;
+        if (Previous?.LocalIndex == localIndex) return Previous;
+        return null;
+    }
+
+    /// <summary>
+    /// Called after a data packet authenticated on <paramref name="keypair"/>. If it was the next keypair,
+    /// the handshake is confirmed: next becomes current, current becomes previous. Returns true on rotation.
+    /// </summary>
+    public bool ReceivedWith(Keypair keypair)
+    {
+        if (Next is null || !ReferenceEquals(keypair, Next))
+            return false;
+        Previous?.Dispose();
+        Previous = Current;
+        Current = Next;
+        Next = null;
+        return true;
+    }
+
+    /// <summary>Zeroes (disposes) all keypairs: Reject-After-Time x 3 passed, or the peer is removed.</summary>
+    public void Clear()
+    {
+        Previous?.Dispose();
+        Current?.Dispose();
+        Next?.Dispose();
+        Previous = Current = Next = null;
+    }
+
+    public void Dispose() => Clear();
+}

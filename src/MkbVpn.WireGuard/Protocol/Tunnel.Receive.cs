@@ -1,0 +1,205 @@
+using System.Buffers.Binary;
+
+namespace MkbVpn.WireGuard.Protocol;
+
+internal sealed partial class Tunnel
+{
+    /// <summary>
+    /// Processes a datagram from the peer. <paramref name="source"/> is the sender's address as
+    /// <see cref="MacLayout.SourceBytes"/> makes it (cookies are bound to it). <paramref name="dst"/> must
+    /// not overlap the datagram, except exactly in place (dst = datagram[16..] for transport data).
+    /// Never throws for bad input: errors come back as results and are counted.
+    /// </summary>
+    public TunnelResult Decapsulate(ReadOnlySpan<byte> datagram, Span<byte> dst, ReadOnlySpan<byte> source = default)
+    {
+        TimeSpan now = Now();
+        TunnelResult result = Messages.Classify(datagram) switch
+        {
+            MessageType.HandshakeInitiation => ReceiveInitiation(datagram, dst, source, now),
+            MessageType.HandshakeResponse => ReceiveResponse(datagram, dst, source, now),
+            MessageType.CookieReply => _cookies.ConsumeReply(datagram, now)
+                ? TunnelResult.Done
+                : TunnelResult.Failed(TunnelError.InvalidCookieReply),
+            MessageType.TransportData => ReceiveData(datagram, dst, now),
+            _ => TunnelResult.Failed(TunnelError.Malformed),
+        };
+        return Counters.Count(result);
+    }
+
+    // Section 5.3: mac1 first; under load, without a valid mac2, answer with a cookie reply instead.
+    private TunnelResult CheckMacs(ReadOnlySpan<byte> message, Span<byte> dst, ReadOnlySpan<byte> source, TimeSpan now, out bool proceed)
+    {
+        proceed = false;
+        switch (_checker.Check(message, source, now, UnderLoad))
+        {
+            case MacStatus.InvalidMac1:
+                return TunnelResult.Failed(TunnelError.InvalidMac);
+            case MacStatus.NeedCookie:
+                if (dst.Length < CookieReply.Size)
+                    return TunnelResult.Failed(TunnelError.BufferTooSmall);
+                _checker.TryWriteReply(dst[..CookieReply.Size], message, source, now);
+                return TunnelResult.ToNetwork(CookieReply.Size);
+            default:
+                proceed = true;
+                return TunnelResult.Done;
+        }
+    }
+
+    private TunnelResult ReceiveInitiation(ReadOnlySpan<byte> message, Span<byte> dst, ReadOnlySpan<byte> source, TimeSpan now)
+    {
+        if (dst.Length < HandshakeResponse.Size || message.Overlaps(dst))
+            return TunnelResult.Failed(TunnelError.BufferTooSmall);
+        TunnelResult macs = CheckMacs(message, dst, source, now, out bool proceed);
+        if (!proceed)
+            return macs;
+
+        HandshakeStatus status = Handshake.OpenInitiation(_local, message, out OpenedInitiation? opened);
+        if (status != HandshakeStatus.Ok)
+            return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
+        using (opened)
+            return Accept(opened!, dst, now);
+    }
+
+    /// <summary>
+    /// For a device that already checked the MACs (with its shared <see cref="CookieChecker"/>) and opened the
+    /// initiation to find the peer by <see cref="OpenedInitiation.RemoteStatic"/>: finishes the handshake as
+    /// responder and writes the response into <paramref name="dst"/>. The caller disposes <paramref name="opened"/>.
+    /// </summary>
+    public TunnelResult AcceptInitiation(OpenedInitiation opened, Span<byte> dst)
+    {
+        ArgumentNullException.ThrowIfNull(opened);
+        if (dst.Length < HandshakeResponse.Size)
+            return Counters.Count(TunnelResult.Failed(TunnelError.BufferTooSmall));
+        return Counters.Count(Accept(opened, dst, Now()));
+    }
+
+    private TunnelResult Accept(OpenedInitiation opened, Span<byte> dst, TimeSpan now)
+    {
+        HandshakeStatus status = _handshake.ConsumeInitiation(opened, now);
+        if (status != HandshakeStatus.Ok)
+            return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
+
+        Span<byte> response = dst[..HandshakeResponse.Size];
+        status = _handshake.CreateResponse(response, NextIndex(), _random);
+        if (status != HandshakeStatus.Ok)
+            return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
+        _cookies.AddMacs(response, now);
+        Keypair keypair = _handshake.BeginSession(now)!;
+        _keypairs.Install(keypair);
+
+        // As wireguard-go: a response counts as a sent handshake, so the responder does not race
+        // with its own initiation while it waits for the initiator's first data packet.
+        _lastInitiationSent = now;
+        _sentLastMinuteHandshake = false;
+        LastHandshake = _time.GetUtcNow();
+        _timers.AnyAuthenticatedPacketReceived();
+        _timers.AnyAuthenticatedPacketTraversal(now);
+        _timers.SessionDerived(now);
+        _timers.AnyAuthenticatedPacketSent();
+        Counters.ReceivedBytes += HandshakeInitiation.Size;
+        Counters.SentBytes += HandshakeResponse.Size;
+        return TunnelResult.ToNetwork(HandshakeResponse.Size);
+    }
+
+    private TunnelResult ReceiveResponse(ReadOnlySpan<byte> message, Span<byte> dst, ReadOnlySpan<byte> source, TimeSpan now)
+    {
+        if (dst.Length < HandshakeResponse.Size || message.Overlaps(dst))
+            return TunnelResult.Failed(TunnelError.BufferTooSmall);
+        TunnelResult macs = CheckMacs(message, dst, source, now, out bool proceed);
+        if (!proceed)
+            return macs;
+
+        HandshakeStatus status = _handshake.ConsumeResponse(message);
+        if (status != HandshakeStatus.Ok)
+            return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
+        Keypair keypair = _handshake.BeginSession(now)!;
+        _keypairs.Install(keypair);
+
+        _sentLastMinuteHandshake = false;
+        LastHandshake = _time.GetUtcNow();
+        _timers.AnyAuthenticatedPacketReceived();
+        _timers.AnyAuthenticatedPacketTraversal(now);
+        _timers.SessionDerived(now);
+        _timers.HandshakeComplete();
+        Counters.ReceivedBytes += message.Length;
+
+        // Confirm the session to the responder at once: the first queued packet, or a keepalive.
+        if (_queue.Count > 0 && dst.Length >= TransportData.MessageSize(_queue.Peek().Length))
+            return Flush(dst);
+        return Seal(keypair, ReadOnlySpan<byte>.Empty, dst, now);
+    }
+
+    private TunnelResult ReceiveData(ReadOnlySpan<byte> message, Span<byte> dst, TimeSpan now)
+    {
+        Keypair? keypair = _keypairs.Find(TransportData.Receiver(message));
+        if (keypair is null)
+            return TunnelResult.Failed(TunnelError.UnknownIndex);
+        if (keypair.IsExpired(now))
+            return TunnelResult.Failed(TunnelError.ExpiredKeypair);
+
+        ulong counter = TransportData.Counter(message);
+        ReadOnlySpan<byte> encrypted = TransportData.Encrypted(message);
+        int length = encrypted.Length - Messages.AeadTagSize;
+        if (dst.Length < length)
+            return TunnelResult.Failed(TunnelError.BufferTooSmall);
+        Span<byte> plaintext = dst[..length];
+        if (encrypted.Overlaps(plaintext, out int offset) && offset != 0)
+            return TunnelResult.Failed(TunnelError.BufferTooSmall);
+        if (!keypair.ReceiveWindow.MightAccept(counter))
+            return TunnelResult.Failed(TunnelError.Replay);
+
+        if (!keypair.TryOpen(counter, encrypted[..length], encrypted[length..], plaintext))
+            return TunnelResult.Failed(TunnelError.DecryptionFailed);
+        if (!keypair.ReceiveWindow.TryAccept(counter))
+        {
+            plaintext.Clear();
+            return TunnelResult.Failed(TunnelError.Replay);
+        }
+
+        if (_keypairs.ReceivedWith(keypair))
+            _timers.HandshakeComplete();
+        _timers.AnyAuthenticatedPacketReceived();
+        _timers.AnyAuthenticatedPacketTraversal(now);
+        if (!_sentLastMinuteHandshake && Timers.ShouldRekeyAfterReceive(keypair, now))
+        {
+            _sentLastMinuteHandshake = true;
+            _wantHandshake = true;
+        }
+        Counters.ReceivedBytes += message.Length;
+
+        if (length == 0)
+            return TunnelResult.Done; // keepalive
+        _timers.DataReceived(now);
+        return CheckIpPacket(plaintext);
+    }
+
+    // The payload must be one IP packet; its own length field strips the padding.
+    private TunnelResult CheckIpPacket(ReadOnlySpan<byte> plaintext)
+    {
+        int version = plaintext[0] >> 4;
+        int length;
+        ReadOnlySpan<byte> sourceAddress;
+        if (version == 4 && plaintext.Length >= 20)
+        {
+            length = BinaryPrimitives.ReadUInt16BigEndian(plaintext[2..]);
+            if (length < 20 || length > plaintext.Length)
+                return TunnelResult.Failed(TunnelError.InvalidIpPacket);
+            sourceAddress = plaintext.Slice(12, 4);
+        }
+        else if (version == 6 && plaintext.Length >= 40)
+        {
+            length = 40 + BinaryPrimitives.ReadUInt16BigEndian(plaintext[4..]);
+            if (length > plaintext.Length)
+                return TunnelResult.Failed(TunnelError.InvalidIpPacket);
+            sourceAddress = plaintext.Slice(8, 16);
+        }
+        else
+        {
+            return TunnelResult.Failed(TunnelError.InvalidIpPacket);
+        }
+
+        if (AllowedSource is { } allowed && !allowed(sourceAddress))
+            return TunnelResult.Failed(TunnelError.SourceNotAllowed);
+        return TunnelResult.ToTunnel(version == 6, length);
+    }
+}
