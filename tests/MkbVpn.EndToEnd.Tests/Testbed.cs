@@ -90,7 +90,10 @@ internal sealed class Testbed : IDisposable
     /// <summary>Runs mkb-vpn inside the server namespace with this testbed's data directory.</summary>
     public Shell.Result Vpn(params string[] args) =>
         Shell.Run("ip", ["netns", "exec", Server, MkbVpn, "--data-dir", DataDir, .. args], TimeSpan.FromSeconds(120),
-            new Dictionary<string, string> { ["MKB_VPN_ENGINE"] = "wireguard-go" });
+            new Dictionary<string, string> { ["MKB_VPN_ENGINE"] = "wireguard-go", ["MKB_VPN_CONTROL"] = Control });
+
+    /// <summary>How mkb-vpn drives the interface: "uapi" (its own socket client) or "wg" (the kernel path, through wg(8)).</summary>
+    public string Control { get; init; } = "uapi";
 
     public string VpnOk(params string[] args)
     {

@@ -11,12 +11,19 @@ public static class LiveInterface
     public static string SocketDirectory =>
         Environment.GetEnvironmentVariable("MKB_VPN_UAPI_DIR") is { Length: > 0 } d ? d : UapiDevice.DefaultSocketDirectory;
 
+    /// <summary>
+    /// Environment variable choosing how a userspace interface is driven: "uapi" (default: our own
+    /// client of the socket) or "wg" (through wg(8), exactly as a kernel interface is driven, which
+    /// lets the kernel code path be tested where no kernel module exists).
+    /// </summary>
+    public const string ControlVariable = "MKB_VPN_CONTROL";
+
     /// <summary>The running interface, or null when it is down.</summary>
     public static IWireGuardDevice? Find(string name)
     {
         var uapi = new UapiDevice(name, SocketDirectory);
         if (uapi.Exists && Network.NetworkSetup.LinkExists(name))
-            return uapi;
+            return Environment.GetEnvironmentVariable(ControlVariable) == "wg" ? new WgToolDevice(name) : uapi;
         if (Network.NetworkSetup.LinkExists(name) && IsWireGuardLink(name))
             return new WgToolDevice(name);
         return null;
