@@ -136,6 +136,25 @@ public sealed class ScriptsAndFailureTests(ITestOutputHelper output)
         Assert.Single(tb.ServerPeers());
         Assert.False(File.Exists(Path.Combine(tb.DataDir, "clients", "x3.conf")));
 
+        // Another command holds the data directory: a clear refusal after the wait, nothing changed.
+        using (var holder = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock",
+                   ["-x", Path.Combine(tb.DataDir, ".lock"), "sleep", "60"]) { UseShellExecute = false })!)
+        {
+            try
+            {
+                Assert.NotNull(Shell.WaitFor(() => Shell.Run("flock", "-n", "-x", Path.Combine(tb.DataDir, ".lock"), "true").ExitCode != 0, TimeSpan.FromSeconds(10)));
+                var locked = Shell.Run("ip", ["netns", "exec", tb.Server, Testbed.MkbVpn, "--data-dir", tb.DataDir, "add", "x5", "--no-qr"], TimeSpan.FromSeconds(30),
+                    new Dictionary<string, string> { ["MKB_VPN_LOCK_TIMEOUT"] = "1" });
+                Assert.Equal(8, locked.ExitCode);
+                Assert.Contains("still running", locked.StdErr);
+            }
+            finally
+            {
+                holder.Kill(entireProcessTree: true);   // sleep inherits the locked descriptor
+            }
+        }
+        Assert.DoesNotContain("x5", tb.VpnOk("list"));
+
         // A missing userspace engine is named.
         tb.VpnOk("down");
         var noEngine = Shell.Run("ip", ["netns", "exec", tb.Server, Testbed.MkbVpn, "--data-dir", tb.DataDir, "up"], TimeSpan.FromSeconds(30),

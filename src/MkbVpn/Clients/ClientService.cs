@@ -37,13 +37,17 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         return Store.Open(Paths.Database, create: false);
     }
 
+    /// <summary>How long a verb waits for another one to finish ($MKB_VPN_LOCK_TIMEOUT seconds; default 60).</summary>
+    public static TimeSpan LockTimeout =>
+        int.TryParse(Environment.GetEnvironmentVariable("MKB_VPN_LOCK_TIMEOUT"), out int s) && s >= 0 ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(60);
+
     private IDisposable Lock()
     {
         if (!Directory.Exists(Paths.DataDir))
             throw new UserInputException($"mkb-vpn is not initialised in {Paths.DataDir}: run 'mkb-vpn init' first", ExitCodes.NotInitialised);
         try
         {
-            return Sys.Lock(Paths.LockFile, TimeSpan.FromSeconds(60));
+            return Sys.Lock(Paths.LockFile, LockTimeout);
         }
         catch (UnauthorizedAccessException)
         {
