@@ -29,3 +29,31 @@ MKB_VPN_EXIT_CODES='Exit codes (the same as mkb-vpn):
   7  a required tool is missing (wg, wireguard-go, ip, nft, mkb-vpn)
   8  the database is locked or corrupt
   9  the address pool is full'
+
+# mkb_vpn_main VERB [FIXED_ARGS...] -- "$@": the whole body of a wrapper script. Prints the
+# script's $USAGE (plus the shared options and exit codes) for --help, refuses no arguments
+# with exit 2, else runs 'mkb-vpn VERB FIXED_ARGS... ARGS...' in its place.
+mkb_vpn_main() {
+  local verb=$1 arg
+  shift
+  local fixed=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do fixed+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  for arg in "$@"; do
+    case "$arg" in
+      -h|--help) mkb_vpn_usage; exit 0 ;;
+    esac
+  done
+  if [ $# -eq 0 ]; then
+    mkb_vpn_usage >&2
+    exit 2
+  fi
+  mkb_vpn_find
+  exec "${MKB_VPN_CMD[@]}" "$verb" "${fixed[@]}" "$@"
+}
+
+mkb_vpn_usage() {
+  printf '%s' "$USAGE"
+  printf '  --data-dir DIR   mkb-vpn data directory (default: $MKB_VPN_DATA_DIR or /var/lib/mkb-vpn)\n'
+  printf '  -h, --help       Show this help\n\n%s\n' "$MKB_VPN_EXIT_CODES"
+}

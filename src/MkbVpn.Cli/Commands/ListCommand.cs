@@ -15,16 +15,7 @@ internal static class ListCommand
             var clients = CliOptions.Service(p).List();
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(clients.Select(c => new
-                {
-                    c.Name,
-                    address4 = c.Address4?.ToString(),
-                    address6 = c.Address6?.ToString(),
-                    state = c.Enabled ? "enabled" : "blocked",
-                    public_key = c.PublicKey.ToBase64(),
-                    created_at = c.CreatedAt,
-                    last_handshake = c.LastHandshake,
-                }));
+                CliOptions.WriteJson(clients.Select(c => ClientView.Of(c)));
                 return 0;
             }
             CliOptions.Table(["NAME", "ADDRESS", "STATE", "CREATED"],
@@ -33,6 +24,20 @@ internal static class ListCommand
         });
         return cmd;
     }
+}
+
+/// <summary>A client as list and show print it in JSON (show adds the config).</summary>
+internal sealed record ClientView(string Name, string? Address4, string? Address6, string State, string PublicKey,
+    DateTimeOffset CreatedAt, string? LastEndpoint, DateTimeOffset? LastHandshake)
+{
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? ConfigPath { get; init; }
+
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Config { get; init; }
+
+    public static ClientView Of(Clients.Client c) => new(c.Name, c.Address4?.ToString(), c.Address6?.ToString(),
+        c.Enabled ? "enabled" : "blocked", c.PublicKey.ToBase64(), c.CreatedAt, c.LastEndpoint, c.LastHandshake);
 }
 
 internal static class StatusCommand
@@ -58,8 +63,8 @@ internal static class StatusCommand
                         address6 = s.Client.Address6?.ToString(),
                         state = s.Client.Enabled ? "enabled" : "blocked",
                         online = s.Online,
-                        endpoint = s.Live?.Endpoint,
-                        latest_handshake = s.Live?.LastHandshake,
+                        endpoint = s.Live?.Endpoint ?? s.Client.LastEndpoint,
+                        latest_handshake = s.Live?.LastHandshake ?? s.Client.LastHandshake,
                         rx_bytes = s.Live?.RxBytes ?? 0,
                         tx_bytes = s.Live?.TxBytes ?? 0,
                     }),
@@ -71,8 +76,8 @@ internal static class StatusCommand
                 report.Clients.Select(s => (IReadOnlyList<string>)[
                     s.Client.Name, s.Client.AddressText,
                     !s.Client.Enabled ? "blocked" : s.Online ? "online" : "offline",
-                    s.Live?.Endpoint ?? "-",
-                    CliOptions.Ago(s.Live?.LastHandshake, now),
+                    s.Live?.Endpoint ?? s.Client.LastEndpoint ?? "-",
+                    CliOptions.Ago(s.Live?.LastHandshake ?? s.Client.LastHandshake, now),
                     CliOptions.Bytes(s.Live?.RxBytes ?? 0), CliOptions.Bytes(s.Live?.TxBytes ?? 0)]));
             return 0;
         });
@@ -94,19 +99,7 @@ internal static class ShowCommand
             string config = ClientConfig.Render(server, c);
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(new
-                {
-                    c.Name,
-                    address4 = c.Address4?.ToString(),
-                    address6 = c.Address6?.ToString(),
-                    state = c.Enabled ? "enabled" : "blocked",
-                    public_key = c.PublicKey.ToBase64(),
-                    created_at = c.CreatedAt,
-                    last_endpoint = c.LastEndpoint,
-                    last_handshake = c.LastHandshake,
-                    config_path = service.Paths.ClientConfig(c.Name),
-                    config,
-                });
+                CliOptions.WriteJson(ClientView.Of(c) with { ConfigPath = service.Paths.ClientConfig(c.Name), Config = config });
                 return 0;
             }
             Console.Write(config);
