@@ -74,12 +74,24 @@ public sealed partial class ClientService
             }
             var change = new DeviceChanges { Peers = [.. added.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
             var undo = new DeviceChanges { Peers = [.. added.Select(c => new PeerChange.Remove(c.PublicKey))] };
-            // Files first under temporary names would add little: a file is a rendering of the
-            // store and 'mkb-vpn show' re-creates it. They are written right after the commit.
-            ApplyThenCommit(device, change, undo, tx);
+            // Config files are written before the commit under temporary names and put in place
+            // after it, so a full disk fails the whole add instead of leaving clients without files.
+            var staged = new List<string>();
+            try
+            {
+                foreach (var c in added)
+                    staged.Add(StageConfig(server, c));
+                ApplyThenCommit(device, change, undo, tx);
+            }
+            catch
+            {
+                foreach (var tmp in staged)
+                    File.Delete(tmp);
+                throw;
+            }
+            for (int i = 0; i < added.Count; i++)
+                File.Move(staged[i], Paths.ClientConfig(added[i].Name), overwrite: true);
         }
-        foreach (var c in added)
-            WriteConfig(server, c);
         return new VerbResult(added, device is not null, []);
     }
 

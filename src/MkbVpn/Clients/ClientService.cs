@@ -176,10 +176,13 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     }
 
     /// <summary>Writes a config file atomically (temp file, 0600, rename).</summary>
-    private void WriteConfig(ServerSettings server, Client client)
+    private void WriteConfig(ServerSettings server, Client client) =>
+        File.Move(StageConfig(server, client), Paths.ClientConfig(client.Name), overwrite: true);
+
+    /// <summary>Writes a client's config next to its final place (owner-only) and returns the temporary path.</summary>
+    private string StageConfig(ServerSettings server, Client client)
     {
-        string path = Paths.ClientConfig(client.Name);
-        string tmp = path + ".tmp";
+        string tmp = Paths.ClientConfig(client.Name) + ".tmp";
         using (var fs = new FileStream(tmp, new FileStreamOptions
         {
             Mode = FileMode.Create,
@@ -191,7 +194,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
             w.Write(ClientConfig.Render(server, client));
         }
         File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.Move(tmp, path, overwrite: true);
+        return tmp;
     }
 
     private void DeleteConfig(string name)
