@@ -18,10 +18,18 @@ foreach (var command in new[]
     root.Subcommands.Add(command);
 }
 
+if (args.Length == 0)
+{
+    root.Parse(["--help"]).Invoke();
+    return ExitCodes.UserError;
+}
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
 {
-    Console.Error.WriteLine($"mkb-vpn: error: {parsed.Errors[0].Message} (see 'mkb-vpn {string.Join(' ', CliOptions.CommandPath(parsed))} --help')".Replace("  ", " "));
+    // The most specific error first: an unknown word says more than "command missing".
+    var error = parsed.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
+    string message = System.Text.RegularExpressions.Regex.Replace(error.Message, @" as expected type '[^']*(Int32|Int64)[^']*'", ": expected a whole number");
+    Console.Error.WriteLine($"mkb-vpn: error: {message} (see 'mkb-vpn {string.Join(' ', CliOptions.CommandPath(parsed))} --help')".Replace("  ", " "));
     return ExitCodes.UserError;
 }
 return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
