@@ -108,7 +108,7 @@ public sealed partial class ClientService
                 PublicKey = WireGuardKeys.PublicKeyOf(priv),
                 ListenPort = o.Port ?? ServerSettings.DefaultPort,
                 EndpointHost = endpoint.Value.Host,
-                EndpointPort = o.Endpoint!.TrimEnd().EndsWith(']') || !HasPort(o.Endpoint) ? (o.Port ?? ServerSettings.DefaultPort) : endpoint.Value.Port,
+                EndpointPort = endpoint.Value.Port,   // without :PORT, the listen port
                 Subnet4 = s4v,
                 Subnet6 = o.NoIpv6 ? null : subnet6 ?? RandomUla(),
                 Dns = defaultDns,
