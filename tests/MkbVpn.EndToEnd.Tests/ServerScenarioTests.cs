@@ -76,6 +76,12 @@ public sealed class ServerScenarioTests(ITestOutputHelper output)
             Assert.All(clients, c => Assert.StartsWith("198.18.", c.GetProperty("endpoint").GetString()));
         }
 
+        // An internal host without a route back to the VPN needs masquerade: 'init --change' turns it on live.
+        Shell.Check("ip", "-n", tb.Internal, "route", "del", Testbed.VpnSubnet);
+        Assert.False(tb.Ping(tb.ClientB, Testbed.InternalHost, 1), "the internal host answered without a route back");
+        tb.VpnOk("init", "--change", "--masquerade");
+        Assert.True(tb.Ping(tb.ClientB, Testbed.InternalHost), "masquerade did not let B reach the internal host");
+
         // Remove A: gone from the interface, its file deleted, and it cannot handshake again.
         string strippedA = Shell.Check("wg-quick", "strip", confA);
         string savedA = Path.Combine(tb.DataDir, "saved-a.conf");
