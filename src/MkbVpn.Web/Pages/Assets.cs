@@ -100,7 +100,10 @@ internal static class Assets
             f("tx").textContent = bytes(c.tx_bytes);
           }
           const iface = document.getElementById("iface");
-          if (iface) badge(iface, data.interface_up ? "online" : "offline", data.interface_up ? "up" : "down");
+          if (iface) {
+            iface.className = "badge " + (data.interface_up ? "online" : "offline");
+            iface.textContent = data.interface_up ? "up" : "down";
+          }
           const updated = document.getElementById("updated");
           if (updated) updated.textContent = new Date().toLocaleTimeString();
           table.dataset.refreshed = String(Number(table.dataset.refreshed || "0") + 1);
