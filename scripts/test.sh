@@ -16,6 +16,8 @@ for pair in wg:wireguard-tools wireguard-go:wireguard-go ip:iproute2 ping:iputil
   tool=${pair%%:*} pkg=${pair#*:}
   command -v "$tool" >/dev/null 2>&1 || need+=("$pkg")
 done
+# The browser tests drive Debian's chromium (never a downloaded browser).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -34,7 +36,9 @@ dotnet build MkbVpn.sln -c Release -nologo -v quiet -clp:ErrorsOnly
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 status=0
-for project in tests/MkbVpn.WireGuard.Tests tests/MkbVpn.Tests tests/MkbVpn.EndToEnd.Tests; do
+# Playwright (browser tests) uses the system chromium; it must never try to fetch one.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 MKB_VPN_CHROMIUM=/usr/bin/chromium
+for project in tests/MkbVpn.WireGuard.Tests tests/MkbVpn.Tests tests/MkbVpn.Web.Tests tests/MkbVpn.EndToEnd.Tests; do
   name=$(basename "$project")
   echo "== $name"
   if ! dotnet test "$project" -c Release --no-build -nologo --logger "trx;LogFileName=$results/$name.trx" \
@@ -54,7 +58,7 @@ for trx in "$results"/*.trx; do
   n=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")
   passed=$((passed + ${p:-0})) failed=$((failed + ${f:-0})) skipped=$((skipped + ${n:-0}))
 done
-[ "$(ls "$results"/*.trx 2>/dev/null | wc -l)" -eq 3 ] || { echo "test.sh: a test project produced no results" >&2; status=1; }
+[ "$(ls "$results"/*.trx 2>/dev/null | wc -l)" -eq 4 ] || { echo "test.sh: a test project produced no results" >&2; status=1; }
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -127,6 +127,31 @@ public sealed partial class Store : IDisposable
             value TEXT NOT NULL
         );
         """,
+        // 2: the web admin page and the REST API. Only hashes of passwords, tokens and sessions.
+        """
+        CREATE TABLE admins (
+            id            INTEGER PRIMARY KEY,
+            name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            totp_secret   TEXT,
+            created_at    TEXT NOT NULL
+        );
+        CREATE TABLE api_tokens (
+            id           TEXT PRIMARY KEY,
+            name         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            secret_hash  TEXT NOT NULL,
+            created_at   TEXT NOT NULL,
+            last_used_at TEXT
+        );
+        CREATE TABLE sessions (
+            id          TEXT PRIMARY KEY,
+            secret_hash TEXT NOT NULL,
+            admin_id    INTEGER NOT NULL REFERENCES admins (id) ON DELETE CASCADE,
+            created_at  TEXT NOT NULL,
+            expires_at  TEXT NOT NULL
+        );
+        CREATE INDEX clients_name ON clients (name COLLATE NOCASE);
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;

@@ -1,0 +1,192 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+using MkbVpn.Addressing;
+using MkbVpn.Clients;
+using MkbVpn.Configs;
+using MkbVpn.Web.Auth;
+
+namespace MkbVpn.Web.Api;
+
+/// <summary>/api/v1: clients, status, server. Thin over ClientService; every refusal a problem document.</summary>
+internal static class ClientsApi
+{
+    public const int DefaultPageSize = 50;
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1").WithTags("mkb-vpn");
+
+        api.MapGet("/clients", List)
+            .WithName("listClients").WithSummary("List clients with live status, one page at a time")
+            .WithDescription("Filters: q (part of a name or address), state (all, enabled, blocked, online, offline). page starts at 1; page_size at most 500.")
+            .Produces<ClientListDto>().ProducesValidationProblem().ProducesProblem(401);
+        api.MapPost("/clients", Create)
+            .WithName("createClient").WithSummary("Add a client: fresh keys, the next free address; live at once")
+            .AddOpenApiOperationTransformer(async (op, ctx, ct) =>
+            {
+                // Described here rather than with Accepts<T>(), which would make routing refuse other media types with 404 instead of 415.
+                op.RequestBody = new Microsoft.OpenApi.OpenApiRequestBody
+                {
+                    Required = true,
+                    Content = new Dictionary<string, Microsoft.OpenApi.OpenApiMediaType>
+                    {
+                        ["application/json"] = new() { Schema = await ctx.GetOrCreateSchemaAsync(typeof(CreateClientRequest), null, ct) },
+                    },
+                };
+            })
+            .Produces<ClientDto>(201).ProducesValidationProblem().ProducesProblem(401).ProducesProblem(403).ProducesProblem(409).ProducesProblem(413).ProducesProblem(415);
+        api.MapGet("/clients/{name}", Get)
+            .WithName("getClient").WithSummary("One client with its live status")
+            .Produces<ClientDto>().ProducesProblem(401).ProducesProblem(404);
+        api.MapDelete("/clients/{name}", Delete)
+            .WithName("deleteClient").WithSummary("Remove a client for good (keys revoked, address released)")
+            .Produces(204).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404);
+        api.MapPost("/clients/{name}/block", Block)
+            .WithName("blockClient").WithSummary("Block a client for now (same keys, address and config when re-enabled)")
+            .Produces<ClientDto>().ProducesProblem(401).ProducesProblem(403).ProducesProblem(404);
+        api.MapPost("/clients/{name}/reenable", Reenable)
+            .WithName("reenableClient").WithSummary("Re-enable a blocked client")
+            .Produces<ClientDto>().ProducesProblem(401).ProducesProblem(403).ProducesProblem(404);
+        api.MapGet("/clients/{name}/config", Config)
+            .WithName("getClientConfig").WithSummary("The client's wg-quick config (contains its private key); ?download=true as NAME.conf")
+            .Produces<string>(200, "text/plain").ProducesProblem(401).ProducesProblem(404);
+        api.MapGet("/clients/{name}/qr.png", QrPng)
+            .WithName("getClientQrPng").WithSummary("The client's config as a QR code, PNG")
+            .Produces(200, contentType: "image/png").ProducesProblem(401).ProducesProblem(404);
+        api.MapGet("/clients/{name}/qr.svg", QrSvg)
+            .WithName("getClientQrSvg").WithSummary("The client's config as a QR code, SVG")
+            .Produces(200, contentType: "image/svg+xml").ProducesProblem(401).ProducesProblem(404);
+        api.MapGet("/status", Status)
+            .WithName("getStatus").WithSummary("Interface up or down; clients total, enabled, online")
+            .Produces<StatusDto>().ProducesProblem(401);
+        api.MapGet("/server", Server)
+            .WithName("getServer").WithSummary("The server's settings and internal networks (never its private key)")
+            .Produces<ServerDto>().ProducesProblem(401);
+    }
+
+    private static IResult List(ClientService clients, string? page, string? page_size, string? q, string? state)
+    {
+        int p = ParseInt(page, "page", 1);
+        int size = ParseInt(page_size, "page_size", DefaultPageSize);
+        var filter = ParseState(state);
+        if (q is { Length: > 100 })
+            throw new ApiProblem(400, "q: at most 100 characters", "q");
+        var result = clients.Query(q, filter, p, size);
+        return Results.Ok(new ClientListDto([.. result.Items.Select(ClientDto.Of)], result.Page, result.PageSize, result.Total, result.InterfaceUp));
+    }
+
+    internal static int ParseInt(string? text, string field, int fallback)
+    {
+        if (string.IsNullOrEmpty(text))
+            return fallback;
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int v))
+            throw new ApiProblem(400, $"{field}: '{Shorten(text)}' is not a whole number", field);
+        return v;
+    }
+
+    internal static ClientStateFilter ParseState(string? state) => state switch
+    {
+        null or "" or "all" => ClientStateFilter.All,
+        "enabled" => ClientStateFilter.Enabled,
+        "blocked" => ClientStateFilter.Blocked,
+        "online" => ClientStateFilter.Online,
+        "offline" => ClientStateFilter.Offline,
+        _ => throw new ApiProblem(400, $"state: '{Shorten(state)}' is not one of all, enabled, blocked, online, offline", "state"),
+    };
+
+    private static string Shorten(string s) => s.Length > 40 ? s[..40] + "..." : s;
+
+    private static async Task<IResult> Create(HttpContext ctx, ClientService clients, ILogger<WebServer> log)
+    {
+        var body = await JsonBody.Read<CreateClientRequest>(ctx.Request);
+        var request = ToAddRequest(body);
+        var result = clients.Add([request]);
+        var added = result.Clients[0];
+        Log.ClientChanged(log, Session.Of(ctx).Name, "added", added.Name);
+        return Results.Created($"/api/v1/clients/{Uri.EscapeDataString(added.Name)}", ClientDto.Of(added));
+    }
+
+    /// <summary>Validates each field of a create request, naming the field that is wrong.</summary>
+    internal static AddRequest ToAddRequest(CreateClientRequest body)
+    {
+        if (ClientName.Validate(body.Name) is { } reason)
+            throw new ApiProblem(400, reason, "name");
+        var a4 = Field("address4", () => body.Address4 is { } t ? Cidr.ParseAddress(t, "address4") : null);
+        if (a4 is not null && a4.AddressFamily != AddressFamily.InterNetwork)
+            throw new ApiProblem(400, $"address4: '{a4}' is not an IPv4 address", "address4");
+        var a6 = Field("address6", () => body.Address6 is { } t ? Cidr.ParseAddress(t, "address6") : null);
+        if (a6 is not null && a6.AddressFamily != AddressFamily.InterNetworkV6)
+            throw new ApiProblem(400, $"address6: '{a6}' is not an IPv6 address", "address6");
+        var dns = Field("dns", () => body.Dns?.Select(d => Cidr.ParseAddress(d, "dns").ToString()).ToList());
+        var allowed = Field("allowed_ips", () => body.AllowedIps?.Select(n => Cidr.ParseNetwork(n, "allowed_ips")).ToList());
+        if (body.FullTunnel == true)
+        {
+            if (allowed is not null)
+                throw new ApiProblem(400, "full_tunnel and allowed_ips contradict each other", "full_tunnel");
+            allowed = [IPNetwork.Parse("0.0.0.0/0"), IPNetwork.Parse("::/0")];
+        }
+        if (body.Keepalive is < 0 or > 65535)
+            throw new ApiProblem(400, $"keepalive: {body.Keepalive} is out of range (0-65535 seconds)", "keepalive");
+        return new AddRequest(body.Name!) { Address4 = a4, Address6 = a6, Dns = dns, AllowedIps = allowed, Keepalive = body.Keepalive };
+    }
+
+    private static T Field<T>(string field, Func<T> parse)
+    {
+        try
+        {
+            return parse();
+        }
+        catch (UserInputException e) when (e is not ApiProblem)
+        {
+            throw new ApiProblem(400, e.Message, field);
+        }
+    }
+
+    private static IResult Get(ClientService clients, string name) => Results.Ok(ClientDto.Of(clients.StatusOf(name)));
+
+    private static IResult Delete(HttpContext ctx, ClientService clients, ILogger<WebServer> log, string name)
+    {
+        clients.Remove([name]);
+        Log.ClientChanged(log, Session.Of(ctx).Name, "removed", name);
+        return Results.NoContent();
+    }
+
+    private static IResult Block(HttpContext ctx, ClientService clients, ILogger<WebServer> log, string name)
+    {
+        clients.Block([name]);
+        Log.ClientChanged(log, Session.Of(ctx).Name, "blocked", name);
+        return Results.Ok(ClientDto.Of(clients.StatusOf(name)));
+    }
+
+    private static IResult Reenable(HttpContext ctx, ClientService clients, ILogger<WebServer> log, string name)
+    {
+        clients.Reenable([name]);
+        Log.ClientChanged(log, Session.Of(ctx).Name, "re-enabled", name);
+        return Results.Ok(ClientDto.Of(clients.StatusOf(name)));
+    }
+
+    private static IResult Config(HttpContext ctx, ClientService clients, string name, bool? download)
+    {
+        string text = clients.ConfigText(name);
+        if (download == true)
+            ctx.Response.Headers.ContentDisposition = $"attachment; filename=\"{name}.conf\"";
+        return Results.Text(text, "text/plain; charset=utf-8");
+    }
+
+    private static IResult QrPng(ClientService clients, string name) => Results.Bytes(QrCodes.Png(clients.ConfigText(name)), "image/png");
+
+    private static IResult QrSvg(ClientService clients, string name) => Results.Text(QrCodes.Svg(clients.ConfigText(name)), "image/svg+xml");
+
+    private static IResult Status(ClientService clients)
+    {
+        var server = clients.GetServer();
+        var c = clients.Counts();
+        return Results.Ok(new StatusDto(server.Interface, c.InterfaceUp, c.Total, c.Enabled, c.Online));
+    }
+
+    private static IResult Server(ClientService clients) => Results.Ok(ServerDto.Of(clients.GetServer()));
+}

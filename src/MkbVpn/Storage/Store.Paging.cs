@@ -1,0 +1,47 @@
+using MkbVpn.Clients;
+
+namespace MkbVpn.Storage;
+
+/// <summary>One page of clients, filtered in SQL, for the web page and the REST API.</summary>
+public sealed partial class Store
+{
+    /// <summary>
+    /// Clients whose name or address contains <paramref name="text"/> (case-insensitive), optionally
+    /// only enabled or only blocked ones, ordered by name; and how many match in all.
+    /// </summary>
+    public (IReadOnlyList<Client> Items, int Total) QueryClients(string? text, bool? enabled, int offset, int limit)
+    {
+        var where = new List<string>();
+        var args = new List<(string, object?)>();
+        if (!string.IsNullOrEmpty(text))
+        {
+            where.Add(@"(name LIKE $q ESCAPE '\' OR address4 LIKE $q ESCAPE '\' OR address6 LIKE $q ESCAPE '\')");
+            args.Add(("$q", "%" + text.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + "%"));
+        }
+        if (enabled is { } e)
+        {
+            where.Add("enabled = $en");
+            args.Add(("$en", e ? 1 : 0));
+        }
+        string filter = where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where);
+        int total;
+        using (var count = Command($"SELECT count(*) FROM clients {filter}", [.. args]))
+            total = (int)(long)count.ExecuteScalar()!;
+        var list = new List<Client>();
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients {filter} ORDER BY name COLLATE NOCASE LIMIT $limit OFFSET $offset",
+            [.. args, ("$limit", limit), ("$offset", offset)]);
+        using var r = Reader(cmd);
+        while (r.Read())
+            list.Add(ReadClient(r));
+        return (list, total);
+    }
+
+    /// <summary>How many clients there are, and how many of them are enabled.</summary>
+    public (int Total, int Enabled) CountClients()
+    {
+        using var cmd = Command("SELECT count(*), coalesce(sum(enabled), 0) FROM clients");
+        using var r = Reader(cmd);
+        r.Read();
+        return ((int)r.GetInt64(0), (int)r.GetInt64(1));
+    }
+}
