@@ -5,8 +5,11 @@ namespace MkbVpn.Devices;
 /// <summary>Finds and creates the live WireGuard interface: kernel module, else a userspace engine.</summary>
 public static class LiveInterface
 {
-    /// <summary>Environment variable choosing the data plane: "kernel", "wireguard-go", or a path to a userspace engine.</summary>
+    /// <summary>Environment variable choosing the data plane: "auto", "kernel", "builtin" (mkb-vpn's own engine), "wireguard-go", or a path to a userspace engine.</summary>
     public const string EngineVariable = "MKB_VPN_ENGINE";
+
+    /// <summary>The userspace engine used when the kernel has no WireGuard module.</summary>
+    public const string DefaultUserspaceEngine = "wireguard-go";
 
     public static string SocketDirectory =>
         Environment.GetEnvironmentVariable("MKB_VPN_UAPI_DIR") is { Length: > 0 } d ? d : UapiDevice.DefaultSocketDirectory;
@@ -45,7 +48,7 @@ public static class LiveInterface
         {
             if (KernelModuleAvailable() || TryKernel(name))
                 return (FinishKernel(name), "kernel");
-            engine = "wireguard-go";
+            engine = DefaultUserspaceEngine;
         }
         else if (engine == "kernel")
         {
@@ -53,7 +56,18 @@ public static class LiveInterface
                 throw new UserInputException("the WireGuard kernel module is not available here (unset MKB_VPN_ENGINE to use a userspace engine)", ExitCodes.MissingTool);
             return (FinishKernel(name), "kernel");
         }
-        return (StartUserspace(name, engine), engine);
+        if (engine is "builtin" or "mkb-vpn")
+            return (StartUserspace(name, SelfEngineCommand(name)), "builtin");
+        return (StartUserspace(name, (engine, [name])), engine);
+    }
+
+    /// <summary>This very program's 'engine IFACE' verb (through dotnet when run as a dll).</summary>
+    private static (string File, string[] Args) SelfEngineCommand(string name)
+    {
+        string self = Environment.ProcessPath ?? throw new UserInputException("cannot find the mkb-vpn executable to run its engine", ExitCodes.MissingTool);
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+            return (self, [Environment.GetCommandLineArgs()[0], "engine", name]);
+        return (self, ["engine", name]);
     }
 
     private static IWireGuardDevice FinishKernel(string name)
@@ -71,20 +85,20 @@ public static class LiveInterface
         return r.ExitCode == 0;
     }
 
-    private static UapiDevice StartUserspace(string name, string engine)
+    private static UapiDevice StartUserspace(string name, (string File, string[] Args) engine)
     {
         var device = new UapiDevice(name, SocketDirectory);
         if (device.Exists && !Network.NetworkSetup.LinkExists(name))
             File.Delete(device.SocketPath);   // left over by a crashed engine
         // The engine daemonizes itself (like wireguard-go) and returns.
-        var r = Sys.Run(engine, [name]);
+        var r = Sys.Run(engine.File, engine.Args);
         if (r.ExitCode != 0)
-            throw new IOException($"{engine} {name}: {r.FirstErrorLine}");
+            throw new IOException($"{Path.GetFileName(engine.File)} {string.Join(' ', engine.Args)}: {r.FirstErrorLine}");
         var deadline = Stopwatch.StartNew();
         while (!(device.Exists && Network.NetworkSetup.LinkExists(name)))
         {
             if (deadline.Elapsed > TimeSpan.FromSeconds(10))
-                throw new IOException($"{engine} did not create interface {name} within 10 s");
+                throw new IOException($"{Path.GetFileName(engine.File)} did not create interface {name} within 10 s");
             Thread.Sleep(10);
         }
         // The socket file appears just before the listener accepts; wait until it answers.
