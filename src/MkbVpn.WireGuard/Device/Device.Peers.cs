@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using MkbVpn.WireGuard.Protocol;
 using MkbVpn.WireGuard.Udp;
 
@@ -231,7 +230,7 @@ internal sealed partial class Device
     /// Sets the persistent keepalive interval (zero: off). Switching it on while the device runs sends a
     /// keepalive at once, which starts a handshake if there is no session (as wireguard-go and the kernel).
     /// </summary>
-    public void SetPersistentKeepalive(Peer peer, TimeSpan interval)
+    public void SetPersistentKeepalive(Peer peer, TimeSpan interval, bool keepaliveNow = true)
     {
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentOutOfRangeException.ThrowIfLessThan(interval, TimeSpan.Zero);
@@ -245,9 +244,17 @@ internal sealed partial class Device
                 if (peer.Tunnel is { } tunnel)
                     tunnel.PersistentKeepalive = interval;
             }
-            if (switchedOn && _started)
-                SendKeepalive(peer);
+            if (switchedOn && keepaliveNow)
+                SendKeepaliveNow(peer);
         }
+    }
+
+    /// <summary>Sends a keepalive (or, without a session, a handshake initiation) now, if the device runs.</summary>
+    public void SendKeepaliveNow(Peer peer)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        if (_started && !_stopped.IsCancellationRequested)
+            SendKeepalive(peer);
     }
 
     public void ClearAllowedIps(Peer peer)
@@ -364,7 +371,4 @@ internal sealed partial class Device
             _tables.ExitReadLock();
         }
     }
-
-    internal static bool KeysEqual(WireGuardKey? a, WireGuardKey? b) =>
-        a is null ? b is null : b is not null && CryptographicOperations.FixedTimeEquals(a.Bytes, b.Bytes);
 }
