@@ -9,7 +9,7 @@ namespace MkbVpn.WireGuard.Device;
 /// </summary>
 internal sealed class EngineLog
 {
-    private readonly TextWriter? _output;
+    private TextWriter? _output;
     private readonly Lock _sync = new();
 
     public EngineLog(TextWriter? output, bool verbose = false)
@@ -21,6 +21,13 @@ internal sealed class EngineLog
     public static EngineLog None { get; } = new(null);
 
     public bool Verbose { get; }
+
+    /// <summary>Stops writing (a daemon whose stderr is gone).</summary>
+    public void Detach()
+    {
+        lock (_sync)
+            _output = null;
+    }
 
     public void Info(string eventName, string message) => Write("INFO", eventName, message);
 
