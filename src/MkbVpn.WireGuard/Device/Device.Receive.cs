@@ -12,6 +12,7 @@ internal sealed partial class Device
     {
         var batch = new PacketBatch(BatchSize, withAddresses: true);
         var scratch = new byte[PacketBatch.BufferSize];
+        var flushScratch = new byte[PacketBatch.BufferSize];
         while (!_stopped.IsCancellationRequested)
         {
             IUdpBind? bind = _bind;
@@ -27,11 +28,11 @@ internal sealed partial class Device
                 continue;
             }
             for (int i = 0; i < count; i++)
-                ReceiveDatagram(batch.Buffers[i], batch.Lengths[i], batch.Addresses![i], scratch);
+                ReceiveDatagram(batch.Buffers[i], batch.Lengths[i], batch.Addresses![i], scratch, flushScratch);
         }
     }
 
-    private void ReceiveDatagram(byte[] buffer, int length, SocketAddress source, byte[] scratch)
+    private void ReceiveDatagram(byte[] buffer, int length, SocketAddress source, byte[] scratch, byte[] flushScratch)
     {
         ReadOnlySpan<byte> datagram = buffer.AsSpan(0, length);
         switch (Messages.Classify(datagram))
@@ -40,14 +41,14 @@ internal sealed partial class Device
                 ReceiveInitiation(datagram, source, scratch);
                 break;
             case MessageType.HandshakeResponse:
-                ReceiveByIndex(HandshakeResponse.Receiver(datagram), datagram, source, scratch, isData: false);
+                ReceiveByIndex(HandshakeResponse.Receiver(datagram), datagram, source, scratch, flushScratch, isData: false);
                 break;
             case MessageType.CookieReply:
-                ReceiveByIndex(CookieReply.Receiver(datagram), datagram, source, scratch, isData: false);
+                ReceiveByIndex(CookieReply.Receiver(datagram), datagram, source, scratch, flushScratch, isData: false);
                 break;
             case MessageType.TransportData:
                 // In place: the plaintext lands at buffer[16..], where the ciphertext was.
-                ReceiveByIndex(TransportData.Receiver(datagram), datagram, source, buffer.AsSpan(TransportData.HeaderSize), isData: true);
+                ReceiveByIndex(TransportData.Receiver(datagram), datagram, source, buffer.AsSpan(TransportData.HeaderSize), flushScratch, isData: true);
                 break;
             default:
                 Interlocked.Increment(ref Counters.Malformed);
@@ -131,7 +132,7 @@ internal sealed partial class Device
         }
     }
 
-    private void ReceiveByIndex(uint receiverIndex, ReadOnlySpan<byte> message, SocketAddress source, Span<byte> dst, bool isData)
+    private void ReceiveByIndex(uint receiverIndex, ReadOnlySpan<byte> message, SocketAddress source, Span<byte> dst, Span<byte> flushScratch, bool isData)
     {
         Peer? peer;
         _tables.EnterReadLock();
@@ -161,12 +162,13 @@ internal sealed partial class Device
             sourceBytes = default;
         }
 
+        TunnelResult r;
         lock (peer.Sync)
         {
             if (peer.Removed || peer.Tunnel is not { } tunnel)
                 return;
             tunnel.UnderLoad = _underLoad;
-            TunnelResult r = tunnel.Decapsulate(message, dst, sourceBytes);
+            r = tunnel.Decapsulate(message, dst, sourceBytes);
             switch (r.Kind)
             {
                 case TunnelResultKind.Error:
@@ -182,13 +184,20 @@ internal sealed partial class Device
             }
             // Authenticated (a handshake response, a keepalive or data): the peer is where it came from.
             UpdateEndpoint(peer, source);
-            Dispatch(peer, r, dst);
             if (tunnel.QueuedPackets > 0)
             {
-                // Flush needs a buffer that does not overlap the packet just delivered: reuse dst, now free.
-                FlushQueue(peer, tunnel, dst);
+                // A new session releases what waited for it (dst still holds this message's output).
+                if (r.Kind == TunnelResultKind.WriteToNetwork)
+                {
+                    Dispatch(peer, r, dst);
+                    r = TunnelResult.Done;
+                }
+                FlushQueue(peer, tunnel, flushScratch);
             }
         }
+        // The TUN write (where the system's TCP stack runs) happens outside the peer's lock, so the TUN
+        // reader can encrypt the acknowledgements it causes meanwhile.
+        Dispatch(peer, r, dst);
     }
 
     // Endpoint roaming (whitepaper 2.1): the most recent authenticated source wins. Allocates only on change.

@@ -60,6 +60,7 @@ internal sealed partial class Device
             return;
         }
 
+        TunnelResult r;
         lock (peer.Sync)
         {
             if (peer.Removed || peer.Tunnel is not { } tunnel)
@@ -70,10 +71,12 @@ internal sealed partial class Device
                 Interlocked.Increment(ref Counters.NoEndpoint);
                 return;
             }
-            TunnelResult r = tunnel.Encapsulate(packet, buffer);
-            Dispatch(peer, r, buffer);
+            r = tunnel.Encapsulate(packet, buffer);
             FlushQueue(peer, tunnel, scratch);
         }
+        // The send (a system call that may run the far side's receive path) happens outside the peer's lock,
+        // so the receive thread is not held up by it. The buffer is ours until the next batch.
+        Dispatch(peer, r, buffer);
     }
 
     /// <summary>Sends a keepalive now (a handshake initiation if there is no session), as wireguard-go's SendKeepalive.</summary>
