@@ -22,8 +22,9 @@ internal sealed class PacketBatch
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Buffers = new byte[capacity][];
         Lengths = new int[capacity];
+        // Pinned (allocated on the pinned object heap): the native batched I/O takes their addresses.
         for (int i = 0; i < capacity; i++)
-            Buffers[i] = new byte[BufferSize];
+            Buffers[i] = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
         if (withAddresses)
         {
             Addresses = new SocketAddress[capacity];
@@ -41,4 +42,12 @@ internal sealed class PacketBatch
     public SocketAddress[]? Addresses { get; }
 
     public int Capacity => Buffers.Length;
+}
+
+/// <summary>One datagram to send: <c>Buffer[0..Length]</c> to <c>Destination</c>. Buffers come from a <see cref="PacketBatch"/> (pinned).</summary>
+internal struct OutgoingDatagram
+{
+    public byte[] Buffer;
+    public int Length;
+    public SocketAddress Destination;
 }

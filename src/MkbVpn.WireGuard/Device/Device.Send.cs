@@ -9,6 +9,7 @@ internal sealed partial class Device
     {
         var batch = new PacketBatch(BatchSize);
         var scratch = new byte[PacketBatch.BufferSize];
+        var outgoing = new OutgoingDatagram[BatchSize];
         while (!_stopped.IsCancellationRequested)
         {
             int count = _tun.Read(batch);
@@ -23,15 +24,31 @@ internal sealed partial class Device
                 }
                 continue;
             }
+            // Encrypt the whole batch (each packet under its peer's lock), then send it in one go:
+            // runs to one endpoint leave as one UDP GSO send where the system allows.
+            int pending = 0;
             for (int i = 0; i < count; i++)
-                SendPacket(batch.Buffers[i], batch.Lengths[i], scratch);
+            {
+                if (SendPacket(batch.Buffers[i], batch.Lengths[i], scratch, out TunnelResult r, out System.Net.SocketAddress? endpoint) && endpoint is not null)
+                    outgoing[pending++] = new OutgoingDatagram { Buffer = batch.Buffers[i], Length = r.Length, Destination = endpoint };
+            }
+            if (pending > 0 && _bind is { } bind)
+            {
+                int failed = bind.SendBatch(outgoing.AsSpan(0, pending));
+                if (failed > 0)
+                    Interlocked.Add(ref Counters.SendFailed, failed);
+            }
+            Array.Clear(outgoing, 0, pending);
         }
     }
 
     // The IP packet sits at buffer[Headroom..Headroom+length]; the transport header goes in front of it
     // and the packet is encrypted where it lies.
-    private void SendPacket(byte[] buffer, int length, byte[] scratch)
+    // Returns true with the result and endpoint when an encrypted datagram is ready in the buffer for the batch send.
+    private bool SendPacket(byte[] buffer, int length, byte[] scratch, out TunnelResult r, out System.Net.SocketAddress? endpoint)
     {
+        r = TunnelResult.Done;
+        endpoint = null;
         ReadOnlySpan<byte> packet = buffer.AsSpan(PacketBatch.Headroom, length);
         ReadOnlySpan<byte> destination;
         if (length >= 20 && packet[0] >> 4 == 4)
@@ -41,7 +58,7 @@ internal sealed partial class Device
         else
         {
             Interlocked.Increment(ref Counters.InvalidTunPacket);
-            return;
+            return false;
         }
 
         Peer? peer;
@@ -57,26 +74,28 @@ internal sealed partial class Device
         if (peer is null)
         {
             Interlocked.Increment(ref Counters.NoRoute);
-            return;
+            return false;
         }
 
-        TunnelResult r;
         lock (peer.Sync)
         {
             if (peer.Removed || peer.Tunnel is not { } tunnel)
-                return;
-            if (peer.Endpoint is null)
+                return false;
+            endpoint = peer.Endpoint;
+            if (endpoint is null)
             {
                 // wireguard-go drops (no endpoint, nowhere to send a handshake) rather than queue.
                 Interlocked.Increment(ref Counters.NoEndpoint);
-                return;
+                return false;
             }
             r = tunnel.Encapsulate(packet, buffer);
             FlushQueue(peer, tunnel, scratch);
         }
-        // The send (a system call that may run the far side's receive path) happens outside the peer's lock,
-        // so the receive thread is not held up by it. The buffer is ours until the next batch.
+        if (r.Kind == TunnelResultKind.WriteToNetwork)
+            return true;
+        // Nothing to send (queued for a handshake already in flight) or an error to count.
         Dispatch(peer, r, buffer);
+        return false;
     }
 
     /// <summary>Sends a keepalive now (a handshake initiation if there is no session), as wireguard-go's SendKeepalive.</summary>

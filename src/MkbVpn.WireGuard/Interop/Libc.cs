@@ -69,3 +69,46 @@ internal static unsafe partial class Libc
 
     public static string ErrorText(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 }
+
+/// <summary>recvmmsg / sendmmsg structures (x86-64 and aarch64 Linux layouts) and UDP GSO constants.</summary>
+internal static unsafe partial class LibcMsg
+{
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_WAITFORONE = 0x10000;
+    public const int SOL_UDP = 17;
+    public const int UDP_SEGMENT = 103;
+    public const int CmsgHeaderSize = 16;   // size_t len, int level, int type
+    public const int CmsgU16Space = 24;     // CMSG_SPACE(sizeof(uint16_t))
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MsgHdr
+    {
+        public byte* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public byte* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MMsgHdr
+    {
+        public MsgHdr Header;
+        public uint Length;
+    }
+
+    [LibraryImport("libc", EntryPoint = "recvmmsg", SetLastError = true)]
+    public static partial int RecvMMsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
+
+    [LibraryImport("libc", EntryPoint = "sendmmsg", SetLastError = true)]
+    public static partial int SendMMsg(int fd, MMsgHdr* messages, uint count, int flags);
+}

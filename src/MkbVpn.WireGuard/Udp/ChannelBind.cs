@@ -94,6 +94,15 @@ internal sealed class ChannelBind : IUdpBind
         return _network.Deliver(datagram, Local, to);
     }
 
+    public int SendBatch(ReadOnlySpan<OutgoingDatagram> datagrams)
+    {
+        int failed = 0;
+        foreach (OutgoingDatagram d in datagrams)
+            if (!Send(d.Buffer.AsSpan(0, d.Length), d.Destination))
+                failed++;
+        return failed;
+    }
+
     public SocketAddress ToSocketAddress(IPEndPoint endpoint) =>
         new IPEndPoint(endpoint.Address.IsIPv4MappedToIPv6 ? endpoint.Address.MapToIPv4() : endpoint.Address, endpoint.Port).Serialize();
 

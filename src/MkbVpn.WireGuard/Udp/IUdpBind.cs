@@ -26,6 +26,12 @@ internal interface IUdpBind : IDisposable
     /// <summary>Sends one datagram. Returns false if the system refused it (counted by the caller as dropped).</summary>
     bool Send(ReadOnlySpan<byte> datagram, SocketAddress destination);
 
+    /// <summary>
+    /// Sends several datagrams (pinned buffers) with as few system calls as the bind can (sendmmsg, UDP GSO).
+    /// Returns how many could not be sent.
+    /// </summary>
+    int SendBatch(ReadOnlySpan<OutgoingDatagram> datagrams);
+
     /// <summary>The raw form of <paramref name="endpoint"/> for this bind's family (IPv4 mapped on a dual-stack socket).</summary>
     SocketAddress ToSocketAddress(IPEndPoint endpoint);
 

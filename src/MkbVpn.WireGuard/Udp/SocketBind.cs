@@ -1,15 +1,31 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using MkbVpn.WireGuard.Interop;
 
 namespace MkbVpn.WireGuard.Udp;
 
 /// <summary>
 /// A dual-stack UDP socket ([::]:port with IPV6_V6ONLY off; plain IPv4 where IPv6 is unavailable).
 /// Receives with <c>Socket.ReceiveFrom(Span, SocketFlags, SocketAddress)</c> into reused buffers and
-/// addresses: no allocation per datagram. A batch drains what the socket already holds.
+/// addresses: no allocation per datagram. On Linux, batches go through recvmmsg (one system call for all
+/// that is queued) and sendmmsg with UDP GSO (UDP_SEGMENT: a run of equal-sized datagrams to one
+/// endpoint goes down the stack as one); GSO switches itself off if the system refuses it.
 /// </summary>
-internal sealed class SocketBind : IUdpBind
+internal sealed unsafe class SocketBind : IUdpBind
 {
+    private const int EINTR = 4;
+    private const int EAGAIN = 11;
+    private const int MaxGsoSegments = 64;
+    private const int MaxGsoBytes = 65000;
+    private readonly Lock _txSync = new();
+    private NativeBuffers? _rx;
+    private NativeBuffers? _tx;
+    private int[] _txGroups = [];
+    private volatile bool _gso = true;
+    private int _disposedNative;
+
     private const int SolSocket = 1;
     private const int SoMark = 36;
     private const int BufferBytes = 4 << 20;
@@ -88,31 +104,199 @@ internal sealed class SocketBind : IUdpBind
     public int Receive(PacketBatch batch)
     {
         SocketAddress[] addresses = batch.Addresses ?? throw new ArgumentException("the batch has no address slots", nameof(batch));
-        int count = 0;
-        while (!_closed)
+        int capacity = batch.Capacity;
+        NativeBuffers rx = _rx is { } existing && existing.Capacity >= capacity ? existing : (_rx = Replace(_rx, capacity));
+        bool added = false;
+        try
         {
+            _socket.SafeHandle.DangerousAddRef(ref added);
+            int fd = (int)_socket.SafeHandle.DangerousGetHandle();
+            for (int i = 0; i < capacity; i++)
+            {
+                rx.Iov[i] = new LibcMsg.IoVec { Base = Pointer(batch.Buffers[i]), Length = (nuint)batch.Buffers[i].Length };
+                rx.Messages[i] = new LibcMsg.MMsgHdr
+                {
+                    Header = new LibcMsg.MsgHdr { Name = rx.Names + i * Endpoints.MaxSocketAddressSize, NameLength = Endpoints.MaxSocketAddressSize, Iov = rx.Iov + i, IovLength = 1 },
+                };
+            }
+            while (!_closed)
+            {
+                // Blocks for the first datagram, then takes what is queued without waiting.
+                int n = LibcMsg.RecvMMsg(fd, rx.Messages, (uint)capacity, LibcMsg.MSG_WAITFORONE, null);
+                if (_closed)
+                    return 0; // a shutdown wakes the call with one empty "datagram"
+                if (n > 0)
+                {
+                    for (int i = 0; i < n; i++)
+                    {
+                        batch.Lengths[i] = (int)rx.Messages[i].Length;
+                        int nameLength = (int)Math.Min(rx.Messages[i].Header.NameLength, (uint)Endpoints.MaxSocketAddressSize);
+                        SocketAddress address = addresses[i];
+                        if (address.Buffer.Length < nameLength)
+                            addresses[i] = address = new SocketAddress(_socket.AddressFamily, Endpoints.MaxSocketAddressSize);
+                        new ReadOnlySpan<byte>(rx.Names + i * Endpoints.MaxSocketAddressSize, nameLength).CopyTo(address.Buffer.Span);
+                        address.Size = nameLength;
+                    }
+                    return n;
+                }
+                if (n == 0 || _closed)
+                    return 0;
+                // EINTR, or an ICMP error reported for an earlier send (ECONNREFUSED): not fatal.
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno is not (EINTR or 111 /* ECONNREFUSED */ or 113 /* EHOSTUNREACH */ or 101 /* ENETUNREACH */))
+                    return 0;
+            }
+            return 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+        finally
+        {
+            if (added)
+                _socket.SafeHandle.DangerousRelease();
+        }
+    }
+
+    public int SendBatch(ReadOnlySpan<OutgoingDatagram> datagrams)
+    {
+        if (datagrams.Length == 0)
+            return 0;
+        if (datagrams.Length == 1)
+            return Send(datagrams[0].Buffer.AsSpan(0, datagrams[0].Length), datagrams[0].Destination) ? 0 : 1;
+        if (_closed)
+            return datagrams.Length;
+        lock (_txSync)
+        {
+            NativeBuffers tx = _tx is { } existing && existing.Capacity >= datagrams.Length ? existing : (_tx = Replace(_tx, datagrams.Length));
+            if (_txGroups.Length < datagrams.Length + 1)
+                _txGroups = new int[datagrams.Length + 1];
+
+            // Group runs to one destination where every datagram but the last has the first one's size (GSO's rule).
+            int messages = 0;
+            int i = 0;
+            while (i < datagrams.Length)
+            {
+                int start = i;
+                int segment = datagrams[i].Length;
+                int total = segment;
+                i++;
+                if (_gso)
+                {
+                    while (i < datagrams.Length && i - start < MaxGsoSegments && datagrams[i - 1].Length == segment &&
+                           datagrams[i].Length <= segment && total + datagrams[i].Length <= MaxGsoBytes &&
+                           datagrams[i].Destination.Equals(datagrams[start].Destination))
+                    {
+                        total += datagrams[i].Length;
+                        i++;
+                    }
+                }
+                SocketAddress destination = datagrams[start].Destination;
+                byte* name = tx.Names + messages * Endpoints.MaxSocketAddressSize;
+                int nameLength = Math.Min(destination.Size, Endpoints.MaxSocketAddressSize);
+                destination.Buffer.Span[..nameLength].CopyTo(new Span<byte>(name, nameLength));
+                for (int k = start; k < i; k++)
+                    tx.Iov[k] = new LibcMsg.IoVec { Base = Pointer(datagrams[k].Buffer), Length = (nuint)datagrams[k].Length };
+                var header = new LibcMsg.MsgHdr { Name = name, NameLength = (uint)nameLength, Iov = tx.Iov + start, IovLength = (nuint)(i - start) };
+                if (i - start > 1)
+                {
+                    byte* control = tx.Control + messages * LibcMsg.CmsgU16Space;
+                    new Span<byte>(control, LibcMsg.CmsgU16Space).Clear();
+                    *(nuint*)control = LibcMsg.CmsgHeaderSize + sizeof(ushort);
+                    *(int*)(control + 8) = LibcMsg.SOL_UDP;
+                    *(int*)(control + 12) = LibcMsg.UDP_SEGMENT;
+                    *(ushort*)(control + LibcMsg.CmsgHeaderSize) = (ushort)segment;
+                    header.Control = control;
+                    header.ControlLength = LibcMsg.CmsgU16Space;
+                }
+                tx.Messages[messages] = new LibcMsg.MMsgHdr { Header = header };
+                _txGroups[messages] = start;
+                messages++;
+            }
+            _txGroups[messages] = datagrams.Length;
+
+            int failed = 0;
+            bool added = false;
             try
             {
-                if (count > 0 && (count == batch.Capacity || _socket.Available == 0))
-                    return count;
-                SocketAddress address = addresses[count];
-                if (address.Family != _socket.AddressFamily)
-                    addresses[count] = address = new SocketAddress(_socket.AddressFamily, Endpoints.MaxSocketAddressSize);
-                else
-                    address.Size = address.Buffer.Length;
-                int n = _socket.ReceiveFrom(batch.Buffers[count], SocketFlags.None, address);
-                batch.Lengths[count++] = n;
+                _socket.SafeHandle.DangerousAddRef(ref added);
+                int fd = (int)_socket.SafeHandle.DangerousGetHandle();
+                int sent = 0;
+                while (sent < messages)
+                {
+                    int r = LibcMsg.SendMMsg(fd, tx.Messages + sent, (uint)(messages - sent), 0);
+                    if (r > 0)
+                    {
+                        sent += r;
+                        continue;
+                    }
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == EINTR)
+                        continue;
+                    bool wasGso = tx.Messages[sent].Header.IovLength > 1;
+                    if (wasGso && _gso && errno != EAGAIN)
+                    {
+                        // The system refuses UDP GSO here (EIO: no checksum offload; EINVAL / EOPNOTSUPP: old kernel).
+                        _gso = false;
+                        for (int k = _txGroups[sent]; k < datagrams.Length; k++)
+                            if (!Send(datagrams[k].Buffer.AsSpan(0, datagrams[k].Length), datagrams[k].Destination))
+                                failed++;
+                        return failed;
+                    }
+                    failed += _txGroups[sent + 1] - _txGroups[sent];
+                    sent++;
+                }
             }
-            catch (SocketException e) when (!_closed && e.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize or SocketError.Interrupted)
+            catch (ObjectDisposedException)
             {
-                // ICMP port unreachable for an earlier send, or an oversized datagram: skip it.
+                return datagrams.Length;
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            finally
             {
-                return _closed ? 0 : count;
+                if (added)
+                    _socket.SafeHandle.DangerousRelease();
             }
+            return failed;
         }
-        return 0;
+    }
+
+    /// <summary>True while sends use UDP GSO (it switches off for good if the system refuses it).</summary>
+    public bool UsesGso => _gso;
+
+    private static byte* Pointer(byte[] pinnedArray) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinnedArray));
+
+    private static NativeBuffers Replace(NativeBuffers? old, int capacity)
+    {
+        old?.Dispose();
+        return new NativeBuffers(capacity);
+    }
+
+    /// <summary>Unmanaged message headers, iovecs, address and control space for one batch of a given capacity.</summary>
+    private sealed class NativeBuffers : IDisposable
+    {
+        public NativeBuffers(int capacity)
+        {
+            Capacity = capacity;
+            Messages = (LibcMsg.MMsgHdr*)NativeMemory.AllocZeroed((nuint)(capacity * sizeof(LibcMsg.MMsgHdr)));
+            Iov = (LibcMsg.IoVec*)NativeMemory.AllocZeroed((nuint)(capacity * sizeof(LibcMsg.IoVec)));
+            Names = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * Endpoints.MaxSocketAddressSize));
+            Control = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * LibcMsg.CmsgU16Space));
+        }
+
+        public int Capacity { get; }
+        public LibcMsg.MMsgHdr* Messages { get; }
+        public LibcMsg.IoVec* Iov { get; }
+        public byte* Names { get; }
+        public byte* Control { get; }
+
+        public void Dispose()
+        {
+            NativeMemory.Free(Messages);
+            NativeMemory.Free(Iov);
+            NativeMemory.Free(Names);
+            NativeMemory.Free(Control);
+        }
     }
 
     public bool Send(ReadOnlySpan<byte> datagram, SocketAddress destination)
@@ -164,5 +348,16 @@ internal sealed class SocketBind : IUdpBind
         {
         }
         _socket.Dispose();
+        // The native buffers are freed only once no receive or send can be using them: the receive thread
+        // leaves Receive when the socket closes; sends hold _txSync. A leak of a few KiB per bind is the
+        // fallback if a receive is still inside (it never touches them after returning).
+        if (Interlocked.Exchange(ref _disposedNative, 1) == 0)
+        {
+            lock (_txSync)
+            {
+                _tx?.Dispose();
+                _tx = null;
+            }
+        }
     }
 }
