@@ -48,6 +48,46 @@ public sealed class SocketBindTests
     }
 
     [Fact]
+    public void A_batch_send_arrives_as_separate_datagrams_in_order_to_each_destination()
+    {
+        using var bind = SocketBind.Open(0);
+        using var a = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        using var b = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
+        a.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        b.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        a.ReceiveTimeout = b.ReceiveTimeout = 5000;
+        var toA = bind.ToSocketAddress((IPEndPoint)a.LocalEndPoint!);
+        var toB = bind.ToSocketAddress((IPEndPoint)b.LocalEndPoint!);
+
+        // Five equal-sized to A then a short one (one GSO run), two to B, one more to A.
+        var batch = new PacketBatch(9);
+        int[] sizes = [1200, 1200, 1200, 1200, 1200, 300, 1200, 80, 64];
+        SocketAddress[] targets = [toA, toA, toA, toA, toA, toA, toB, toB, toA];
+        var outgoing = new OutgoingDatagram[sizes.Length];
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            batch.Buffers[i].AsSpan(0, sizes[i]).Fill((byte)(i + 1));
+            outgoing[i] = new OutgoingDatagram { Buffer = batch.Buffers[i], Length = sizes[i], Destination = targets[i] };
+        }
+        Assert.Equal(0, bind.SendBatch(outgoing));
+
+        var buffer = new byte[70000];
+        foreach (int i in new[] { 0, 1, 2, 3, 4, 5, 8 })
+        {
+            int n = a.Receive(buffer);
+            Assert.Equal(sizes[i], n);
+            Assert.True(buffer.AsSpan(0, n).IndexOfAnyExcept((byte)(i + 1)) < 0, $"datagram {i} content");
+        }
+        foreach (int i in new[] { 6, 7 })
+        {
+            int n = b.Receive(buffer);
+            Assert.Equal(sizes[i], n);
+            Assert.Equal(i + 1, buffer[0]);
+        }
+        Assert.True(bind.UsesGso, "UDP GSO was refused on loopback");
+    }
+
+    [Fact]
     public void Dispose_wakes_a_blocked_receive()
     {
         var bind = SocketBind.Open(0);
