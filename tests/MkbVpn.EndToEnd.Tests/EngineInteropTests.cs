@@ -177,6 +177,67 @@ public sealed partial class EngineInteropTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void The_service_runs_on_our_engine_and_recovers_a_reenabled_client_at_once()
+    {
+        // mkb-vpn up with MKB_VPN_ENGINE = scripts/mkb-vpn-engine (the service runs 'ENGINE IFACE'); a real
+        // client (wg-quick + wireguard-go) from the config 'add' wrote; block and reenable.
+        string engine = RepoFile("scripts/mkb-vpn-engine");
+        using var tb = new Testbed();
+        var env = new Dictionary<string, string> { ["MKB_VPN_ENGINE"] = engine, ["MKB_VPN"] = Testbed.MkbVpn };
+        Shell.Result Vpn(params string[] args) =>
+            Shell.Run("ip", ["netns", "exec", tb.Server, Testbed.MkbVpn, "--data-dir", tb.DataDir, .. args], TimeSpan.FromSeconds(120), env);
+        void VpnOk(params string[] args)
+        {
+            var r = Vpn(args);
+            Assert.True(r.ExitCode == 0, $"mkb-vpn {string.Join(' ', args)}: {r}");
+        }
+
+        VpnOk("init", "--endpoint", "198.18.1.1:51820", "--subnet", Testbed.VpnSubnet, "--subnet6", Testbed.VpnSubnet6,
+            "--internal-network", Testbed.InternalNetwork, "--dns", "none", "--interface", tb.ServerInterface);
+        VpnOk("up");
+        Assert.True(File.Exists(EngineTestbed.SocketOf(tb.ServerInterface)));
+        Assert.Contains(tb.ServerInterface, File.ReadAllText("/proc/" + ServerEnginePid(tb) + "/cmdline"));
+        string a = $"a{tb.Id}";
+        VpnOk("add", a, "--no-qr");
+        tb.ClientUp(tb.ClientA, Path.Combine(tb.DataDir, "clients", a + ".conf"));
+        Assert.NotNull(Shell.WaitFor(() => tb.Ping(tb.ClientA, Testbed.ServerTunnel), Deadline));
+        Assert.True(tb.Ping(tb.ClientA, Testbed.InternalHost), "the client cannot reach the internal host through our engine");
+        Assert.True(tb.Ping(tb.ClientA, "fd00:5e:1::1"), "no IPv6 through our engine");
+
+        VpnOk("block", a);
+        Assert.False(tb.Ping(tb.ClientA, Testbed.ServerTunnel, 1), "a blocked client is still served");
+        VpnOk("reenable", a);
+        var recovered = Shell.WaitFor(() => tb.Ping(tb.ClientA, Testbed.ServerTunnel, 0.2), Deadline, TimeSpan.Zero);
+        output.WriteLine($"served again {recovered?.TotalMilliseconds:0} ms after reenable");
+        Assert.NotNull(recovered);
+        Assert.True(recovered < TimeSpan.FromSeconds(5), $"recovery after reenable took {recovered}");
+        VpnOk("down");
+        Assert.NotNull(Shell.WaitFor(() => !File.Exists(EngineTestbed.SocketOf(tb.ServerInterface)), Deadline));
+    }
+
+    private static int ServerEnginePid(Testbed tb)
+    {
+        foreach (string line in Shell.Run("ip", "netns", "pids", tb.Server).StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int pid = int.Parse(line, CultureInfo.InvariantCulture);
+            if (File.Exists($"/proc/{pid}/cmdline") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("engine", StringComparison.Ordinal))
+                return pid;
+        }
+        throw new InvalidOperationException("no engine process in the server namespace");
+    }
+
+    private static string RepoFile(string relative)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, relative);
+            if (File.Exists(candidate))
+                return candidate;
+        }
+        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
+    }
+
     [GeneratedRegex("\"sum_received\":\\s*\\{[^}]*\"bits_per_second\":\\s*([0-9.e+]+)")]
     private static partial Regex ReceivedBitsPerSecond();
 
