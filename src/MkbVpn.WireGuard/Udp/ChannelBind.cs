@@ -13,6 +13,9 @@ internal sealed class ChannelNetwork
     private readonly ConcurrentDictionary<IPEndPoint, ChannelBind> _binds = new();
     private int _nextPort = 40000;
 
+    /// <summary>Sees every datagram sent between binds (data, from, to): tests record and replay with it.</summary>
+    public Action<byte[], IPEndPoint, IPEndPoint>? Tap { get; set; }
+
     /// <summary>Datagrams sent to an address nobody listens on.</summary>
     public int Undeliverable;
 
@@ -35,7 +38,9 @@ internal sealed class ChannelNetwork
             Interlocked.Increment(ref Undeliverable);
             return false;
         }
-        return bind.Enqueue(datagram.ToArray(), from);
+        byte[] copy = datagram.ToArray();
+        Tap?.Invoke(copy, from, to);
+        return bind.Enqueue(copy, from);
     }
 
     internal void Remove(ChannelBind bind) => _binds.TryRemove(new KeyValuePair<IPEndPoint, ChannelBind>(bind.Local, bind));
