@@ -216,6 +216,42 @@ public sealed partial class EngineInteropTests(ITestOutputHelper output)
         Assert.NotNull(Shell.WaitFor(() => !File.Exists(EngineTestbed.SocketOf(tb.ServerInterface)), Deadline));
     }
 
+    [Fact]
+    public void Wg_quick_runs_our_engine_as_its_userspace_implementation()
+    {
+        using var tb = new EngineTestbed();
+        tb.StartTheirs();
+        tb.Configure(tb.NsTheirs, tb.IfTheirs,
+            $"[Interface]\nPrivateKey = {tb.TheirsPrivate}\nListenPort = {EngineTestbed.TheirsPort}\n\n[Peer]\nPublicKey = {tb.OursPublic}\n" +
+            $"AllowedIPs = {EngineTestbed.OursTunnel}/32, {EngineTestbed.OursTunnel6}/128\n",
+            EngineTestbed.TheirsTunnel, EngineTestbed.TheirsTunnel6);
+
+        string dir = Directory.CreateTempSubdirectory("mkb-engine-wgquick-").FullName;
+        try
+        {
+            string conf = Path.Combine(dir, tb.IfOurs + ".conf");
+            File.WriteAllText(conf,
+                $"[Interface]\nPrivateKey = {tb.OursPrivate}\nAddress = {EngineTestbed.OursTunnel}/24, {EngineTestbed.OursTunnel6}/64\n\n" +
+                $"[Peer]\nPublicKey = {tb.TheirsPublic}\nEndpoint = {EngineTestbed.TheirsUnderlay}:{EngineTestbed.TheirsPort}\n" +
+                $"AllowedIPs = {EngineTestbed.TheirsTunnel}/32, {EngineTestbed.TheirsTunnel6}/128\nPersistentKeepalive = 25\n");
+            File.SetUnixFileMode(conf, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var env = new Dictionary<string, string> { ["WG_QUICK_USERSPACE_IMPLEMENTATION"] = RepoFile("scripts/mkb-vpn-engine"), ["MKB_VPN"] = EngineTestbed.MkbVpn };
+            var up = Shell.Run("ip", ["netns", "exec", tb.NsOurs, "wg-quick", "up", conf], TimeSpan.FromSeconds(60), env);
+            Assert.True(up.ExitCode == 0, $"wg-quick up: {up}");
+            Assert.True(tb.PingEventually(tb.NsOurs, EngineTestbed.TheirsTunnel), "no ping through a wg-quick interface on our engine");
+            Assert.True(tb.Ping(tb.NsTheirs, EngineTestbed.OursTunnel6));
+            Assert.Contains("persistent keepalive: every 25 seconds", tb.InOk(tb.NsOurs, "wg", "show", tb.IfOurs));
+
+            var down = Shell.Run("ip", ["netns", "exec", tb.NsOurs, "wg-quick", "down", conf], TimeSpan.FromSeconds(60), env);
+            Assert.True(down.ExitCode == 0, $"wg-quick down: {down}");
+            Assert.NotNull(Shell.WaitFor(() => tb.OursPid() is null && tb.In(tb.NsOurs, "ip", "link", "show", tb.IfOurs).ExitCode != 0, Deadline));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static int ServerEnginePid(Testbed tb)
     {
         foreach (string line in Shell.Run("ip", "netns", "pids", tb.Server).StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries))
