@@ -22,6 +22,7 @@ internal sealed class PacketBatch
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Buffers = new byte[capacity][];
         Lengths = new int[capacity];
+        SegmentSizes = new int[capacity];
         // Pinned (allocated on the pinned object heap): the native batched I/O takes their addresses.
         for (int i = 0; i < capacity; i++)
             Buffers[i] = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
@@ -37,6 +38,12 @@ internal sealed class PacketBatch
 
     /// <summary>Length of the packet in each buffer (not counting any headroom).</summary>
     public int[] Lengths { get; }
+
+    /// <summary>
+    /// UDP GRO: when non-zero, buffer i holds several datagrams of this size back to back (the last may be
+    /// shorter), coalesced by the system. Zero: one datagram.
+    /// </summary>
+    public int[] SegmentSizes { get; }
 
     /// <summary>Source address of each received datagram (UDP batches only).</summary>
     public SocketAddress[]? Addresses { get; }

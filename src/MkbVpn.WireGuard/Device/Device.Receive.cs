@@ -28,13 +28,24 @@ internal sealed partial class Device
                 continue;
             }
             for (int i = 0; i < count; i++)
-                ReceiveDatagram(batch.Buffers[i], batch.Lengths[i], batch.Addresses![i], scratch, flushScratch);
+            {
+                int length = batch.Lengths[i];
+                int segment = batch.SegmentSizes[i];
+                if (segment <= 0)
+                {
+                    ReceiveDatagram(batch.Buffers[i], 0, length, batch.Addresses![i], scratch, flushScratch);
+                    continue;
+                }
+                // UDP GRO: datagrams of one sender back to back; each is decrypted where it lies.
+                for (int offset = 0; offset < length; offset += segment)
+                    ReceiveDatagram(batch.Buffers[i], offset, Math.Min(segment, length - offset), batch.Addresses![i], scratch, flushScratch);
+            }
         }
     }
 
-    private void ReceiveDatagram(byte[] buffer, int length, SocketAddress source, byte[] scratch, byte[] flushScratch)
+    private void ReceiveDatagram(byte[] buffer, int offset, int length, SocketAddress source, byte[] scratch, byte[] flushScratch)
     {
-        ReadOnlySpan<byte> datagram = buffer.AsSpan(0, length);
+        ReadOnlySpan<byte> datagram = buffer.AsSpan(offset, length);
         switch (Messages.Classify(datagram))
         {
             case MessageType.HandshakeInitiation:
@@ -47,8 +58,8 @@ internal sealed partial class Device
                 ReceiveByIndex(CookieReply.Receiver(datagram), datagram, source, scratch, flushScratch, isData: false);
                 break;
             case MessageType.TransportData:
-                // In place: the plaintext lands at buffer[16..], where the ciphertext was.
-                ReceiveByIndex(TransportData.Receiver(datagram), datagram, source, buffer.AsSpan(TransportData.HeaderSize), flushScratch, isData: true);
+                // In place: the plaintext lands where the ciphertext was (never past this datagram).
+                ReceiveByIndex(TransportData.Receiver(datagram), datagram, source, buffer.AsSpan(offset + TransportData.HeaderSize, length - TransportData.HeaderSize), flushScratch, isData: true);
                 break;
             default:
                 Interlocked.Increment(ref Counters.Malformed);

@@ -77,6 +77,8 @@ internal static unsafe partial class LibcMsg
     public const int MSG_WAITFORONE = 0x10000;
     public const int SOL_UDP = 17;
     public const int UDP_SEGMENT = 103;
+    public const int UDP_GRO = 104;
+    public const int CmsgIntSpace = 24;     // CMSG_SPACE(sizeof(int))
     public const int CmsgHeaderSize = 16;   // size_t len, int level, int type
     public const int CmsgU16Space = 24;     // CMSG_SPACE(sizeof(uint16_t))
 

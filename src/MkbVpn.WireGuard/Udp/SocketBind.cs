@@ -24,6 +24,7 @@ internal sealed unsafe class SocketBind : IUdpBind
     private NativeBuffers? _tx;
     private int[] _txGroups = [];
     private volatile bool _gso = true;
+    private bool _gro;
     private int _disposedNative;
 
     private const int SolSocket = 1;
@@ -81,6 +82,15 @@ internal sealed unsafe class SocketBind : IUdpBind
             // best effort, like wireguard-go
         }
         var bind = new SocketBind(socket);
+        try
+        {
+            // UDP GRO: the system may hand us runs of datagrams from one sender as one buffer (split by the device).
+            socket.SetRawSocketOption(LibcMsg.SOL_UDP, LibcMsg.UDP_GRO, BitConverter.GetBytes(1));
+            bind._gro = true;
+        }
+        catch (SocketException)
+        {
+        }
         if (fwmark != 0)
             bind.SetFwmark(fwmark);
         return bind;
@@ -116,8 +126,17 @@ internal sealed unsafe class SocketBind : IUdpBind
                 rx.Iov[i] = new LibcMsg.IoVec { Base = Pointer(batch.Buffers[i]), Length = (nuint)batch.Buffers[i].Length };
                 rx.Messages[i] = new LibcMsg.MMsgHdr
                 {
-                    Header = new LibcMsg.MsgHdr { Name = rx.Names + i * Endpoints.MaxSocketAddressSize, NameLength = Endpoints.MaxSocketAddressSize, Iov = rx.Iov + i, IovLength = 1 },
+                    Header = new LibcMsg.MsgHdr
+                    {
+                        Name = rx.Names + i * Endpoints.MaxSocketAddressSize,
+                        NameLength = Endpoints.MaxSocketAddressSize,
+                        Iov = rx.Iov + i,
+                        IovLength = 1,
+                        Control = _gro ? rx.Control + i * LibcMsg.CmsgU16Space : null,
+                        ControlLength = _gro ? (nuint)LibcMsg.CmsgIntSpace : 0,
+                    },
                 };
+                batch.SegmentSizes[i] = 0;
             }
             while (!_closed)
             {
@@ -130,6 +149,7 @@ internal sealed unsafe class SocketBind : IUdpBind
                     for (int i = 0; i < n; i++)
                     {
                         batch.Lengths[i] = (int)rx.Messages[i].Length;
+                        batch.SegmentSizes[i] = _gro ? GroSegmentSize(rx.Messages[i].Header, batch.Lengths[i]) : 0;
                         int nameLength = (int)Math.Min(rx.Messages[i].Header.NameLength, (uint)Endpoints.MaxSocketAddressSize);
                         SocketAddress address = addresses[i];
                         if (address.Buffer.Length < nameLength)
@@ -259,6 +279,19 @@ internal sealed unsafe class SocketBind : IUdpBind
             }
             return failed;
         }
+    }
+
+    // The UDP_GRO control message carries the size of the coalesced datagrams; absent or not smaller: one datagram.
+    private static int GroSegmentSize(in LibcMsg.MsgHdr header, int length)
+    {
+        if (header.Control is null || header.ControlLength < LibcMsg.CmsgHeaderSize + sizeof(int))
+            return 0;
+        byte* c = header.Control;
+        nuint cmsgLength = *(nuint*)c;
+        if (cmsgLength < LibcMsg.CmsgHeaderSize + sizeof(int) || *(int*)(c + 8) != LibcMsg.SOL_UDP || *(int*)(c + 12) != LibcMsg.UDP_GRO)
+            return 0;
+        int segment = *(int*)(c + LibcMsg.CmsgHeaderSize);
+        return segment > 0 && segment < length ? segment : 0;
     }
 
     /// <summary>True while sends use UDP GSO (it switches off for good if the system refuses it).</summary>

@@ -88,6 +88,43 @@ public sealed class SocketBindTests
     }
 
     [Fact]
+    public void A_gso_run_received_with_gro_splits_back_into_the_same_datagrams()
+    {
+        using var sender = SocketBind.Open(0);
+        using var receiver = SocketBind.Open(0);
+        var to = sender.ToSocketAddress(new IPEndPoint(IPAddress.Loopback, receiver.Port));
+        var batch = new PacketBatch(20);
+        var outgoing = new OutgoingDatagram[20];
+        for (int i = 0; i < 20; i++)
+        {
+            int size = i == 19 ? 100 : 1000;
+            batch.Buffers[i].AsSpan(0, size).Fill((byte)(i + 1));
+            outgoing[i] = new OutgoingDatagram { Buffer = batch.Buffers[i], Length = size, Destination = to };
+        }
+        Assert.Equal(0, sender.SendBatch(outgoing));
+
+        var received = new List<byte[]>();
+        var rx = new PacketBatch(8, withAddresses: true);
+        var sw = Stopwatch.StartNew();
+        while (received.Count < 20 && sw.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            int n = receiver.Receive(rx);
+            for (int i = 0; i < n; i++)
+            {
+                int segment = rx.SegmentSizes[i] > 0 ? rx.SegmentSizes[i] : rx.Lengths[i];
+                for (int offset = 0; offset < rx.Lengths[i]; offset += segment)
+                    received.Add(rx.Buffers[i].AsSpan(offset, Math.Min(segment, rx.Lengths[i] - offset)).ToArray());
+            }
+        }
+        Assert.Equal(20, received.Count);
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.Equal(i == 19 ? 100 : 1000, received[i].Length);
+            Assert.True(received[i].AsSpan().IndexOfAnyExcept((byte)(i + 1)) < 0, $"datagram {i}");
+        }
+    }
+
+    [Fact]
     public void Dispose_wakes_a_blocked_receive()
     {
         var bind = SocketBind.Open(0);
