@@ -106,7 +106,7 @@ public sealed partial class EngineInteropTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_peer_that_changes_its_source_port_is_followed()
+    public void A_peer_that_changes_its_source_port_and_address_is_followed()
     {
         using var tb = new EngineTestbed();
         tb.StartOurs();
@@ -120,6 +120,15 @@ public sealed partial class EngineInteropTests(ITestOutputHelper output)
         Assert.True(tb.PingEventually(tb.NsTheirs, EngineTestbed.OursTunnel), "no ping from the new port");
         Assert.Equal($"{EngineTestbed.TheirsUnderlay}:{newPort}", tb.PeerState(tb.NsOurs, tb.IfOurs).Endpoint);
         Assert.True(tb.Ping(tb.NsOurs, EngineTestbed.TheirsTunnel), "we do not answer at the new port");
+
+        // Now its address changes too: the old underlay subnet goes away and it reaches us over another.
+        tb.InOk(tb.NsOurs, "ip", "addr", "add", "198.18.70.1/24", "dev", "veo" + tb.Id);
+        tb.InOk(tb.NsTheirs, "ip", "addr", "add", "198.18.70.3/24", "dev", "vet" + tb.Id);
+        tb.InOk(tb.NsTheirs, "ip", "addr", "del", EngineTestbed.TheirsUnderlay + "/24", "dev", "vet" + tb.Id);
+        tb.InOk(tb.NsTheirs, "wg", "set", tb.IfTheirs, "peer", tb.OursPublic, "endpoint", $"198.18.70.1:{EngineTestbed.OursPort}");
+        Assert.True(tb.PingEventually(tb.NsTheirs, EngineTestbed.OursTunnel), "no ping from the new address");
+        Assert.Equal($"198.18.70.3:{newPort}", tb.PeerState(tb.NsOurs, tb.IfOurs).Endpoint);
+        Assert.True(tb.Ping(tb.NsOurs, EngineTestbed.TheirsTunnel6), "we do not answer at the new address");
     }
 
     [Fact]
