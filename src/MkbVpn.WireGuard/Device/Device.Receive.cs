@@ -13,6 +13,8 @@ internal sealed partial class Device
         var batch = new PacketBatch(BatchSize, withAddresses: true);
         var scratch = new byte[PacketBatch.BufferSize];
         var flushScratch = new byte[PacketBatch.BufferSize];
+        var items = new ReceivedDatagram[BatchSize * 64];
+        var results = new TunnelResult[items.Length];
         while (!_stopped.IsCancellationRequested)
         {
             IUdpBind? bind = _bind;
@@ -27,19 +29,112 @@ internal sealed partial class Device
                     _stopped.Token.WaitHandle.WaitOne(10);
                 continue;
             }
+            int m = 0;
             for (int i = 0; i < count; i++)
             {
                 int length = batch.Lengths[i];
-                int segment = batch.SegmentSizes[i];
-                if (segment <= 0)
+                // UDP GRO: datagrams of one sender back to back; each is handled where it lies.
+                int segment = batch.SegmentSizes[i] > 0 ? batch.SegmentSizes[i] : Math.Max(length, 1);
+                for (int offset = 0; offset < length || (offset == 0 && length == 0); offset += segment)
                 {
-                    ReceiveDatagram(batch.Buffers[i], 0, length, batch.Addresses![i], scratch, flushScratch);
-                    continue;
+                    if (m == items.Length)
+                    {
+                        ProcessReceived(items, results, m, scratch, flushScratch);
+                        m = 0;
+                    }
+                    items[m++] = new ReceivedDatagram(batch.Buffers[i], offset, Math.Min(segment, length - offset), batch.Addresses![i]);
+                    if (length == 0)
+                        break;
                 }
-                // UDP GRO: datagrams of one sender back to back; each is decrypted where it lies.
-                for (int offset = 0; offset < length; offset += segment)
-                    ReceiveDatagram(batch.Buffers[i], offset, Math.Min(segment, length - offset), batch.Addresses![i], scratch, flushScratch);
             }
+            ProcessReceived(items, results, m, scratch, flushScratch);
+            Array.Clear(items, 0, m);
+        }
+    }
+
+    private readonly record struct ReceivedDatagram(byte[] Buffer, int Offset, int Length, SocketAddress Source)
+    {
+        public ReadOnlySpan<byte> Span => Buffer.AsSpan(Offset, Length);
+    }
+
+    // Transport data is handled in runs (same receiver, same source): one lookup and one acquisition of the
+    // peer's lock per run, decryption in place, then the TUN writes outside the lock. Everything else one by one.
+    private void ProcessReceived(ReceivedDatagram[] items, TunnelResult[] results, int count, byte[] scratch, byte[] flushScratch)
+    {
+        for (int k = 0; k < count;)
+        {
+            ReceivedDatagram item = items[k];
+            ReadOnlySpan<byte> datagram = item.Span;
+            if (Messages.Classify(datagram) != MessageType.TransportData)
+            {
+                ReceiveDatagram(item.Buffer, item.Offset, item.Length, item.Source, scratch, flushScratch);
+                k++;
+                continue;
+            }
+            uint indexBase = TransportData.Receiver(datagram) >> 8;
+            int end = k + 1;
+            while (end < count && IsDataFor(items[end], indexBase, item.Source))
+                end++;
+            DecryptRun(items, results, k, end, indexBase, flushScratch);
+            k = end;
+        }
+    }
+
+    private static bool IsDataFor(in ReceivedDatagram item, uint indexBase, SocketAddress source)
+    {
+        ReadOnlySpan<byte> d = item.Span;
+        return Messages.Classify(d) == MessageType.TransportData && TransportData.Receiver(d) >> 8 == indexBase &&
+               (ReferenceEquals(item.Source, source) || item.Source.Equals(source));
+    }
+
+    private void DecryptRun(ReceivedDatagram[] items, TunnelResult[] results, int start, int end, uint indexBase, byte[] flushScratch)
+    {
+        Peer? peer;
+        _tables.EnterReadLock();
+        try
+        {
+            _byIndex.TryGetValue(indexBase, out peer);
+        }
+        finally
+        {
+            _tables.ExitReadLock();
+        }
+        if (peer is null)
+        {
+            Interlocked.Add(ref Counters.UnknownIndex, end - start);
+            return;
+        }
+
+        lock (peer.Sync)
+        {
+            if (peer.Removed || peer.Tunnel is not { } tunnel)
+                return;
+            bool authenticated = false;
+            for (int j = start; j < end; j++)
+            {
+                ReceivedDatagram item = items[j];
+                // In place: the plaintext lands where the ciphertext was (never past this datagram).
+                TunnelResult r = tunnel.Decapsulate(item.Span, item.Buffer.AsSpan(item.Offset + TransportData.HeaderSize, item.Length - TransportData.HeaderSize));
+                results[j] = r;
+                if (r.Kind == TunnelResultKind.Error)
+                    Interlocked.Increment(ref Counters.PeerErrors);
+                else
+                    authenticated = true;
+            }
+            // Authenticated data or keepalives: the peer is where they came from (roaming).
+            if (authenticated)
+                UpdateEndpoint(peer, items[start].Source);
+            if (tunnel.QueuedPackets > 0)
+                FlushQueue(peer, tunnel, flushScratch);
+        }
+        // The TUN writes (where the system's TCP stack runs) happen outside the peer's lock, so the TUN
+        // reader can encrypt the acknowledgements they cause meanwhile.
+        for (int j = start; j < end; j++)
+        {
+            TunnelResult r = results[j];
+            if (r.Kind is TunnelResultKind.WriteToTunnelV4 or TunnelResultKind.WriteToTunnelV6 &&
+                !_tun.Write(items[j].Buffer.AsSpan(items[j].Offset + TransportData.HeaderSize, r.Length)))
+                Interlocked.Increment(ref Counters.TunWriteFailed);
         }
     }
 

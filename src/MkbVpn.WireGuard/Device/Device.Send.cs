@@ -10,6 +10,7 @@ internal sealed partial class Device
         var batch = new PacketBatch(BatchSize);
         var scratch = new byte[PacketBatch.BufferSize];
         var outgoing = new OutgoingDatagram[BatchSize];
+        var peers = new Peer?[BatchSize];
         while (!_stopped.IsCancellationRequested)
         {
             int count = _tun.Read(batch);
@@ -24,13 +25,20 @@ internal sealed partial class Device
                 }
                 continue;
             }
-            // Encrypt the whole batch (each packet under its peer's lock), then send it in one go:
-            // runs to one endpoint leave as one UDP GSO send where the system allows.
+            // Route the whole batch under one read lock, encrypt each run of packets for one peer under one
+            // acquisition of its lock, then send everything in one go (runs to one endpoint leave as one UDP
+            // GSO send where the system allows).
+            Route(batch, count, peers);
             int pending = 0;
-            for (int i = 0; i < count; i++)
+            for (int i = 0; i < count;)
             {
-                if (SendPacket(batch.Buffers[i], batch.Lengths[i], scratch, out TunnelResult r, out System.Net.SocketAddress? endpoint) && endpoint is not null)
-                    outgoing[pending++] = new OutgoingDatagram { Buffer = batch.Buffers[i], Length = r.Length, Destination = endpoint };
+                Peer? peer = peers[i];
+                int end = i + 1;
+                while (end < count && ReferenceEquals(peers[end], peer))
+                    end++;
+                if (peer is not null)
+                    pending = EncryptRun(peer, batch, i, end, scratch, outgoing, pending);
+                i = end;
             }
             if (pending > 0 && _bind is { } bind)
             {
@@ -39,63 +47,67 @@ internal sealed partial class Device
                     Interlocked.Add(ref Counters.SendFailed, failed);
             }
             Array.Clear(outgoing, 0, pending);
+            Array.Clear(peers, 0, count);
         }
     }
 
-    // The IP packet sits at buffer[Headroom..Headroom+length]; the transport header goes in front of it
-    // and the packet is encrypted where it lies.
-    // Returns true with the result and endpoint when an encrypted datagram is ready in the buffer for the batch send.
-    private bool SendPacket(byte[] buffer, int length, byte[] scratch, out TunnelResult r, out System.Net.SocketAddress? endpoint)
+    // Cryptokey routing by destination address; packets that are not IP, or have no peer, get null (counted).
+    private void Route(PacketBatch batch, int count, Peer?[] peers)
     {
-        r = TunnelResult.Done;
-        endpoint = null;
-        ReadOnlySpan<byte> packet = buffer.AsSpan(PacketBatch.Headroom, length);
-        ReadOnlySpan<byte> destination;
-        if (length >= 20 && packet[0] >> 4 == 4)
-            destination = packet.Slice(16, 4);
-        else if (length >= 40 && packet[0] >> 4 == 6)
-            destination = packet.Slice(24, 16);
-        else
-        {
-            Interlocked.Increment(ref Counters.InvalidTunPacket);
-            return false;
-        }
-
-        Peer? peer;
         _tables.EnterReadLock();
         try
         {
-            peer = _allowedIps.Lookup(destination);
+            for (int i = 0; i < count; i++)
+            {
+                ReadOnlySpan<byte> packet = batch.Buffers[i].AsSpan(PacketBatch.Headroom, batch.Lengths[i]);
+                ReadOnlySpan<byte> destination;
+                if (packet.Length >= 20 && packet[0] >> 4 == 4)
+                    destination = packet.Slice(16, 4);
+                else if (packet.Length >= 40 && packet[0] >> 4 == 6)
+                    destination = packet.Slice(24, 16);
+                else
+                {
+                    Interlocked.Increment(ref Counters.InvalidTunPacket);
+                    peers[i] = null;
+                    continue;
+                }
+                peers[i] = _allowedIps.Lookup(destination);
+                if (peers[i] is null)
+                    Interlocked.Increment(ref Counters.NoRoute);
+            }
         }
         finally
         {
             _tables.ExitReadLock();
         }
-        if (peer is null)
-        {
-            Interlocked.Increment(ref Counters.NoRoute);
-            return false;
-        }
+    }
 
+    // Each IP packet sits at buffer[Headroom..]; the transport header goes in front of it and the packet is
+    // encrypted where it lies. Ready datagrams are appended to outgoing; returns the new count.
+    private int EncryptRun(Peer peer, PacketBatch batch, int start, int end, byte[] scratch, OutgoingDatagram[] outgoing, int pending)
+    {
         lock (peer.Sync)
         {
             if (peer.Removed || peer.Tunnel is not { } tunnel)
-                return false;
-            endpoint = peer.Endpoint;
-            if (endpoint is null)
+                return pending;
+            if (peer.Endpoint is not { } endpoint)
             {
                 // wireguard-go drops (no endpoint, nowhere to send a handshake) rather than queue.
-                Interlocked.Increment(ref Counters.NoEndpoint);
-                return false;
+                Interlocked.Add(ref Counters.NoEndpoint, end - start);
+                return pending;
             }
-            r = tunnel.Encapsulate(packet, buffer);
+            for (int i = start; i < end; i++)
+            {
+                byte[] buffer = batch.Buffers[i];
+                TunnelResult r = tunnel.Encapsulate(buffer.AsSpan(PacketBatch.Headroom, batch.Lengths[i]), buffer);
+                if (r.Kind == TunnelResultKind.WriteToNetwork)
+                    outgoing[pending++] = new OutgoingDatagram { Buffer = buffer, Length = r.Length, Destination = endpoint };
+                else if (r.Kind == TunnelResultKind.Error)
+                    Interlocked.Increment(ref Counters.PeerErrors);
+            }
             FlushQueue(peer, tunnel, scratch);
         }
-        if (r.Kind == TunnelResultKind.WriteToNetwork)
-            return true;
-        // Nothing to send (queued for a handshake already in flight) or an error to count.
-        Dispatch(peer, r, buffer);
-        return false;
+        return pending;
     }
 
     /// <summary>Sends a keepalive now (a handshake initiation if there is no session), as wireguard-go's SendKeepalive.</summary>
