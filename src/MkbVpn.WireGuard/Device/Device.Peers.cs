@@ -97,6 +97,8 @@ internal sealed partial class Device
     {
         lock (ConfigLock)
         {
+            if (mark == _fwmark)
+                return; // as wireguard-go: an unchanged mark touches nothing (wg setconf sends fwmark=0)
             _bind?.SetFwmark(mark);
             _fwmark = mark;
         }
