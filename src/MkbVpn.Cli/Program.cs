@@ -13,7 +13,7 @@ foreach (var command in new[]
     InitCommand.Create(), UpCommand.Create(), DownCommand.Create(),
     AddCommand.Create(), RemoveCommand.Create(), BlockCommand.Create(blocking: true), BlockCommand.Create(blocking: false),
     ListCommand.Create(), StatusCommand.Create(), ShowCommand.Create(), QrCommand.Create(),
-    AdminCommand.Create(), TokenCommand.Create(), ServeCommand.Create(),
+    AdminCommand.Create(), TokenCommand.Create(), ServeCommand.Create(), EngineCommand.Create(),
 })
 {
     root.Subcommands.Add(command);

@@ -1,0 +1,318 @@
+using System.Net;
+using MkbVpn.WireGuard.Protocol;
+using MkbVpn.WireGuard.Udp;
+
+namespace MkbVpn.WireGuard.Device;
+
+internal sealed partial class Device
+{
+    // UDP → classify → initiation: device-level MACs, cookies, rate limit, then the peer by static key;
+    // everything else: the peer by receiver index >> 8 → Decapsulate (data in place) → TUN.
+    private void RoutineReceiveFromNetwork()
+    {
+        var batch = new PacketBatch(BatchSize, withAddresses: true);
+        var scratch = new byte[PacketBatch.BufferSize];
+        var flushScratch = new byte[PacketBatch.BufferSize];
+        var items = new ReceivedDatagram[BatchSize * 64];
+        var results = new TunnelResult[items.Length];
+        while (!_stopped.IsCancellationRequested)
+        {
+            IUdpBind? bind = _bind;
+            if (bind is null)
+                return;
+            int count = bind.Receive(batch);
+            if (count == 0)
+            {
+                // The bind was replaced (new listen port) or closed: take the current one. A bind that fails
+                // without being replaced must not spin the core.
+                if (ReferenceEquals(bind, _bind) && !_stopped.IsCancellationRequested)
+                    _stopped.Token.WaitHandle.WaitOne(10);
+                continue;
+            }
+            int m = 0;
+            for (int i = 0; i < count; i++)
+            {
+                int length = batch.Lengths[i];
+                // UDP GRO: datagrams of one sender back to back; each is handled where it lies.
+                int segment = batch.SegmentSizes[i] > 0 ? batch.SegmentSizes[i] : Math.Max(length, 1);
+                for (int offset = 0; offset < length || (offset == 0 && length == 0); offset += segment)
+                {
+                    if (m == items.Length)
+                    {
+                        ProcessReceived(items, results, m, scratch, flushScratch);
+                        m = 0;
+                    }
+                    items[m++] = new ReceivedDatagram(batch.Buffers[i], offset, Math.Min(segment, length - offset), batch.Addresses![i]);
+                    if (length == 0)
+                        break;
+                }
+            }
+            ProcessReceived(items, results, m, scratch, flushScratch);
+            Array.Clear(items, 0, m);
+        }
+    }
+
+    private readonly record struct ReceivedDatagram(byte[] Buffer, int Offset, int Length, SocketAddress Source)
+    {
+        public ReadOnlySpan<byte> Span => Buffer.AsSpan(Offset, Length);
+    }
+
+    // Transport data is handled in runs (same receiver, same source): one lookup and one acquisition of the
+    // peer's lock per run, decryption in place, then the TUN writes outside the lock. Everything else one by one.
+    private void ProcessReceived(ReceivedDatagram[] items, TunnelResult[] results, int count, byte[] scratch, byte[] flushScratch)
+    {
+        for (int k = 0; k < count;)
+        {
+            ReceivedDatagram item = items[k];
+            ReadOnlySpan<byte> datagram = item.Span;
+            if (Messages.Classify(datagram) != MessageType.TransportData)
+            {
+                ReceiveDatagram(item.Buffer, item.Offset, item.Length, item.Source, scratch, flushScratch);
+                k++;
+                continue;
+            }
+            uint indexBase = TransportData.Receiver(datagram) >> 8;
+            int end = k + 1;
+            while (end < count && IsDataFor(items[end], indexBase, item.Source))
+                end++;
+            DecryptRun(items, results, k, end, indexBase, flushScratch);
+            k = end;
+        }
+    }
+
+    private static bool IsDataFor(in ReceivedDatagram item, uint indexBase, SocketAddress source)
+    {
+        ReadOnlySpan<byte> d = item.Span;
+        return Messages.Classify(d) == MessageType.TransportData && TransportData.Receiver(d) >> 8 == indexBase &&
+               (ReferenceEquals(item.Source, source) || item.Source.Equals(source));
+    }
+
+    private void DecryptRun(ReceivedDatagram[] items, TunnelResult[] results, int start, int end, uint indexBase, byte[] flushScratch)
+    {
+        Peer? peer;
+        _tables.EnterReadLock();
+        try
+        {
+            _byIndex.TryGetValue(indexBase, out peer);
+        }
+        finally
+        {
+            _tables.ExitReadLock();
+        }
+        if (peer is null)
+        {
+            Interlocked.Add(ref Counters.UnknownIndex, end - start);
+            return;
+        }
+
+        lock (peer.Sync)
+        {
+            if (peer.Removed || peer.Tunnel is not { } tunnel)
+                return;
+            bool authenticated = false;
+            for (int j = start; j < end; j++)
+            {
+                ReceivedDatagram item = items[j];
+                // In place: the plaintext lands where the ciphertext was (never past this datagram).
+                TunnelResult r = tunnel.Decapsulate(item.Span, item.Buffer.AsSpan(item.Offset + TransportData.HeaderSize, item.Length - TransportData.HeaderSize));
+                results[j] = r;
+                if (r.Kind == TunnelResultKind.Error)
+                    Interlocked.Increment(ref Counters.PeerErrors);
+                else
+                    authenticated = true;
+            }
+            // Authenticated data or keepalives: the peer is where they came from (roaming).
+            if (authenticated)
+                UpdateEndpoint(peer, items[start].Source);
+            if (tunnel.QueuedPackets > 0)
+                FlushQueue(peer, tunnel, flushScratch);
+        }
+        // The TUN writes (where the system's TCP stack runs) happen outside the peer's lock, so the TUN
+        // reader can encrypt the acknowledgements they cause meanwhile.
+        for (int j = start; j < end; j++)
+        {
+            TunnelResult r = results[j];
+            if (r.Kind is TunnelResultKind.WriteToTunnelV4 or TunnelResultKind.WriteToTunnelV6 &&
+                !_tun.Write(items[j].Buffer.AsSpan(items[j].Offset + TransportData.HeaderSize, r.Length)))
+                Interlocked.Increment(ref Counters.TunWriteFailed);
+        }
+    }
+
+    private void ReceiveDatagram(byte[] buffer, int offset, int length, SocketAddress source, byte[] scratch, byte[] flushScratch)
+    {
+        ReadOnlySpan<byte> datagram = buffer.AsSpan(offset, length);
+        switch (Messages.Classify(datagram))
+        {
+            case MessageType.HandshakeInitiation:
+                ReceiveInitiation(datagram, source, scratch);
+                break;
+            case MessageType.HandshakeResponse:
+                ReceiveByIndex(HandshakeResponse.Receiver(datagram), datagram, source, scratch, flushScratch, isData: false);
+                break;
+            case MessageType.CookieReply:
+                ReceiveByIndex(CookieReply.Receiver(datagram), datagram, source, scratch, flushScratch, isData: false);
+                break;
+            case MessageType.TransportData:
+                // In place: the plaintext lands where the ciphertext was (never past this datagram).
+                ReceiveByIndex(TransportData.Receiver(datagram), datagram, source, buffer.AsSpan(offset + TransportData.HeaderSize, length - TransportData.HeaderSize), flushScratch, isData: true);
+                break;
+            default:
+                Interlocked.Increment(ref Counters.Malformed);
+                break;
+        }
+    }
+
+    private void ReceiveInitiation(ReadOnlySpan<byte> message, SocketAddress source, Span<byte> scratch)
+    {
+        Span<byte> sourceBytes = stackalloc byte[Endpoints.MaxSourceBytes];
+        sourceBytes = sourceBytes[..Endpoints.WriteSourceBytes(source, sourceBytes)];
+        OpenedInitiation? opened;
+        lock (_handshakeSync)
+        {
+            if (_identity is not { } identity || _checker is not { } checker)
+            {
+                Interlocked.Increment(ref Counters.UnknownPeer);
+                return;
+            }
+            TimeSpan now = Now();
+            bool underLoad = _load.Record(now);
+            _underLoad = underLoad;
+            switch (checker.Check(message, sourceBytes, now, underLoad))
+            {
+                case MacStatus.InvalidMac1:
+                    Interlocked.Increment(ref Counters.InvalidMac);
+                    return;
+                case MacStatus.NeedCookie:
+                    if (checker.TryWriteReply(scratch[..CookieReply.Size], message, sourceBytes, now))
+                    {
+                        Interlocked.Increment(ref Counters.CookiesSent);
+                        _bind?.Send(scratch[..CookieReply.Size], source);
+                    }
+                    return;
+            }
+            // A valid mac2 proves the source address: only then is the per-source limit meaningful.
+            if (underLoad && !_limiter.Allow(sourceBytes[..^2], now))
+            {
+                Interlocked.Increment(ref Counters.RateLimited);
+                return;
+            }
+            HandshakeStatus status = Handshake.OpenInitiation(identity, message, out opened);
+            if (status != HandshakeStatus.Ok || opened is null)
+            {
+                Interlocked.Increment(ref Counters.HandshakeFailed);
+                return;
+            }
+        }
+
+        using (opened)
+        {
+            Peer? peer;
+            WireGuardKey remote = opened.RemoteStatic;
+            _tables.EnterReadLock();
+            try
+            {
+                _peers.TryGetValue(remote, out peer);
+            }
+            finally
+            {
+                _tables.ExitReadLock();
+            }
+            if (peer is null)
+            {
+                Interlocked.Increment(ref Counters.UnknownPeer);
+                return;
+            }
+            lock (peer.Sync)
+            {
+                if (peer.Removed || peer.Tunnel is not { } tunnel)
+                    return;
+                TunnelResult r = tunnel.AcceptInitiation(opened, scratch);
+                if (r.Kind != TunnelResultKind.WriteToNetwork)
+                {
+                    Interlocked.Increment(ref Counters.PeerErrors);
+                    return;
+                }
+                UpdateEndpoint(peer, source);
+                SendToPeer(peer, scratch[..r.Length]);
+            }
+        }
+    }
+
+    private void ReceiveByIndex(uint receiverIndex, ReadOnlySpan<byte> message, SocketAddress source, Span<byte> dst, Span<byte> flushScratch, bool isData)
+    {
+        Peer? peer;
+        _tables.EnterReadLock();
+        try
+        {
+            _byIndex.TryGetValue(receiverIndex >> 8, out peer);
+        }
+        finally
+        {
+            _tables.ExitReadLock();
+        }
+        if (peer is null)
+        {
+            Interlocked.Increment(ref Counters.UnknownIndex);
+            return;
+        }
+
+        Span<byte> sourceBytes = stackalloc byte[Endpoints.MaxSourceBytes];
+        if (!isData)
+        {
+            sourceBytes = sourceBytes[..Endpoints.WriteSourceBytes(source, sourceBytes)];
+            lock (_handshakeSync)
+                _underLoad = _load.Record(Now());
+        }
+        else
+        {
+            sourceBytes = default;
+        }
+
+        TunnelResult r;
+        lock (peer.Sync)
+        {
+            if (peer.Removed || peer.Tunnel is not { } tunnel)
+                return;
+            tunnel.UnderLoad = _underLoad;
+            r = tunnel.Decapsulate(message, dst, sourceBytes);
+            switch (r.Kind)
+            {
+                case TunnelResultKind.Error:
+                    Interlocked.Increment(ref Counters.PeerErrors);
+                    return;
+                case TunnelResultKind.WriteToNetwork when dst[0] == (byte)MessageType.CookieReply:
+                    // Under load our own response check wants a cookie: it goes back to the sender.
+                    Interlocked.Increment(ref Counters.CookiesSent);
+                    _bind?.Send(dst[..r.Length], source);
+                    return;
+                case TunnelResultKind.Done when !isData:
+                    return; // a cookie reply, consumed: not an authenticated packet for roaming
+            }
+            // Authenticated (a handshake response, a keepalive or data): the peer is where it came from.
+            UpdateEndpoint(peer, source);
+            if (tunnel.QueuedPackets > 0)
+            {
+                // A new session releases what waited for it (dst still holds this message's output).
+                if (r.Kind == TunnelResultKind.WriteToNetwork)
+                {
+                    Dispatch(peer, r, dst);
+                    r = TunnelResult.Done;
+                }
+                FlushQueue(peer, tunnel, flushScratch);
+            }
+        }
+        // The TUN write (where the system's TCP stack runs) happens outside the peer's lock, so the TUN
+        // reader can encrypt the acknowledgements it causes meanwhile.
+        Dispatch(peer, r, dst);
+    }
+
+    // Endpoint roaming (whitepaper 2.1): the most recent authenticated source wins. Allocates only on change.
+    private void UpdateEndpoint(Peer peer, SocketAddress source)
+    {
+        if (peer.Endpoint is { } current && current.Equals(source))
+            return;
+        peer.Endpoint = Endpoints.Copy(source);
+        if (_log.Verbose)
+            _log.Debug("endpoint_changed", $"{peer} is now at {Endpoints.ToEndPoint(source)}");
+    }
+}

@@ -1,0 +1,126 @@
+using MkbVpn.WireGuard.Protocol;
+
+namespace MkbVpn.WireGuard.Device;
+
+internal sealed partial class Device
+{
+    // TUN → cryptokey routing (destination address) → Encapsulate in place → UDP.
+    private void RoutineReadFromTun()
+    {
+        var batch = new PacketBatch(BatchSize);
+        var scratch = new byte[PacketBatch.BufferSize];
+        var outgoing = new OutgoingDatagram[BatchSize];
+        var peers = new Peer?[BatchSize];
+        while (!_stopped.IsCancellationRequested)
+        {
+            int count = _tun.Read(batch);
+            if (count == 0)
+            {
+                if (_tun.IsClosed)
+                {
+                    if (Volatile.Read(ref _disposed) == 0)
+                        _log.Info("interface_gone", $"interface {Name} was removed or closed");
+                    Stop();
+                    return;
+                }
+                continue;
+            }
+            // Route the whole batch under one read lock, encrypt each run of packets for one peer under one
+            // acquisition of its lock, then send everything in one go (runs to one endpoint leave as one UDP
+            // GSO send where the system allows).
+            Route(batch, count, peers);
+            int pending = 0;
+            for (int i = 0; i < count;)
+            {
+                Peer? peer = peers[i];
+                int end = i + 1;
+                while (end < count && ReferenceEquals(peers[end], peer))
+                    end++;
+                if (peer is not null)
+                    pending = EncryptRun(peer, batch, i, end, scratch, outgoing, pending);
+                i = end;
+            }
+            if (pending > 0 && _bind is { } bind)
+            {
+                int failed = bind.SendBatch(outgoing.AsSpan(0, pending));
+                if (failed > 0)
+                    Interlocked.Add(ref Counters.SendFailed, failed);
+            }
+            Array.Clear(outgoing, 0, pending);
+            Array.Clear(peers, 0, count);
+        }
+    }
+
+    // Cryptokey routing by destination address; packets that are not IP, or have no peer, get null (counted).
+    private void Route(PacketBatch batch, int count, Peer?[] peers)
+    {
+        _tables.EnterReadLock();
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                ReadOnlySpan<byte> packet = batch.Buffers[i].AsSpan(PacketBatch.Headroom, batch.Lengths[i]);
+                ReadOnlySpan<byte> destination;
+                if (packet.Length >= 20 && packet[0] >> 4 == 4)
+                    destination = packet.Slice(16, 4);
+                else if (packet.Length >= 40 && packet[0] >> 4 == 6)
+                    destination = packet.Slice(24, 16);
+                else
+                {
+                    Interlocked.Increment(ref Counters.InvalidTunPacket);
+                    peers[i] = null;
+                    continue;
+                }
+                peers[i] = _allowedIps.Lookup(destination);
+                if (peers[i] is null)
+                    Interlocked.Increment(ref Counters.NoRoute);
+            }
+        }
+        finally
+        {
+            _tables.ExitReadLock();
+        }
+    }
+
+    // Each IP packet sits at buffer[Headroom..]; the transport header goes in front of it and the packet is
+    // encrypted where it lies. Ready datagrams are appended to outgoing; returns the new count.
+    private int EncryptRun(Peer peer, PacketBatch batch, int start, int end, byte[] scratch, OutgoingDatagram[] outgoing, int pending)
+    {
+        lock (peer.Sync)
+        {
+            if (peer.Removed || peer.Tunnel is not { } tunnel)
+                return pending;
+            if (peer.Endpoint is not { } endpoint)
+            {
+                // wireguard-go drops (no endpoint, nowhere to send a handshake) rather than queue.
+                Interlocked.Add(ref Counters.NoEndpoint, end - start);
+                return pending;
+            }
+            for (int i = start; i < end; i++)
+            {
+                byte[] buffer = batch.Buffers[i];
+                TunnelResult r = tunnel.Encapsulate(buffer.AsSpan(PacketBatch.Headroom, batch.Lengths[i]), buffer);
+                if (r.Kind == TunnelResultKind.WriteToNetwork)
+                    outgoing[pending++] = new OutgoingDatagram { Buffer = buffer, Length = r.Length, Destination = endpoint };
+                else if (r.Kind == TunnelResultKind.Error)
+                    Interlocked.Increment(ref Counters.PeerErrors);
+            }
+            FlushQueue(peer, tunnel, scratch);
+        }
+        return pending;
+    }
+
+    /// <summary>Sends a keepalive now (a handshake initiation if there is no session), as wireguard-go's SendKeepalive.</summary>
+    private void SendKeepalive(Peer peer)
+    {
+        var buffer = new byte[HandshakeInitiation.Size];
+        lock (peer.Sync)
+        {
+            if (peer.Removed || peer.Tunnel is not { } tunnel || peer.Endpoint is null)
+                return;
+            TunnelResult r = tunnel.Encapsulate(ReadOnlySpan<byte>.Empty, buffer);
+            Dispatch(peer, r, buffer);
+        }
+        _timerWake.Set();
+    }
+}

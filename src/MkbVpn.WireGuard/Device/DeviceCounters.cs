@@ -1,0 +1,33 @@
+namespace MkbVpn.WireGuard.Device;
+
+/// <summary>
+/// Device-wide drop counters (packets that never reached a peer's tunnel, or failed I/O). Per-peer
+/// protocol errors are in each tunnel's <c>TunnelCounters</c>. Updated with Interlocked from the I/O threads.
+/// </summary>
+internal sealed class DeviceCounters
+{
+    public long Malformed;          // not a WireGuard message (type, size or reserved bytes)
+    public long InvalidMac;         // handshake initiation with a wrong mac1
+    public long UnknownIndex;       // response / cookie reply / data for an index no peer holds
+    public long UnknownPeer;        // a valid initiation from a public key that is not configured
+    public long HandshakeFailed;    // initiation that did not open (decryption, zero DH)
+    public long RateLimited;        // initiation refused by the per-source limiter under load
+    public long CookiesSent;        // cookie replies sent under load
+    public long NoRoute;            // packet from the TUN with no peer for its destination
+    public long NoEndpoint;         // packet for a peer whose endpoint is unknown
+    public long InvalidTunPacket;   // packet from the TUN that is not IPv4 or IPv6
+    public long SendFailed;         // UDP send refused by the system
+    public long TunWriteFailed;     // TUN write refused by the system
+    public long PeerErrors;         // results that a tunnel reported as errors (details in its counters)
+
+    public long Dropped =>
+        Interlocked.Read(ref Malformed) + Interlocked.Read(ref InvalidMac) + Interlocked.Read(ref UnknownIndex) +
+        Interlocked.Read(ref UnknownPeer) + Interlocked.Read(ref HandshakeFailed) + Interlocked.Read(ref RateLimited) +
+        Interlocked.Read(ref NoRoute) + Interlocked.Read(ref NoEndpoint) + Interlocked.Read(ref InvalidTunPacket) +
+        Interlocked.Read(ref PeerErrors);
+
+    public override string ToString() =>
+        $"malformed={Malformed} invalid_mac={InvalidMac} unknown_index={UnknownIndex} unknown_peer={UnknownPeer} " +
+        $"handshake_failed={HandshakeFailed} rate_limited={RateLimited} cookies_sent={CookiesSent} no_route={NoRoute} " +
+        $"no_endpoint={NoEndpoint} invalid_tun_packet={InvalidTunPacket} send_failed={SendFailed} tun_write_failed={TunWriteFailed} peer_errors={PeerErrors}";
+}

@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using MkbVpn.WireGuard.Protocol;
+
+namespace MkbVpn.EndToEnd.Tests;
+
+/// <summary>
+/// Two network namespaces joined by a veth (TESTBED.md addresses only):
+///   ours   — mkb-vpn's engine, interface mkbeoXXXXX; underlay 198.18.7.1 and fd00:18:7::1; tunnel 203.0.113.1, fd00:113::1
+///   theirs — Debian's wireguard-go + wg, mkbetXXXXX; underlay 198.18.7.2 and fd00:18:7::2; tunnel 203.0.113.2, fd00:113::2
+/// (fd00::/8 serves as IPv6 underlay too.) Names are unique per run: the UAPI sockets in /var/run/wireguard
+/// are shared by every namespace. Dispose kills every process left in both namespaces (only ours run
+/// there), deletes the namespaces (and so the links), the sockets and the key files, also after a failure.
+/// </summary>
+internal sealed class EngineTestbed : IDisposable
+{
+    public const string OursUnderlay = "198.18.7.1";
+    public const string TheirsUnderlay = "198.18.7.2";
+    public const string OursUnderlay6 = "fd00:18:7::1";
+    public const string TheirsUnderlay6 = "fd00:18:7::2";
+    public const string OursTunnel = "203.0.113.1";
+    public const string TheirsTunnel = "203.0.113.2";
+    public const string OursTunnel6 = "fd00:113::1";
+    public const string TheirsTunnel6 = "fd00:113::2";
+    public const int OursPort = 51820;
+    public const int TheirsPort = 51821;
+
+    public string Id { get; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))[..5];
+    public string NsOurs => $"mkbEo{Id}";
+    public string NsTheirs => $"mkbEt{Id}";
+    public string IfOurs => $"mkbeo{Id}";
+    public string IfTheirs => $"mkbet{Id}";
+    public string OursPrivate { get; } = WireGuardKeys.NewPrivateKey().ToBase64();
+    public string TheirsPrivate { get; } = WireGuardKeys.NewPrivateKey().ToBase64();
+    public string OursPublic => WireGuardKeys.PublicKeyOf(WireGuardKey.ParseBase64(OursPrivate)).ToBase64();
+    public string TheirsPublic => WireGuardKeys.PublicKeyOf(WireGuardKey.ParseBase64(TheirsPrivate)).ToBase64();
+
+    private readonly string _dir;
+    private readonly List<string> _namespaces = [];
+
+    public EngineTestbed()
+    {
+        if (!string.Equals(Shell.Run("id", "-u").StdOut.Trim(), "0", StringComparison.Ordinal))
+            throw new InvalidOperationException("the engine interop tests need root (network namespaces, TUN devices): run scripts/test.sh as root");
+        _dir = Directory.CreateTempSubdirectory($"mkb-engine-e2e-{Id}-").FullName;
+        try
+        {
+            foreach (string ns in new[] { NsOurs, NsTheirs })
+            {
+                Shell.Check("ip", "netns", "add", ns);
+                _namespaces.Add(ns);
+                Shell.Check("ip", "-n", ns, "link", "set", "lo", "up");
+            }
+            Shell.Check("ip", "link", "add", "veo" + Id, "netns", NsOurs, "type", "veth", "peer", "name", "vet" + Id, "netns", NsTheirs);
+            Shell.Check("ip", "-n", NsOurs, "addr", "add", OursUnderlay + "/24", "dev", "veo" + Id);
+            Shell.Check("ip", "-n", NsTheirs, "addr", "add", TheirsUnderlay + "/24", "dev", "vet" + Id);
+            Shell.Check("ip", "-n", NsOurs, "addr", "add", OursUnderlay6 + "/64", "dev", "veo" + Id, "nodad");
+            Shell.Check("ip", "-n", NsTheirs, "addr", "add", TheirsUnderlay6 + "/64", "dev", "vet" + Id, "nodad");
+            Shell.Check("ip", "-n", NsOurs, "link", "set", "veo" + Id, "up");
+            Shell.Check("ip", "-n", NsTheirs, "link", "set", "vet" + Id, "up");
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public static string MkbVpn
+    {
+        get
+        {
+            var path = Path.Combine(AppContext.BaseDirectory, "mkb-vpn");
+            return File.Exists(path) ? path : throw new FileNotFoundException("mkb-vpn apphost not found next to the tests", path);
+        }
+    }
+
+    public static string SocketOf(string iface) => $"/var/run/wireguard/{iface}.sock";
+
+    public Shell.Result In(string ns, params string[] command) =>
+        Shell.Run("ip", new[] { "netns", "exec", ns }.Concat(command), TimeSpan.FromSeconds(60));
+
+    public string InOk(string ns, params string[] command)
+    {
+        var r = In(ns, command);
+        Assert.True(r.ExitCode == 0, $"{string.Join(' ', command)} in {ns}: {r}");
+        return r.StdOut;
+    }
+
+    /// <summary>Starts mkb-vpn's engine the way the service and wg-quick do: 'ENGINE IFACE', which daemonizes.</summary>
+    public void StartOurs()
+    {
+        var r = In(NsOurs, MkbVpn, "engine", IfOurs);
+        Assert.True(r.ExitCode == 0, $"mkb-vpn engine {IfOurs}: {r}");
+        Assert.True(File.Exists(SocketOf(IfOurs)), "the engine returned before its UAPI socket existed");
+        Assert.Equal(0, In(NsOurs, "wg", "show", IfOurs).ExitCode);
+    }
+
+    public void StartTheirs()
+    {
+        var r = In(NsTheirs, "wireguard-go", IfTheirs);
+        Assert.True(r.ExitCode == 0, $"wireguard-go {IfTheirs}: {r}");
+        Assert.NotNull(Shell.WaitFor(() => In(NsTheirs, "wg", "show", IfTheirs).ExitCode == 0, TimeSpan.FromSeconds(10)));
+    }
+
+    /// <summary>Loads a wg(8) config with 'wg setconf' (as wg-quick does), then addresses and link up.</summary>
+    public void Configure(string ns, string iface, string config, string tunnel4, string tunnel6)
+    {
+        string file = Path.Combine(_dir, iface + ".conf");
+        File.WriteAllText(file, config);
+        File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        InOk(ns, "wg", "setconf", iface, file);
+        InOk(ns, "ip", "addr", "add", tunnel4 + "/24", "dev", iface);
+        InOk(ns, "ip", "addr", "add", tunnel6 + "/64", "dev", iface, "nodad");
+        InOk(ns, "ip", "link", "set", iface, "up");
+    }
+
+    /// <summary>Both ends configured; <paramref name="oursInitiates"/> decides who knows the other's endpoint.</summary>
+    public void ConfigureBoth(bool oursInitiates, bool ipv6Underlay = false)
+    {
+        string theirsEndpoint = ipv6Underlay ? $"[{TheirsUnderlay6}]:{TheirsPort}" : $"{TheirsUnderlay}:{TheirsPort}";
+        string oursEndpoint = ipv6Underlay ? $"[{OursUnderlay6}]:{OursPort}" : $"{OursUnderlay}:{OursPort}";
+        Configure(NsOurs, IfOurs,
+            $"[Interface]\nPrivateKey = {OursPrivate}\nListenPort = {OursPort}\n\n[Peer]\nPublicKey = {TheirsPublic}\n" +
+            $"AllowedIPs = {TheirsTunnel}/32, {TheirsTunnel6}/128\n" + (oursInitiates ? $"Endpoint = {theirsEndpoint}\n" : ""),
+            OursTunnel, OursTunnel6);
+        Configure(NsTheirs, IfTheirs,
+            $"[Interface]\nPrivateKey = {TheirsPrivate}\nListenPort = {TheirsPort}\n\n[Peer]\nPublicKey = {OursPublic}\n" +
+            $"AllowedIPs = {OursTunnel}/32, {OursTunnel6}/128\n" + (oursInitiates ? "" : $"Endpoint = {oursEndpoint}\n"),
+            TheirsTunnel, TheirsTunnel6);
+    }
+
+    /// <summary>One ping with a one-second wait (bounded).</summary>
+    public bool Ping(string ns, string address) =>
+        In(ns, "ping", "-n", "-c", "1", "-W", "1", address).ExitCode == 0;
+
+    /// <summary>Pings until one answers (the first ones may wait for the handshake), within a deadline.</summary>
+    public bool PingEventually(string ns, string address, double seconds = 15) =>
+        Shell.WaitFor(() => Ping(ns, address), TimeSpan.FromSeconds(seconds), TimeSpan.FromMilliseconds(10)) is not null;
+
+    /// <summary>wg show IFACE DUMP-style field for the only peer: (latest handshake, rx, tx, endpoint).</summary>
+    public (long Handshake, long Rx, long Tx, string Endpoint) PeerState(string ns, string iface)
+    {
+        string dump = InOk(ns, "wg", "show", iface, "dump");
+        string[] lines = dump.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 2, $"expected one peer in wg show {iface} dump:\n{dump}");
+        string[] f = lines[1].Split('\t');
+        // public-key preshared-key endpoint allowed-ips latest-handshake transfer-rx transfer-tx persistent-keepalive
+        return (long.Parse(f[4], CultureInfo.InvariantCulture), long.Parse(f[5], CultureInfo.InvariantCulture),
+            long.Parse(f[6], CultureInfo.InvariantCulture), f[2]);
+    }
+
+    public int PeerCount(string ns, string iface) =>
+        InOk(ns, "wg", "show", iface, "dump").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 1;
+
+    /// <summary>The pid of our engine (the only mkb-vpn in its namespace), or null.</summary>
+    public int? OursPid()
+    {
+        foreach (string line in Shell.Run("ip", "netns", "pids", NsOurs).StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int pid = int.Parse(line, CultureInfo.InvariantCulture);
+            try
+            {
+                string cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
+                if (cmdline.Contains("engine", StringComparison.Ordinal) && cmdline.Contains(IfOurs, StringComparison.Ordinal))
+                    return pid;
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return null;
+    }
+
+    public static long RssKiB(int pid)
+    {
+        foreach (string line in File.ReadAllLines($"/proc/{pid}/status"))
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        return -1;
+    }
+
+    /// <summary>Runs <paramref name="action"/> on a thread that joined namespace <paramref name="ns"/> (sockets it opens live there).</summary>
+    public static void InNamespace(string ns, Action action)
+    {
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using var handle = File.OpenHandle($"/var/run/netns/{ns}");
+                if (SetNs((int)handle.DangerousGetHandle(), CloneNewNet) != 0)
+                    throw new IOException($"setns {ns}: errno {Marshal.GetLastPInvokeError()}");
+                action();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        if (failure is not null)
+            throw new InvalidOperationException($"in namespace {ns}: {failure.Message}", failure);
+    }
+
+    private const int CloneNewNet = 0x40000000;
+
+    [DllImport("libc", EntryPoint = "setns", SetLastError = true)]
+    private static extern int SetNs(int fd, int nstype);
+
+    public void Dispose()
+    {
+        foreach (string ns in _namespaces)
+        {
+            // Only the processes this testbed started run in its namespaces: the engines (and iperf3).
+            foreach (string line in Shell.Run("ip", "netns", "pids", ns).StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+                    try
+                    {
+                        using var p = Process.GetProcessById(pid);
+                        p.Kill();
+                        p.WaitForExit(5000);
+                    }
+                    catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+                    {
+                    }
+            Shell.Run("ip", "netns", "del", ns);
+        }
+        foreach (string iface in new[] { IfOurs, IfTheirs })
+            try
+            {
+                File.Delete(SocketOf(iface));
+            }
+            catch (IOException)
+            {
+            }
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
