@@ -28,10 +28,7 @@ need=()
 for pair in wg:wireguard-tools ip:iproute2 nft:nftables; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
-# The userspace engine is needed only where the kernel has no WireGuard module.
-if [ ! -d /sys/module/wireguard ] && ! modprobe -n wireguard >/dev/null 2>&1; then
-  command -v wireguard-go >/dev/null 2>&1 || need+=(wireguard-go)
-fi
+# Where the kernel has no WireGuard module, mkb-vpn runs its own userspace engine: nothing to install.
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq

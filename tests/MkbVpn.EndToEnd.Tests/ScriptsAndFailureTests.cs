@@ -17,7 +17,7 @@ public sealed class ScriptsAndFailureTests(ITestOutputHelper output)
 
     private static Shell.Result RunScript(Testbed tb, string script, params string[] args) =>
         Shell.Run("ip", ["netns", "exec", tb.Server, "bash", Script(script), "--data-dir", tb.DataDir, .. args], TimeSpan.FromSeconds(60),
-            new Dictionary<string, string> { ["MKB_VPN"] = Testbed.MkbVpn, ["MKB_VPN_ENGINE"] = "wireguard-go" });
+            new Dictionary<string, string> { ["MKB_VPN"] = Testbed.MkbVpn });
 
     [Fact]
     public void The_four_mkb_stack_scripts_change_the_live_interface_with_the_cli_exit_codes()
@@ -121,7 +121,7 @@ public sealed class ScriptsAndFailureTests(ITestOutputHelper output)
 
         // A hung engine: the change fails after the UAPI timeout, the store is unchanged, and
         // 'up' brings the interface back in line (the engine may still act on the queued request).
-        string pid = Shell.Check("pgrep", "-f", $"wireguard-go {tb.ServerInterface}$").Trim().Split('\n')[0];
+        string pid = Shell.Check("pgrep", "-f", $"engine {tb.ServerInterface}$").Trim().Split('\n')[0];
         Shell.Check("kill", "-STOP", pid);
         try
         {
@@ -158,7 +158,7 @@ public sealed class ScriptsAndFailureTests(ITestOutputHelper output)
         // A missing userspace engine is named.
         tb.VpnOk("down");
         var noEngine = Shell.Run("ip", ["netns", "exec", tb.Server, Testbed.MkbVpn, "--data-dir", tb.DataDir, "up"], TimeSpan.FromSeconds(30),
-            new Dictionary<string, string> { ["MKB_VPN_ENGINE"] = "/nonexistent/wireguard-go" });
+            new Dictionary<string, string> { ["MKB_VPN_ENGINE"] = "/nonexistent/wireguard-go" });   // a third-party engine that is missing
         Assert.Equal(7, noEngine.ExitCode);
         Assert.Contains("not installed", noEngine.StdErr);
 

@@ -13,11 +13,12 @@ public sealed class ServerScenarioTests(ITestOutputHelper output)
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
 
     [Theory]
-    [InlineData("uapi")]
-    [InlineData("wg")]   // the kernel path: wg(8) drives the interface (here wireguard-go's, as no module exists)
-    public void Clients_reach_server_and_internal_host_and_every_verb_is_live(string control)
+    [InlineData("builtin", "uapi")]        // mkb-vpn's own engine, the default userspace data plane
+    [InlineData("wireguard-go", "uapi")]
+    [InlineData("wireguard-go", "wg")]     // the kernel path: wg(8) drives the interface (wireguard-go's here, as no module exists)
+    public void Clients_reach_server_and_internal_host_and_every_verb_is_live(string engine, string control)
     {
-        using var tb = new Testbed { Control = control };
+        using var tb = new Testbed { Engine = engine, Control = control };
         tb.InitServer();
         tb.VpnOk("up");
         string a = $"a{tb.Id}", b = $"b{tb.Id}";
@@ -166,7 +167,6 @@ public sealed class ServerScenarioTests(ITestOutputHelper output)
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        psi.Environment["MKB_VPN_ENGINE"] = "wireguard-go";
         var p = System.Diagnostics.Process.Start(psi)!;
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) output.WriteLine($"[daemon] {e.Data}"); };
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) output.WriteLine($"[daemon] {e.Data}"); };

@@ -90,7 +90,10 @@ internal sealed class Testbed : IDisposable
     /// <summary>Runs mkb-vpn inside the server namespace with this testbed's data directory.</summary>
     public Shell.Result Vpn(params string[] args) =>
         Shell.Run("ip", ["netns", "exec", Server, MkbVpn, "--data-dir", DataDir, .. args], TimeSpan.FromSeconds(120),
-            new Dictionary<string, string> { ["MKB_VPN_ENGINE"] = "wireguard-go", ["MKB_VPN_CONTROL"] = Control });
+            new Dictionary<string, string> { ["MKB_VPN_ENGINE"] = Engine, ["MKB_VPN_CONTROL"] = Control });
+
+    /// <summary>The server's userspace data plane: "wireguard-go" or "builtin" (mkb-vpn's own engine).</summary>
+    public string Engine { get; init; } = "builtin";
 
     /// <summary>How mkb-vpn drives the interface: "uapi" (its own socket client) or "wg" (the kernel path, through wg(8)).</summary>
     public string Control { get; init; } = "uapi";
@@ -143,6 +146,7 @@ internal sealed class Testbed : IDisposable
         {
             // wireguard-go exits when its TUN device goes with the namespace; make sure of it.
             Shell.Run("pkill", "-f", $"wireguard-go {iface}$");
+            Shell.Run("pkill", "-f", $"mkb-vpn engine {iface}$");
             string sock = $"/var/run/wireguard/{iface}.sock";
             Shell.WaitFor(() => !File.Exists(sock), TimeSpan.FromSeconds(3));
             if (File.Exists(sock))

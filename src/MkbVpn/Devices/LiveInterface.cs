@@ -9,7 +9,7 @@ public static class LiveInterface
     public const string EngineVariable = "MKB_VPN_ENGINE";
 
     /// <summary>The userspace engine used when the kernel has no WireGuard module.</summary>
-    public const string DefaultUserspaceEngine = "wireguard-go";
+    public const string DefaultUserspaceEngine = "builtin";
 
     public static string SocketDirectory =>
         Environment.GetEnvironmentVariable("MKB_VPN_UAPI_DIR") is { Length: > 0 } d ? d : UapiDevice.DefaultSocketDirectory;
