@@ -77,15 +77,14 @@ internal sealed unsafe class LinuxTun : ITun
         }
         string actual = Encoding.UTF8.GetString(new ReadOnlySpan<byte>(ifr, Libc.IFNAMSIZ)).TrimEnd('\0');
         // The offload flags are the ioctl's argument itself. Without them the header stays, with no offload in it.
-        if (offloads)
-            Libc.Ioctl(fd, Libc.TUNSETOFFLOAD, (byte*)(nint)(Libc.TUN_F_CSUM | Libc.TUN_F_TSO4 | Libc.TUN_F_TSO6));
+        bool tso = offloads && Libc.Ioctl(fd, Libc.TUNSETOFFLOAD, (byte*)(nint)(Libc.TUN_F_CSUM | Libc.TUN_F_TSO4 | Libc.TUN_F_TSO6)) == 0;
         int wake = Libc.EventFd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC);
         if (wake < 0)
         {
             Libc.Close(fd);
             throw new IOException("cannot create an eventfd");
         }
-        var tun = new LinuxTun(fd, wake, actual, offloads);
+        var tun = new LinuxTun(fd, wake, actual, offloads) { _gro = tso };
         try
         {
             SetMtu(actual, mtu);
@@ -226,6 +225,7 @@ internal sealed unsafe class LinuxTun : ITun
     }
 
     private const int MaxCoalesced = 64;
+    private volatile bool _gro = true;
     private readonly byte[] _groHeaders = GC.AllocateUninitializedArray<byte>(128, pinned: true);
 
     /// <summary>
@@ -258,7 +258,7 @@ internal sealed unsafe class LinuxTun : ITun
                     int end = i + 1;
                     int headers = Offload.TcpHeadersLength(first, out bool isV6);
                     int total = first.Length;
-                    if (headers > 0 && headers <= _groHeaders.Length && first.Length > headers)
+                    if (_gro && headers > 0 && headers <= _groHeaders.Length && first.Length > headers)
                     {
                         int gso = first.Length - headers;
                         while (end < packets.Length && end - i < MaxCoalesced && total + packets[end].Length - headers <= ushort.MaxValue &&
@@ -293,7 +293,25 @@ internal sealed unsafe class LinuxTun : ITun
                         expected = Offload.VirtioHeaderSize + total;
                     }
                     if (Libc.WriteV(_fd, iov, iovCount) != expected)
-                        failed += count;
+                    {
+                        if (count == 1 || Marshal.GetLastPInvokeError() != 22 /* EINVAL */)
+                        {
+                            failed += count; // e.g. EIO while the link is down: nothing to retry
+                        }
+                        else
+                        {
+                            // The system refuses our GSO writes: stop coalescing, write these one by one.
+                            _gro = false;
+                            for (int k = 0; k < count; k++)
+                            {
+                                iov[0] = new LibcMsg.IoVec { Base = zeroHeader, Length = Offload.VirtioHeaderSize };
+                                new Span<byte>(zeroHeader, 16).Clear();
+                                iov[1] = new LibcMsg.IoVec { Base = Pointer(packets[i + k]), Length = (nuint)packets[i + k].Length };
+                                if (Libc.WriteV(_fd, iov, 2) != Offload.VirtioHeaderSize + packets[i + k].Length)
+                                    failed++;
+                            }
+                        }
+                    }
                     new Span<byte>(zeroHeader, 16).Clear();
                     i = end;
                 }
