@@ -1,5 +1,6 @@
 using System.Net;
 using MkbVpn.WireGuard.Protocol;
+using MkbVpn.WireGuard.Tun;
 using MkbVpn.WireGuard.Udp;
 
 namespace MkbVpn.WireGuard.Device;
@@ -129,14 +130,25 @@ internal sealed partial class Device
         }
         // The TUN writes (where the system's TCP stack runs) happen outside the peer's lock, so the TUN
         // reader can encrypt the acknowledgements they cause meanwhile.
+        // With TUN offloads, consecutive TCP segments of one flow are written as one.
+        int packets = 0;
         for (int j = start; j < end; j++)
         {
             TunnelResult r = results[j];
-            if (r.Kind is TunnelResultKind.WriteToTunnelV4 or TunnelResultKind.WriteToTunnelV6 &&
-                !_tun.Write(items[j].Buffer.AsSpan(items[j].Offset + TransportData.HeaderSize, r.Length)))
-                Interlocked.Increment(ref Counters.TunWriteFailed);
+            if (r.Kind is TunnelResultKind.WriteToTunnelV4 or TunnelResultKind.WriteToTunnelV6)
+                _tunWrites[packets++] = new TunPacket(items[j].Buffer, items[j].Offset + TransportData.HeaderSize, r.Length);
+        }
+        if (packets > 0)
+        {
+            int failed = _tun.Write(_tunWrites.AsSpan(0, packets));
+            if (failed > 0)
+                Interlocked.Add(ref Counters.TunWriteFailed, failed);
+            Array.Clear(_tunWrites, 0, packets);
         }
     }
+
+    // Used only by the receive loop's thread.
+    private readonly TunPacket[] _tunWrites = new TunPacket[BatchSize * 64];
 
     private void ReceiveDatagram(byte[] buffer, int offset, int length, SocketAddress source, byte[] scratch, byte[] flushScratch)
     {

@@ -58,6 +58,15 @@ internal sealed class ChannelTun : ITun
         return true;
     }
 
+    public int Write(ReadOnlySpan<TunPacket> packets)
+    {
+        int failed = 0;
+        foreach (TunPacket p in packets)
+            if (!Write(p.Span))
+                failed++;
+        return failed;
+    }
+
     /// <summary>Simulates the interface being deleted.</summary>
     public void Remove() => _closed.Cancel();
 

@@ -1,5 +1,11 @@
 namespace MkbVpn.WireGuard.Tun;
 
+/// <summary>One IP packet in a caller's buffer: <c>Buffer[Offset..Offset+Length]</c>.</summary>
+internal readonly record struct TunPacket(byte[] Buffer, int Offset, int Length)
+{
+    public ReadOnlySpan<byte> Span => Buffer.AsSpan(Offset, Length);
+}
+
 /// <summary>
 /// A layer-3 tunnel device (IFF_TUN, no packet information header): IP packets in and out.
 /// Reads are batched into caller buffers; one reader thread and any number of writers.
@@ -21,6 +27,12 @@ internal interface ITun : IDisposable
 
     /// <summary>Writes one IP packet to the system. Returns false if it was dropped.</summary>
     bool Write(ReadOnlySpan<byte> packet);
+
+    /// <summary>
+    /// Writes several IP packets (in order); a device with offloads may coalesce consecutive TCP segments of
+    /// one flow into one write. Returns how many packets were dropped.
+    /// </summary>
+    int Write(ReadOnlySpan<TunPacket> packets);
 
     /// <summary>True once the device was disposed or the interface disappeared.</summary>
     bool IsClosed { get; }

@@ -126,6 +126,81 @@ internal static class Offload
         return length;
     }
 
+    /// <summary>
+    /// Whether <paramref name="next"/> continues the TCP segment <paramref name="previous"/> for GRO: same flow,
+    /// same headers but for length / id / checksums / sequence, IPv4 without options or fragmentation, only ACK
+    /// (and PSH on the segment that ends a run) set, the sequence number right after the previous payload, and
+    /// a payload no larger than the first one's (<paramref name="gsoSize"/>). <paramref name="headersLength"/> is the
+    /// run's header length (the same for every member).
+    /// </summary>
+    public static bool CanCoalesce(ReadOnlySpan<byte> previous, ReadOnlySpan<byte> next, int headersLength, bool isV6, int gsoSize)
+    {
+        if (next.Length <= headersLength || next.Length - headersLength > gsoSize || previous.Length - headersLength != gsoSize)
+            return false; // only the last member may be shorter; a run ends after it
+        if (TcpHeadersLength(next, out bool nextIsV6) != headersLength || nextIsV6 != isV6)
+            return false;
+        if (!isV6 && ((previous[0] & 0xf) != 5 || (BinaryPrimitives.ReadUInt16BigEndian(previous[6..]) & 0x3fff) != 0))
+            return false;
+        int ip = isV6 ? 40 : 20;
+        if (isV6)
+        {
+            // version, traffic class, flow label, next header, hop limit; addresses
+            if (!previous[..4].SequenceEqual(next[..4]) || previous[6] != next[6] || previous[7] != next[7] ||
+                !previous.Slice(8, 32).SequenceEqual(next.Slice(8, 32)))
+                return false;
+        }
+        else
+        {
+            if ((next[0] & 0xf) != 5 || next[1] != previous[1] || next[8] != previous[8] ||
+                (BinaryPrimitives.ReadUInt16BigEndian(next[6..]) & 0x3fff) != 0 || // MF or a fragment offset
+                !previous.Slice(12, 8).SequenceEqual(next.Slice(12, 8)))
+                return false;
+        }
+        ReadOnlySpan<byte> a = previous[ip..];
+        ReadOnlySpan<byte> b = next[ip..];
+        if ((a[13] & ~0x10) != 0 || (b[13] & ~0x18) != 0 || (b[13] & 0x10) == 0)
+            return false; // the previous one ACK only; the next ACK, maybe PSH
+        if (!a[..4].SequenceEqual(b[..4]) || !a.Slice(8, 4).SequenceEqual(b.Slice(8, 4)) || !a.Slice(14, 2).SequenceEqual(b.Slice(14, 2)))
+            return false; // ports, acknowledgement number, window
+        if (!a[20..(headersLength - ip)].SequenceEqual(b[20..(headersLength - ip)]))
+            return false; // options (timestamps included) must match
+        uint expected = unchecked(BinaryPrimitives.ReadUInt32BigEndian(a[4..]) + (uint)(previous.Length - headersLength));
+        return BinaryPrimitives.ReadUInt32BigEndian(b[4..]) == expected;
+    }
+
+    /// <summary>
+    /// Turns the headers of the first segment of a run (copied into <paramref name="headers"/>) into those of the
+    /// coalesced packet of <paramref name="totalLength"/> bytes, and writes the virtio header asking the kernel
+    /// for GSO at <paramref name="gsoSize"/> with the TCP checksum left partial (the pseudo-header sum in the field).
+    /// </summary>
+    public static void WriteCoalescedHeaders(Span<byte> virtio, Span<byte> headers, bool isV6, int totalLength, int gsoSize, bool push)
+    {
+        int ip = isV6 ? 40 : 20;
+        ulong pseudo;
+        if (isV6)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(headers[4..], (ushort)(totalLength - 40));
+            pseudo = Sum(headers.Slice(8, 32), 0) + (ulong)(totalLength - 40) + 6;
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(headers[2..], (ushort)totalLength);
+            headers[10] = headers[11] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(headers[10..], (ushort)~Fold(Sum(headers[..20], 0)));
+            pseudo = Sum(headers.Slice(12, 8), 0) + (ulong)(totalLength - 20) + 6;
+        }
+        if (push)
+            headers[ip + 13] |= 0x08;
+        BinaryPrimitives.WriteUInt16BigEndian(headers[(ip + 16)..], Fold(pseudo));
+        virtio.Clear();
+        virtio[0] = FlagNeedsChecksum;
+        virtio[1] = isV6 ? GsoTcpV6 : GsoTcpV4;
+        BinaryPrimitives.WriteUInt16LittleEndian(virtio[2..], (ushort)headers.Length);
+        BinaryPrimitives.WriteUInt16LittleEndian(virtio[4..], (ushort)gsoSize);
+        BinaryPrimitives.WriteUInt16LittleEndian(virtio[6..], (ushort)ip);
+        BinaryPrimitives.WriteUInt16LittleEndian(virtio[8..], 16);
+    }
+
     /// <summary>Ones' complement sum (RFC 1071) of big-endian 16-bit words, accumulated in 64 bits.</summary>
     public static ulong Sum(ReadOnlySpan<byte> data, ulong initial)
     {

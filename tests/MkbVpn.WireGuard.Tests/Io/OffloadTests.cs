@@ -104,6 +104,63 @@ public sealed class OffloadTests
         Assert.Equal(super.AsSpan(headers).ToArray(), payload.ToArray());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Segments_coalesce_back_into_a_super_packet_that_cuts_into_the_same_segments(bool v6)
+    {
+        const int gso = 1000;
+        byte[] super = TcpSuperPacket(v6, 2600, 0x10 | 0x08); // ACK, PSH
+        int headers = Offload.TcpHeadersLength(super, out bool isV6);
+        var segments = Enumerable.Range(0, 3).Select(k =>
+        {
+            var buffer = new byte[2000];
+            return buffer.AsSpan(0, Offload.WriteTcpSegment(super, headers, isV6, gso, k, buffer)).ToArray();
+        }).ToArray();
+
+        Assert.True(Offload.CanCoalesce(segments[0], segments[1], headers, isV6, gso));
+        Assert.True(Offload.CanCoalesce(segments[1], segments[2], headers, isV6, gso));
+        Assert.False(Offload.CanCoalesce(segments[0], segments[2], headers, isV6, gso), "a gap in the sequence");
+        Assert.False(Offload.CanCoalesce(segments[2], segments[0], headers, isV6, gso), "a short (last) segment ends a run");
+        byte[] otherPort = (byte[])segments[1].Clone();
+        otherPort[(v6 ? 40 : 20) + 1] ^= 1;
+        Assert.False(Offload.CanCoalesce(segments[0], otherPort, headers, isV6, gso), "another flow");
+
+        // Coalesce: the first one's headers, fixed up, then every payload.
+        int total = headers + segments.Sum(x => x.Length - headers);
+        var coalesced = new byte[total];
+        segments[0].AsSpan(0, headers).CopyTo(coalesced);
+        var virtio = new byte[Offload.VirtioHeaderSize];
+        Offload.WriteCoalescedHeaders(virtio, coalesced.AsSpan(0, headers), isV6, total, gso, push: true);
+        int at = headers;
+        foreach (byte[] x in segments)
+        {
+            x.AsSpan(headers).CopyTo(coalesced.AsSpan(at));
+            at += x.Length - headers;
+        }
+        var h = Offload.VirtioHeader.Read(virtio);
+        Assert.Equal(Offload.FlagNeedsChecksum, h.Flags);
+        Assert.Equal(v6 ? Offload.GsoTcpV6 : Offload.GsoTcpV4, h.GsoType);
+        Assert.Equal(gso, h.GsoSize);
+        Assert.Equal(headers, h.HeaderLength);
+        Assert.Equal(v6 ? 40 : 20, h.ChecksumStart);
+        Assert.Equal(16, h.ChecksumOffset);
+        if (!v6)
+            Assert.Equal(0xffff, Checksum(coalesced.AsSpan(0, 20)));
+        // The partial checksum finished over the whole packet is a valid TCP checksum.
+        var finished = (byte[])coalesced.Clone();
+        Assert.True(Offload.FinishChecksum(finished, h.ChecksumStart, h.ChecksumOffset));
+        int ip = v6 ? 40 : 20;
+        Assert.Equal(0xffff, Checksum(finished.AsSpan(ip), PseudoHeader(v6 ? finished.AsSpan(8, 32) : finished.AsSpan(12, 8), total - ip, 6)));
+        // And the kernel's cut of it gives back the original segments, byte for byte.
+        for (int k = 0; k < 3; k++)
+        {
+            var again = new byte[2000];
+            int n = Offload.WriteTcpSegment(coalesced, headers, isV6, gso, k, again);
+            Assert.Equal(segments[k], again.AsSpan(0, n).ToArray());
+        }
+    }
+
     [Fact]
     public void A_partial_checksum_is_finished()
     {
