@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-export MKB_VPN_ENGINE=wireguard-go
+export MKB_VPN_ENGINE=${MKB_VPN_ENGINE:-builtin}   # the product default; wireguard-go to compare
 vpn() { ip netns exec "$ns" "$bin" --data-dir "$data" "$@"; }
 # 10,000 clients need more than a /24: the tunnel subnet is taken from the benchmarking range
 # 198.18.0.0/15 (RFC 2544), which exists only inside this namespace.

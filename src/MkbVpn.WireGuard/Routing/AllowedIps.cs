@@ -32,6 +32,11 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
     private Node? _v4;
     private Node? _v6;
 
+    // Each peer's nodes, so that listing or removing a peer's ranges costs its own ranges, not the
+    // whole table (a UAPI get of 10,000 peers would otherwise walk the trie 10,000 times).
+    // Nodes that carry a peer keep their identity: insertion re-parents them, pruning drops only peerless ones.
+    private readonly Dictionary<TPeer, List<Node>> _byPeer = new(ReferenceEqualityComparer.Instance);
+
     public int Count { get; private set; }
 
     /// <summary>Routes <paramref name="address"/>/<paramref name="cidr"/> to <paramref name="peer"/> (host bits are ignored).</summary>
@@ -55,6 +60,7 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
             {
                 if (node.Peer is null)
                     return false;
+                Unlink(node);
                 node.Peer = null;
                 Count--;
                 root = Prune(root);
@@ -69,11 +75,14 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
     public int RemoveByPeer(TPeer peer)
     {
         ArgumentNullException.ThrowIfNull(peer);
-        int removed = ClearPeer(_v4, peer) + ClearPeer(_v6, peer);
-        Count -= removed;
+        if (!_byPeer.Remove(peer, out var nodes))
+            return 0;   // nothing to clear, nothing to prune: adding a new peer stays cheap
+        foreach (var node in nodes)
+            node.Peer = null;
+        Count -= nodes.Count;
         _v4 = Prune(_v4);
         _v6 = Prune(_v6);
-        return removed;
+        return nodes.Count;
     }
 
     /// <summary>The peer whose most specific range contains <paramref name="address"/> (4 or 16 bytes), or null.</summary>
@@ -112,15 +121,24 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
     public IEnumerable<(IPAddress Address, int Cidr)> EntriesFor(TPeer peer)
     {
         ArgumentNullException.ThrowIfNull(peer);
-        var result = new List<(IPAddress, int)>();
-        Collect(_v4, peer, result);
-        Collect(_v6, peer, result);
-        return result;
+        if (!_byPeer.TryGetValue(peer, out var nodes))
+            return [];
+        var sorted = nodes.ToArray();
+        // Trie (pre-)order: IPv4 first, then by prefix bits, a containing range before what it contains.
+        Array.Sort(sorted, static (a, b) =>
+        {
+            int c = a.Bits.Length.CompareTo(b.Bits.Length);
+            if (c == 0)
+                c = a.Bits.AsSpan().SequenceCompareTo(b.Bits);
+            return c != 0 ? c : a.Cidr.CompareTo(b.Cidr);
+        });
+        return [.. sorted.Select(n => (new IPAddress(n.Bits), n.Cidr))];
     }
 
     public void Clear()
     {
         _v4 = _v6 = null;
+        _byPeer.Clear();
         Count = 0;
     }
 
@@ -140,7 +158,7 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
             Node? node = slot;
             if (node is null)
             {
-                slot = new Node(bits, cidr, peer);
+                slot = Link(new Node(bits, cidr, peer));
                 Count++;
                 return;
             }
@@ -152,7 +170,10 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
                 {
                     if (node.Peer is null)
                         Count++;
+                    else
+                        Unlink(node);
                     node.Peer = peer;
+                    Link(node);
                     return;
                 }
                 slot = ref node.Children[BitAt(bits, node.Cidr)];
@@ -162,7 +183,7 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
             if (common == cidr)
             {
                 // The new range contains the node's: it becomes the node's parent.
-                var parent = new Node(bits, cidr, peer);
+                var parent = Link(new Node(bits, cidr, peer));
                 parent.Children[BitAt(node.Bits, cidr)] = node;
                 slot = parent;
                 Count++;
@@ -171,7 +192,7 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
 
             // They diverge below both: a peerless branch node at the common prefix.
             var branch = new Node(Mask(bits, common), common, null);
-            branch.Children[BitAt(bits, common)] = new Node(bits, cidr, peer);
+            branch.Children[BitAt(bits, common)] = Link(new Node(bits, cidr, peer));
             branch.Children[BitAt(node.Bits, common)] = node;
             slot = branch;
             Count++;
@@ -195,27 +216,24 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
         return node;
     }
 
-    private static int ClearPeer(Node? node, TPeer peer)
+    private Node Link(Node node)
     {
-        if (node is null)
-            return 0;
-        int removed = 0;
-        if (ReferenceEquals(node.Peer, peer))
-        {
-            node.Peer = null;
-            removed = 1;
-        }
-        return removed + ClearPeer(node.Children[0], peer) + ClearPeer(node.Children[1], peer);
+        Debug.Assert(node.Peer is not null);
+        if (!_byPeer.TryGetValue(node.Peer, out var list))
+            _byPeer[node.Peer] = list = [];
+        list.Add(node);
+        return node;
     }
 
-    private static void Collect(Node? node, TPeer peer, List<(IPAddress, int)> into)
+    private void Unlink(Node node)
     {
-        if (node is null)
-            return;
-        if (ReferenceEquals(node.Peer, peer))
-            into.Add((new IPAddress(node.Bits), node.Cidr));
-        Collect(node.Children[0], peer, into);
-        Collect(node.Children[1], peer, into);
+        Debug.Assert(node.Peer is not null);
+        if (_byPeer.TryGetValue(node.Peer, out var list))
+        {
+            list.Remove(node);
+            if (list.Count == 0)
+                _byPeer.Remove(node.Peer);
+        }
     }
 
     private static bool PrefixMatches(Node node, ReadOnlySpan<byte> address) =>

@@ -191,6 +191,14 @@ public sealed class AllowedIpsTests
                     .FirstOrDefault();
                 Assert.Same(expected, t.Lookup(new IPAddress(BitConverter.GetBytes(address).Reverse().ToArray())));
             }
+            // The per-peer index agrees with the table after inserts, moves and removals.
+            foreach (var peer in peers)
+            {
+                var want = table.Where(kv => kv.Value == peer)
+                    .Select(kv => $"{new IPAddress(BitConverter.GetBytes(kv.Key.Item1).Reverse().ToArray())}/{kv.Key.Item2}").Order().ToArray();
+                var have = t.EntriesFor(peer).Select(e => $"{e.Address}/{e.Cidr}").Order().ToArray();
+                Assert.Equal(want, have);
+            }
         }
     }
 }
