@@ -60,6 +60,8 @@ fi
 echo "== starting"
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   install -m 0644 deploy/mkb-vpn.service /etc/systemd/system/mkb-vpn.service
+  # The admin page is installed but not enabled: create an admin first (see README).
+  install -m 0644 deploy/mkb-vpn-web.service /etc/systemd/system/mkb-vpn-web.service
   systemctl daemon-reload
   systemctl enable mkb-vpn >/dev/null
   systemctl restart mkb-vpn
