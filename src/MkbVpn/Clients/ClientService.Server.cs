@@ -81,12 +81,9 @@ public sealed partial class ClientService
             if (endpoint is null)
                 throw new UserInputException("init: --endpoint HOST[:PORT] is required: the public name or address clients dial (e.g. vpn.example.com:51820)");
             var s4v = subnet4 ?? Cidr.ParseNetwork(DefaultSubnet4, "default subnet");
-            var hostNets = NetworkSetup.HostNetworks();
-            foreach (var sn in new[] { (IPNetwork?)s4v, subnet6 })
-            {
-                if (sn is { } n && hostNets.Where(h => h.PrefixLength > 0 && Cidr.Overlaps(h, n)).Select(h => (IPNetwork?)h).FirstOrDefault() is { } clash)
-                    throw new UserInputException($"the VPN subnet {n} overlaps the host's network {clash}: choose another with --subnet{(n == s4v ? "" : "6")}");
-            }
+            EnsureFreeOnHost(s4v, null, "--subnet");
+            if (subnet6 is { } n6)
+                EnsureFreeOnHost(n6, null, "--subnet6");
             IReadOnlyList<IPNetwork> nets;
             var bridges = NetworkSetup.DetectBridgeNetworks();
             if (internals is not null)
@@ -133,6 +130,10 @@ public sealed partial class ClientService
             throw new UserInputException($"--interface: stop the server first ('mkb-vpn down') to rename {existing.Interface}");
         var new4 = subnet4 ?? existing.Subnet4;
         var new6 = o.NoIpv6 ? null : subnet6 ?? existing.Subnet6;
+        if (subnet4 is { } c4 && c4 != existing.Subnet4)
+            EnsureFreeOnHost(c4, existing.Subnet4, "--subnet");
+        if (subnet6 is { } c6 && c6 != existing.Subnet6)
+            EnsureFreeOnHost(c6, existing.Subnet6, "--subnet6");
         foreach (var c in clients)
         {
             if (c.Address4 is not null && (new4 is not { } n4 || !new AddressPool(n4).IsAssignable(c.Address4)) ||
@@ -181,6 +182,16 @@ public sealed partial class ClientService
         if (clients.Count > 0 && ClientVisibleChange(existing, server))
             notes.Add($"the config of all {clients.Count} clients changed: send them their new config or QR code");
         return new InitResult(server, Created: false, notes);
+    }
+
+    /// <summary>Refuses a VPN subnet that overlaps a network the host already has (other than our own current one).</summary>
+    private static void EnsureFreeOnHost(IPNetwork subnet, IPNetwork? ours, string flag)
+    {
+        foreach (var host in NetworkSetup.HostNetworks())
+        {
+            if (host.PrefixLength > 0 && host != ours && Cidr.Overlaps(host, subnet))
+                throw new UserInputException($"the VPN subnet {subnet} overlaps the host's network {host}: choose another with {flag}");
+        }
     }
 
     private static bool ClientVisibleChange(ServerSettings a, ServerSettings b) =>
