@@ -40,3 +40,13 @@ public static class ExitCodes
     /// <summary>The address pool is exhausted.</summary>
     public const int PoolFull = 9;
 }
+
+/// <summary>
+/// Bad input in one named field of a request ("expires", "group", "port", ...). The service
+/// names its own fields; the CLI shows them as its flags, the API as its JSON members.
+/// The message starts with "FIELD: ".
+/// </summary>
+public sealed class FieldException(string field, string message, int exitCode = ExitCodes.UserError) : UserInputException(message, exitCode)
+{
+    public string Field { get; } = field;
+}

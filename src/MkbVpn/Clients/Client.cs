@@ -24,6 +24,15 @@ public sealed record Client
     /// <summary>The client's last endpoint seen on the live interface (ip:port), for fast recovery.</summary>
     public string? LastEndpoint { get; init; }
     public DateTimeOffset? LastHandshake { get; init; }
+    /// <summary>When the client stops working (blocked by the service); null = never.</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+    /// <summary>The groups the client belongs to (filled where a view needs them).</summary>
+    public IReadOnlyList<string> Groups { get; init; } = [];
+
+    public bool IsExpired(DateTimeOffset now) => ExpiresAt is { } e && e <= now;
+
+    /// <summary>"enabled", "blocked", or "expired" (blocked because its expiry passed, or about to be).</summary>
+    public string StateAt(DateTimeOffset now) => IsExpired(now) ? "expired" : Enabled ? "enabled" : "blocked";
 
     public IEnumerable<IPNetwork> TunnelAddresses()
     {

@@ -119,6 +119,11 @@ public sealed partial class ClientService
             };
             using var tx = store.BeginWrite();
             store.SaveServer(server);
+            // The seed's promise: every client reaches the internal networks and the server.
+            // Revoking these two rules makes the server least-privilege.
+            foreach (var target in new[] { Access.AccessRule.Internal, Access.AccessRule.Server })
+                store.InsertRule(new Access.AccessRule { Id = 0, Subject = Access.SubjectKind.Everyone, Target = target, Protocol = Access.Protocol.Any, CreatedAt = Now });
+            store.AppendAudit(Now, Actor, "init", server.Interface, null, $"endpoint {server.Endpoint}; subnets {string.Join(", ", new[] { server.Subnet4, server.Subnet6 }.OfType<IPNetwork>())}");
             tx.Commit();
             return new InitResult(server, Created: true, notes);
         }
@@ -168,17 +173,19 @@ public sealed partial class ClientService
         using (var tx = store.BeginWrite())
         {
             store.SaveServer(server);
+            store.AppendAudit(Now, Actor, "init change", server.Interface, null, string.Join("; ", SettingChanges(existing, server)));
             var change = new DeviceChanges { ListenPort = server.ListenPort != existing.ListenPort ? server.ListenPort : null };
             var undo = new DeviceChanges { ListenPort = change.ListenPort is null ? null : existing.ListenPort };
             ApplyThenCommit(device, change, undo, tx);
         }
+        var policy = LoadPolicy(store, server);
         if (device is not null)
         {
             NetworkSetup.ConfigureLink(server);
-            NetworkSetup.InstallRules(server);
+            NetworkSetup.InstallRules(server, Network.AccessFirewall.Build(policy));
         }
-        foreach (var c in clients)
-            WriteConfig(server, c);
+        foreach (var c in policy.Clients)
+            WriteConfigText(c.Name, Configs.ClientConfig.Render(server, c, policy.ConfigAllowedIps(c)));
         if (clients.Count > 0 && ClientVisibleChange(existing, server))
             notes.Add($"the config of all {clients.Count} clients changed: send them their new config or QR code");
         return new InitResult(server, Created: false, notes);
@@ -192,6 +199,22 @@ public sealed partial class ClientService
             if (host.PrefixLength > 0 && host != ours && Cidr.Overlaps(host, subnet))
                 throw new UserInputException($"the VPN subnet {subnet} overlaps the host's network {host}: choose another with {flag}");
         }
+    }
+
+    private static IEnumerable<string> SettingChanges(ServerSettings a, ServerSettings b)
+    {
+        if (a.Interface != b.Interface) yield return $"interface {b.Interface}";
+        if (a.ListenPort != b.ListenPort) yield return $"port {b.ListenPort}";
+        if (a.Endpoint != b.Endpoint) yield return $"endpoint {b.Endpoint}";
+        if (a.Subnet4 != b.Subnet4) yield return $"subnet {b.Subnet4?.ToString() ?? "none"}";
+        if (a.Subnet6 != b.Subnet6) yield return $"subnet6 {b.Subnet6?.ToString() ?? "none"}";
+        if (!a.Dns.SequenceEqual(b.Dns)) yield return $"dns {(b.Dns.Count == 0 ? "none" : string.Join(",", b.Dns))}";
+        if (a.Mtu != b.Mtu) yield return $"mtu {b.Mtu}";
+        if (!a.InternalNetworks.SequenceEqual(b.InternalNetworks)) yield return $"internal networks {string.Join(",", b.InternalNetworks)}";
+        if (a.FullTunnel != b.FullTunnel) yield return b.FullTunnel ? "full tunnel" : "split tunnel";
+        if (a.Masquerade != b.Masquerade) yield return $"masquerade {(b.Masquerade ? "on" : "off")}";
+        if (a.ClientToClient != b.ClientToClient) yield return $"client-to-client {(b.ClientToClient ? "on" : "off")}";
+        if (a.Keepalive != b.Keepalive) yield return $"keepalive {b.Keepalive}";
     }
 
     private static bool ClientVisibleChange(ServerSettings a, ServerSettings b) =>
@@ -233,6 +256,7 @@ public sealed partial class ClientService
         using var store = OpenStore();
         var server = store.RequireServer();
         var device = LiveInterface.Find(server.Interface);
+        SweepExpired(store, server, device);
         bool created = false;
         string engineName;
         if (device is null)
@@ -265,12 +289,13 @@ public sealed partial class ClientService
             store.SetRuntime("state", "up");
             tx.Commit();
         }
-        NetworkSetup.InstallRules(server);
+        var policy = LoadPolicy(store, server);
+        NetworkSetup.InstallRules(server, Network.AccessFirewall.Build(policy));
 
         // Config files are renderings: make sure every client has its file (e.g. after a restore).
         foreach (var c in clients)
             if (!File.Exists(Paths.ClientConfig(c.Name)))
-                WriteConfig(server, c);
+                WriteConfigText(c.Name, Configs.ClientConfig.Render(server, c, policy.ConfigAllowedIps(c)));
 
         var live = state.Peers.Select(p => p.PublicKey).ToHashSet();
         int added = changes.Peers.OfType<PeerChange.Upsert>().Count(u => !live.Contains(u.PublicKey));
@@ -343,6 +368,11 @@ public sealed partial class ClientService
                     var r = Up(engine);
                     log($"restored {r.Server.Interface}: {r.PeersAdded} peers, {r.Kicked} recent clients contacted");
                 }
+                if (HasExpiredDue())
+                {
+                    foreach (var name in ExpireDue())
+                        log($"blocked {name}: its expiry has passed");
+                }
             }
             catch (Exception e) when (e is IOException or UserInputException)
             {
@@ -350,6 +380,13 @@ public sealed partial class ClientService
             }
         }
         return false;
+    }
+
+    /// <summary>A read without the lock: is any enabled client past its expiry?</summary>
+    private bool HasExpiredDue()
+    {
+        using var store = OpenStore();
+        return store.ExpiredButEnabled(Now).Count > 0;
     }
 
     private bool DownRequested()

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using MkbVpn.Access;
 using MkbVpn.Addressing;
+using MkbVpn.Configs;
 using MkbVpn.Devices;
 using MkbVpn.Storage;
 using MkbVpn.WireGuard.Protocol;
@@ -15,6 +17,10 @@ public sealed record AddRequest(string Name)
     public IReadOnlyList<string>? Dns { get; init; }
     public IReadOnlyList<IPNetwork>? AllowedIps { get; init; }
     public int? Keepalive { get; init; }
+    /// <summary>Groups the client joins (they must exist).</summary>
+    public IReadOnlyList<string>? Groups { get; init; }
+    /// <summary>An expiry as an admin writes it ("2026-12-31", "14d", "never").</summary>
+    public string? Expires { get; init; }
 }
 
 /// <summary>The outcome of a verb: the clients it touched and whether the live interface changed.</summary>
@@ -27,20 +33,30 @@ public sealed partial class ClientService
         if (requests.Count == 0)
             throw new UserInputException("add: give at least one client name");
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var now = Now;
+        var expiries = new Dictionary<string, DateTimeOffset?>(StringComparer.OrdinalIgnoreCase);
         foreach (var r in requests)
         {
             ClientName.EnsureValid(r.Name);
             if (!seen.Add(r.Name))
                 throw new UserInputException($"client name '{r.Name}' is given twice");
             if (r.Keepalive is < 0 or > 65535)
-                throw new UserInputException($"keepalive {r.Keepalive} is out of range (0-65535 seconds)");
+                throw new FieldException("keepalive", $"keepalive: {r.Keepalive} is out of range (0-65535 seconds)");
+            if (r.Dns is { Count: > 8 })
+                throw new FieldException("dns", "dns: at most 8 servers");
+            if (r.AllowedIps is { Count: > MaxListEntries })
+                throw new FieldException("allowed-ips", $"allowed-ips: at most {MaxListEntries} networks");
+            if (r.Groups is { Count: > MaxListEntries })
+                throw new FieldException("groups", $"groups: at most {MaxListEntries}");
+            expiries[r.Name] = r.Expires is { } e ? When.ParseExpiry(e, now) : null;
         }
 
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
         var device = LiveDevice(server);
-        var now = Now;
+        SweepExpired(store, server, device);
+        var before = LoadPolicy(store, server);
         var added = new List<Client>();
         using (var tx = store.BeginWrite())
         {
@@ -48,10 +64,13 @@ public sealed partial class ClientService
             var usage6 = server.Subnet6 is not null ? store.LoadAddressUsage(v4: false) : null;
             var pool4 = server.Subnet4 is { } s4 ? new AddressPool(s4) : null;
             var pool6 = server.Subnet6 is { } s6 ? new AddressPool(s6) : null;
+            var groups = store.ListGroups();
             foreach (var r in requests)
             {
                 if (store.FindClient(r.Name) is not null)
                     throw new UserInputException($"a client named '{r.Name}' already exists", ExitCodes.Conflict);
+                var memberOf = (r.Groups ?? []).Select(g => groups.FirstOrDefault(x => string.Equals(x.Name, g, StringComparison.OrdinalIgnoreCase))
+                    ?? throw new FieldException("group", $"group: no group named '{g}' (create it with 'mkb-vpn group add {g}')", ExitCodes.NotFound)).ToList();
                 var a4 = Allocate(pool4, usage4, r.Address4, "IPv4");
                 var a6 = Allocate(pool6, usage6, r.Address6, "IPv6");
                 var priv = WireGuardKeys.NewPrivateKey();
@@ -69,9 +88,20 @@ public sealed partial class ClientService
                     Dns = r.Dns,
                     AllowedIps = r.AllowedIps,
                     Keepalive = r.Keepalive,
+                    ExpiresAt = expiries[r.Name],
                 });
+                if (memberOf.Count > 0)
+                    store.SetMemberships(client.Id, memberOf.Select(g => g.Id));
+                client = client with { Groups = [.. memberOf.Select(g => g.Name)] };
+                var detail = new List<string> { client.AddressText };
+                if (memberOf.Count > 0)
+                    detail.Add($"groups {string.Join(",", client.Groups)}");
+                if (client.ExpiresAt is { } x)
+                    detail.Add($"expires {When.Format(x)}");
+                store.AppendAudit(now, Actor, "add", client.Name, client.Name, string.Join("; ", detail));
                 added.Add(client);
             }
+            var after = LoadPolicy(store, server);
             var change = new DeviceChanges { Peers = [.. added.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
             var undo = new DeviceChanges { Peers = [.. added.Select(c => new PeerChange.Remove(c.PublicKey))] };
             // Config files are written before the commit under temporary names and put in place
@@ -80,8 +110,8 @@ public sealed partial class ClientService
             try
             {
                 foreach (var c in added)
-                    staged.Add(StageConfig(server, c));
-                ApplyThenCommit(device, change, undo, tx);
+                    staged.Add(StageConfig(c.Name, ClientConfig.Render(server, c, after.ConfigAllowedIps(c))));
+                ApplyThenCommit(device, change, undo, tx, server, before, after);
             }
             catch
             {
@@ -127,13 +157,22 @@ public sealed partial class ClientService
         var server = store.RequireServer();
         var clients = unique.Select(store.RequireClient).ToList();
         var device = LiveDevice(server);
+        SweepExpired(store, server, device);
+        clients = [.. clients.Select(c => store.RequireClient(c.Name))];
+        var before = LoadPolicy(store, server);
         using (var tx = store.BeginWrite())
         {
             foreach (var c in clients)
+            {
+                var rules = before.Rules.Where(r => r.Subject == SubjectKind.Client && r.SubjectId == c.Id).ToList();
                 store.DeleteClient(c, Now);
+                store.AppendAudit(Now, Actor, "remove", c.Name, c.Name,
+                    c.AddressText + (rules.Count > 0 ? $"; its rules removed: {string.Join("; ", rules.Select(r => $"#{r.Id} {r}"))}" : ""));
+            }
+            var after = LoadPolicy(store, server);
             var change = new DeviceChanges { Peers = [.. clients.Where(c => c.Enabled).Select(c => new PeerChange.Remove(c.PublicKey))] };
             var undo = new DeviceChanges { Peers = [.. clients.Where(c => c.Enabled).Select(c => new PeerChange.Upsert(SpecOf(c)))] };
-            ApplyThenCommit(device, change, undo, tx);
+            ApplyThenCommit(device, change, undo, tx, server, before, after);
         }
         foreach (var c in clients)
             DeleteConfig(c.Name);
@@ -150,10 +189,13 @@ public sealed partial class ClientService
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
+        var device = LiveDevice(server);
+        SweepExpired(store, server, device);
         var clients = unique.Select(store.RequireClient).ToList();
+        if (enabled && clients.FirstOrDefault(c => c.IsExpired(Now)) is { } expired)
+            throw new UserInputException($"{expired.Name} expired at {When.Format(expired.ExpiresAt!.Value)}: set a new expiry first ('mkb-vpn set {expired.Name} --expires 30d' or '--expires never'), then reenable");
         var toChange = clients.Where(c => c.Enabled != enabled).ToList();
         var unchanged = clients.Where(c => c.Enabled == enabled).Select(c => c.Name).ToList();
-        var device = LiveDevice(server);
         if (toChange.Count == 0)
             return new VerbResult([], device is not null, unchanged);
         using (var tx = store.BeginWrite())
@@ -166,7 +208,10 @@ public sealed partial class ClientService
                 toChange = [.. toChange.Select(c => store.RequireClient(c.Name))];
             }
             foreach (var c in toChange)
+            {
                 store.SetEnabled(c, enabled);
+                store.AppendAudit(Now, Actor, enabled ? "reenable" : "block", c.Name, c.Name, null);
+            }
             DeviceChanges change, undo;
             if (enabled)
             {

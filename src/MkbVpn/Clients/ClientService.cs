@@ -27,6 +27,12 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
 
     public Paths Paths { get; } = paths;
 
+    /// <summary>Who acts, for the audit log (the CLI: the user behind sudo; the web: the admin or token).</summary>
+    public Audit.Actor Actor { get; init; } = Audit.Actor.FromEnvironment();
+
+    /// <summary>The same service acting for someone else (one per web request).</summary>
+    public ClientService As(Audit.Actor actor) => new(Paths, _time) { Actor = actor };
+
     private DateTimeOffset Now => _time.GetUtcNow();
 
     /// <summary>Opens the store of an initialised server.</summary>
@@ -88,8 +94,10 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
 
     public string ConfigText(string name)
     {
-        var (server, client) = Get(name);
-        return ClientConfig.Render(server, client);
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        var client = store.RequireClient(name);
+        return ClientConfig.Render(server, client, LoadPolicy(store, server).ConfigAllowedIps(client));
     }
 
     public sealed record ClientStatus(Client Client, PeerState? Live, bool Online);
@@ -163,6 +171,57 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         }
     }
 
+    /// <summary>Peers and the firewall's access rules together: both applied, or neither.</summary>
+    private static void ApplyThenCommit(IWireGuardDevice? device, DeviceChanges change, DeviceChanges undo, Store.WriteTransaction tx,
+        ServerSettings server, Access.AccessPolicy before, Access.AccessPolicy after)
+    {
+        if (device is null)
+        {
+            tx.Commit();
+            return;
+        }
+        var from = Network.AccessFirewall.Build(before);
+        var to = Network.AccessFirewall.Build(after);
+        if (!change.IsEmpty)
+        {
+            try
+            {
+                device.Apply(change);
+            }
+            catch (Exception e) when (e is IOException or UserInputException)
+            {
+                TryApply(device, undo);
+                throw new UserInputException($"could not apply to the live interface {device.Name}: {e.Message}; the store is unchanged (run 'mkb-vpn up' to reconcile the interface)", ExitCodes.Failure);
+            }
+        }
+        try
+        {
+            Network.NetworkSetup.ApplyAccess(server, from, to);
+        }
+        catch (UserInputException e)
+        {
+            TryApply(device, undo);
+            throw new UserInputException($"could not apply the access rules to the firewall: {e.Message}; the store is unchanged", ExitCodes.Failure);
+        }
+        try
+        {
+            tx.Commit();
+        }
+        catch
+        {
+            TryApply(device, undo);
+            try
+            {
+                Network.NetworkSetup.ApplyAccess(server, to, from);
+            }
+            catch (UserInputException)
+            {
+                // 'mkb-vpn up' reloads the table from the store.
+            }
+            throw;
+        }
+    }
+
     private static void TryApply(IWireGuardDevice device, DeviceChanges change)
     {
         try
@@ -176,13 +235,13 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     }
 
     /// <summary>Writes a config file atomically (temp file, 0600, rename).</summary>
-    private void WriteConfig(ServerSettings server, Client client) =>
-        File.Move(StageConfig(server, client), Paths.ClientConfig(client.Name), overwrite: true);
+    private void WriteConfigText(string name, string text) =>
+        File.Move(StageConfig(name, text), Paths.ClientConfig(name), overwrite: true);
 
     /// <summary>Writes a client's config next to its final place (owner-only) and returns the temporary path.</summary>
-    private string StageConfig(ServerSettings server, Client client)
+    private string StageConfig(string name, string text)
     {
-        string tmp = Paths.ClientConfig(client.Name) + ".tmp";
+        string tmp = Paths.ClientConfig(name) + ".tmp";
         using (var fs = new FileStream(tmp, new FileStreamOptions
         {
             Mode = FileMode.Create,
@@ -191,7 +250,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         }))
         using (var w = new StreamWriter(fs))
         {
-            w.Write(ClientConfig.Render(server, client));
+            w.Write(text);
         }
         File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         return tmp;

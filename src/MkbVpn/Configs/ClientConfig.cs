@@ -6,7 +6,12 @@ namespace MkbVpn.Configs;
 /// <summary>Renders a client's wg-quick config from the store. The store is the truth; this is a view.</summary>
 public static class ClientConfig
 {
-    public static string Render(ServerSettings server, Client client)
+    /// <summary>Renders with the client's own AllowedIPs or the server's default (no access rules considered).</summary>
+    public static string Render(ServerSettings server, Client client) =>
+        Render(server, client, client.AllowedIps ?? server.DefaultClientAllowedIps());
+
+    /// <summary>Renders with the AllowedIPs the access policy gives the client.</summary>
+    public static string Render(ServerSettings server, Client client, IReadOnlyList<System.Net.IPNetwork> allowedIps)
     {
         var config = new WgQuickConfig();
         config.AddSection("Interface")
@@ -17,7 +22,7 @@ public static class ClientConfig
         config.AddSection("Peer")
             .Add("PublicKey", server.PublicKey.ToBase64())
             .Add("PresharedKey", client.PresharedKey.ToBase64())
-            .Add("AllowedIPs", string.Join(", ", client.AllowedIps ?? server.DefaultClientAllowedIps()))
+            .Add("AllowedIPs", string.Join(", ", allowedIps))
             .Add("Endpoint", server.Endpoint)
             .Add("PersistentKeepalive", (client.Keepalive ?? server.Keepalive) is > 0 and var ka ? ka : null);
         var sb = new StringBuilder();

@@ -57,8 +57,13 @@ public static class NetworkSetup
 
     private static string Read(string path) => File.Exists(path) ? File.ReadAllText(path).Trim() : "";
 
-    /// <summary>The whole table as one nft script; loaded atomically (old table replaced in the same transaction).</summary>
-    public static string RenderRules(ServerSettings s)
+    /// <summary>
+    /// The whole table as one nft script; loaded atomically (old table replaced in the same
+    /// transaction). Traffic from clients to the internal networks or to the server's tunnel
+    /// address goes through the chain "access": the rules for everyone, then the chain the
+    /// client's address maps to (its group's or its own); what no rule allows is dropped and counted.
+    /// </summary>
+    public static string RenderRules(ServerSettings s, AccessFirewall access)
     {
         string iface = s.Interface;
         var v4 = s.InternalNetworks.Where(n => n.BaseAddress.AddressFamily == AddressFamily.InterNetwork).ToList();
@@ -74,12 +79,30 @@ public static class NetworkSetup
         if (v6.Count > 0)
             sb.Append("    elements = { ").Append(string.Join(", ", v6)).Append(" }\n");
         sb.Append("  }\n");
+        access.RenderDeclarations(sb);
+        sb.Append("  chain access {\n");
+        sb.Append($"    jump {AccessFirewall.Everyone}\n");
+        sb.Append("    ip saddr vmap @clients4\n");
+        sb.Append("    ip6 saddr vmap @clients6\n");
+        sb.Append("    counter drop comment \"no access rule allows this\"\n");
+        sb.Append("  }\n");
         sb.Append("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
         sb.Append($"    iifname \"{iface}\" oifname \"{iface}\" {(s.ClientToClient ? "accept" : "drop")}\n");
-        sb.Append($"    iifname \"{iface}\" ip daddr @internal4 accept\n");
-        sb.Append($"    iifname \"{iface}\" ip6 daddr @internal6 accept\n");
+        sb.Append($"    iifname \"{iface}\" ip daddr @internal4 goto access\n");
+        sb.Append($"    iifname \"{iface}\" ip6 daddr @internal6 goto access\n");
         sb.Append($"    iifname \"{iface}\" {(s.FullTunnel ? "accept" : "drop")}\n");
         sb.Append($"    oifname \"{iface}\" ct state established,related accept\n");
+        sb.Append("  }\n");
+        // The host itself: its addresses on the internal networks (a resolver on the bridge) and
+        // its tunnel address follow the same rules; replies to what the host started pass.
+        sb.Append("  chain input {\n    type filter hook input priority filter; policy accept;\n");
+        sb.Append($"    iifname \"{iface}\" ct state established,related accept\n");
+        sb.Append($"    iifname \"{iface}\" ip daddr @internal4 goto access\n");
+        sb.Append($"    iifname \"{iface}\" ip6 daddr @internal6 goto access\n");
+        if (s.ServerAddress4 is { } sa4)
+            sb.Append($"    iifname \"{iface}\" ip daddr {sa4} goto access\n");
+        if (s.ServerAddress6 is { } sa6)
+            sb.Append($"    iifname \"{iface}\" ip6 daddr {sa6} goto access\n");
         sb.Append("  }\n");
         sb.Append("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
         if (s.Subnet4 is { } s4)
@@ -100,7 +123,23 @@ public static class NetworkSetup
         return sb.ToString();
     }
 
-    public static void InstallRules(ServerSettings s) => Sys.Check("nft", ["-f", "-"], RenderRules(s), "nft (installing the mkb_vpn table)");
+    public static void InstallRules(ServerSettings s, AccessFirewall access) =>
+        Sys.Check("nft", ["-f", "-"], RenderRules(s, access), "nft (installing the mkb_vpn table)");
+
+    /// <summary>
+    /// Applies the difference between two access models to the live table, in one nft transaction.
+    /// When the live table does not match what we expected (it was edited by hand, or is missing),
+    /// the whole table is loaded instead (atomically; established connections are kept by conntrack).
+    /// </summary>
+    public static void ApplyAccess(ServerSettings s, AccessFirewall from, AccessFirewall to)
+    {
+        string diff = AccessFirewall.Diff(from, to, TableName);
+        if (diff.Length == 0)
+            return;
+        var r = Sys.Run("nft", ["-f", "-"], diff);
+        if (r.ExitCode != 0)
+            InstallRules(s, to);
+    }
 
     public static void RemoveRules()
     {

@@ -9,7 +9,7 @@ namespace MkbVpn.Storage;
 public sealed partial class Store
 {
     private const string ClientColumns =
-        "id, name, private_key, public_key, preshared_key, address4, address6, enabled, created_at, dns, allowed_ips, keepalive, last_endpoint, last_handshake";
+        "id, name, private_key, public_key, preshared_key, address4, address6, enabled, created_at, dns, allowed_ips, keepalive, last_endpoint, last_handshake, expires_at";
 
     public IReadOnlyList<Client> ListClients()
     {
@@ -36,13 +36,14 @@ public sealed partial class Store
         try
         {
             using var cmd = Command($"""
-                INSERT INTO clients (name, private_key, public_key, preshared_key, address4, address6, enabled, created_at, dns, allowed_ips, keepalive)
-                VALUES ($name, $priv, $pub, $psk, $a4, $a6, $en, $created, $dns, $aips, $ka)
+                INSERT INTO clients (name, private_key, public_key, preshared_key, address4, address6, enabled, created_at, dns, allowed_ips, keepalive, expires_at)
+                VALUES ($name, $priv, $pub, $psk, $a4, $a6, $en, $created, $dns, $aips, $ka, $exp)
                 RETURNING id
                 """,
                 ("$name", c.Name), ("$priv", c.PrivateKey.ToBase64()), ("$pub", c.PublicKey.ToBase64()), ("$psk", c.PresharedKey.ToBase64()),
                 ("$a4", c.Address4?.ToString()), ("$a6", c.Address6?.ToString()), ("$en", c.Enabled ? 1 : 0), ("$created", Time(c.CreatedAt)),
-                ("$dns", c.Dns is null ? null : JoinList(c.Dns)), ("$aips", c.AllowedIps is null ? null : JoinList(c.AllowedIps)), ("$ka", c.Keepalive));
+                ("$dns", c.Dns is null ? null : JoinList(c.Dns)), ("$aips", c.AllowedIps is null ? null : JoinList(c.AllowedIps)), ("$ka", c.Keepalive),
+                ("$exp", c.ExpiresAt is { } exp ? Time(exp) : null));
             long id = (long)cmd.ExecuteScalar()!;
             foreach (var a in c.TunnelAddresses())
                 Execute("DELETE FROM released_addresses WHERE address = $a", ("$a", a.BaseAddress.ToString()));
@@ -152,5 +153,34 @@ public sealed partial class Store
         Keepalive = r.IsDBNull(11) ? null : r.GetInt32(11),
         LastEndpoint = r.IsDBNull(12) ? null : r.GetString(12),
         LastHandshake = r.IsDBNull(13) ? null : ParseTime(r.GetString(13)),
+        ExpiresAt = r.IsDBNull(14) ? null : ParseTime(r.GetString(14)),
     };
+
+    /// <summary>Writes what 'set' may change: name, DNS, AllowedIPs, keepalive, expiry.</summary>
+    public void UpdateClient(Client c)
+    {
+        try
+        {
+            Execute("""
+                UPDATE clients SET name = $name, dns = $dns, allowed_ips = $aips, keepalive = $ka, expires_at = $exp WHERE id = $id
+                """,
+                ("$name", c.Name), ("$dns", c.Dns is null ? null : JoinList(c.Dns)), ("$aips", c.AllowedIps is null ? null : JoinList(c.AllowedIps)),
+                ("$ka", c.Keepalive), ("$exp", c.ExpiresAt is { } exp ? Time(exp) : null), ("$id", c.Id));
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        {
+            throw new FieldException("name", $"name: a client named '{c.Name}' already exists", ExitCodes.Conflict);
+        }
+    }
+
+    /// <summary>Enabled clients whose expiry has passed.</summary>
+    public IReadOnlyList<Client> ExpiredButEnabled(DateTimeOffset now)
+    {
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE enabled = 1 AND expires_at IS NOT NULL AND expires_at <= $now ORDER BY id", ("$now", Time(now)));
+        using var r = Reader(cmd);
+        var list = new List<Client>();
+        while (r.Read())
+            list.Add(ReadClient(r));
+        return list;
+    }
 }

@@ -152,6 +152,55 @@ public sealed partial class Store : IDisposable
         );
         CREATE INDEX clients_name ON clients (name COLLATE NOCASE);
         """,
+        // 3: access control (groups, allow rules), expiry, and the audit log. An existing server gets
+        // the rules that keep its behaviour: every client reaches the internal networks and the server.
+        """
+        ALTER TABLE clients ADD COLUMN expires_at TEXT;
+        CREATE TABLE groups (
+            id          INTEGER PRIMARY KEY,
+            name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            description TEXT NOT NULL DEFAULT '',
+            created_at  TEXT NOT NULL
+        );
+        CREATE TABLE client_groups (
+            client_id INTEGER NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            group_id  INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+            PRIMARY KEY (client_id, group_id)
+        );
+        CREATE INDEX client_groups_group ON client_groups (group_id);
+        CREATE TABLE access_rules (
+            id         INTEGER PRIMARY KEY,
+            subject    TEXT NOT NULL CHECK (subject IN ('everyone', 'group', 'client')),
+            group_id   INTEGER REFERENCES groups (id) ON DELETE CASCADE,
+            client_id  INTEGER REFERENCES clients (id) ON DELETE CASCADE,
+            target     TEXT NOT NULL,
+            proto      TEXT NOT NULL,
+            port_from  INTEGER,
+            port_to    INTEGER,
+            created_at TEXT NOT NULL,
+            CHECK ((subject = 'everyone') = (group_id IS NULL AND client_id IS NULL)),
+            CHECK ((subject = 'group') = (group_id IS NOT NULL)),
+            CHECK ((subject = 'client') = (client_id IS NOT NULL))
+        );
+        CREATE TABLE audit_log (
+            id      INTEGER PRIMARY KEY,
+            at      TEXT NOT NULL,
+            actor   TEXT NOT NULL,
+            via     TEXT NOT NULL,
+            action  TEXT NOT NULL,
+            target  TEXT,
+            client  TEXT,
+            detail  TEXT,
+            outcome TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_client ON audit_log (client COLLATE NOCASE);
+        CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        INSERT INTO access_rules (subject, target, proto, created_at) SELECT 'everyone', 'internal', 'any', created_at FROM server;
+        INSERT INTO access_rules (subject, target, proto, created_at) SELECT 'everyone', 'server', 'any', created_at FROM server;
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;

@@ -1,0 +1,502 @@
+using System.Net;
+using System.Net.Sockets;
+using MkbVpn.Access;
+using MkbVpn.Addressing;
+using MkbVpn.Audit;
+using MkbVpn.Devices;
+using MkbVpn.Network;
+using MkbVpn.Storage;
+
+namespace MkbVpn.Clients;
+
+/// <summary>What 'set' changes; null leaves a field as it is.</summary>
+public sealed record SetRequest(string Name)
+{
+    /// <summary>The client's groups (replacing the old list); empty = no groups.</summary>
+    public IReadOnlyList<string>? Groups { get; init; }
+    /// <summary>An expiry as an admin writes it ("2026-12-31", "14d", "never").</summary>
+    public string? Expires { get; init; }
+    /// <summary>DNS servers; ["none"] for none, ["default"] for the server's.</summary>
+    public IReadOnlyList<string>? Dns { get; init; }
+    /// <summary>AllowedIPs of the client's config; ["default"] for what the server and the rules give.</summary>
+    public IReadOnlyList<string>? AllowedIps { get; init; }
+    /// <summary>PersistentKeepalive seconds, or "default".</summary>
+    public string? Keepalive { get; init; }
+    public string? Rename { get; init; }
+}
+
+/// <summary>'access allow': WHO may reach TO, optionally one protocol and port range.</summary>
+public sealed record AllowRequest(string Who, string To)
+{
+    /// <summary>"443" or "8000-8100".</summary>
+    public string? Port { get; init; }
+    /// <summary>"tcp", "udp", "icmp" or "any" (default).</summary>
+    public string? Protocol { get; init; }
+}
+
+public sealed record RuleResult(AccessRule Rule, bool Created);
+
+public sealed record AccessCheck(Client Client, IPAddress Destination, int? Port, Protocol? Protocol, CheckResult Result);
+
+public sealed partial class ClientService
+{
+    public const int MaxListEntries = 64;
+
+    // ---- groups -----------------------------------------------------------
+
+    public IReadOnlyList<Group> ListGroups()
+    {
+        using var store = OpenStore();
+        store.RequireServer();
+        return store.ListGroups();
+    }
+
+    public Group AddGroup(string name, string? description)
+    {
+        if (GroupName.Validate(name) is { } reason)
+            throw new FieldException("group", $"group: {reason}");
+        description = (description ?? "").Trim();
+        if (description.Length > 200 || description.Any(char.IsControl))
+            throw new FieldException("description", "description: at most 200 characters, on one line");
+        return Write((store, server, live) =>
+        {
+            var g = store.InsertGroup(name, description, Now);
+            store.AppendAudit(Now, Actor, "group add", $"group:{name}", null, description.Length > 0 ? description : null);
+            return g;
+        });
+    }
+
+    /// <summary>Removes a group. Rules that name it are refused unless <paramref name="force"/>, which removes them too.</summary>
+    public (Group Group, IReadOnlyList<AccessRule> RulesRemoved) RemoveGroup(string name, bool force)
+    {
+        return Write((store, server, live) =>
+        {
+            var g = RequireGroup(store, name);
+            var rules = store.ListRules().Where(r => r.Subject == SubjectKind.Group && r.SubjectId == g.Id).ToList();
+            if (rules.Count > 0 && !force)
+                throw new FieldException("group", $"group: {rules.Count} rule(s) still name group:{g.Name} (ids {string.Join(", ", rules.Select(r => r.Id))}); revoke them, or remove with --force to remove them too", ExitCodes.Conflict);
+            store.DeleteGroup(g.Id);   // memberships and its rules go with it (foreign keys)
+            store.AppendAudit(Now, Actor, "group remove", $"group:{g.Name}", null,
+                $"{g.Members} member(s)" + (rules.Count > 0 ? $"; rules removed: {string.Join("; ", rules.Select(r => $"#{r.Id} {r}"))}" : ""));
+            return (g, (IReadOnlyList<AccessRule>)rules);
+        }, accessChanges: true);
+    }
+
+    private static Group RequireGroup(Store store, string name)
+    {
+        if (GroupName.Validate(name) is { } reason)
+            throw new FieldException("group", $"group: {reason}");
+        return store.FindGroup(name) ?? throw new FieldException("group", $"group: no group named '{name}' (see 'mkb-vpn group list')", ExitCodes.NotFound);
+    }
+
+    // ---- access rules -----------------------------------------------------
+
+    public IReadOnlyList<AccessRule> ListRules()
+    {
+        using var store = OpenStore();
+        store.RequireServer();
+        return store.ListRules();
+    }
+
+    public RuleResult Allow(AllowRequest request)
+    {
+        return Write((store, server, live) =>
+        {
+            var rule = ParseRule(store, server, request);
+            var existing = store.ListRules().FirstOrDefault(r => r.SameAs(rule));
+            if (existing is not null)
+                return new RuleResult(existing, Created: false);
+            rule = store.InsertRule(rule);
+            store.AppendAudit(Now, Actor, "access allow", $"rule #{rule.Id}", rule.Subject == SubjectKind.Client ? rule.SubjectName : null, rule.ToString());
+            return new RuleResult(rule, Created: true);
+        }, accessChanges: true);
+    }
+
+    public AccessRule Revoke(long id)
+    {
+        return Write((store, server, live) =>
+        {
+            var rule = store.ListRules().FirstOrDefault(r => r.Id == id)
+                ?? throw new FieldException("id", $"id: no access rule #{id} (see 'mkb-vpn access list')", ExitCodes.NotFound);
+            store.DeleteRule(id);
+            store.AppendAudit(Now, Actor, "access revoke", $"rule #{rule.Id}", rule.Subject == SubjectKind.Client ? rule.SubjectName : null, rule.ToString());
+            return rule;
+        }, accessChanges: true);
+    }
+
+    /// <summary>Validates WHO, TO, port and protocol into a rule (not yet stored).</summary>
+    private AccessRule ParseRule(Store store, ServerSettings server, AllowRequest r)
+    {
+        string who = (r.Who ?? "").Trim();
+        SubjectKind kind;
+        long? id = null;
+        string? subjectName = null;
+        if (who.Equals("everyone", StringComparison.OrdinalIgnoreCase))
+            kind = SubjectKind.Everyone;
+        else if (who.StartsWith("group:", StringComparison.OrdinalIgnoreCase))
+        {
+            var g = RequireGroup(store, who["group:".Length..]);
+            (kind, id, subjectName) = (SubjectKind.Group, g.Id, g.Name);
+        }
+        else if (who.StartsWith("client:", StringComparison.OrdinalIgnoreCase))
+        {
+            string name = who["client:".Length..];
+            if (ClientName.Validate(name) is { } reason)
+                throw new FieldException("who", $"who: {reason}");
+            var c = store.FindClient(name) ?? throw new FieldException("who", $"who: no client named '{name}'", ExitCodes.NotFound);
+            (kind, id, subjectName) = (SubjectKind.Client, c.Id, c.Name);
+        }
+        else
+            throw new FieldException("who", $"who: '{Shown(who)}' is not everyone, group:NAME or client:NAME");
+
+        string to = (r.To ?? "").Trim();
+        string target;
+        if (to.Equals(AccessRule.Internal, StringComparison.OrdinalIgnoreCase))
+            target = AccessRule.Internal;
+        else if (to.Equals(AccessRule.Server, StringComparison.OrdinalIgnoreCase))
+            target = AccessRule.Server;
+        else
+        {
+            IPNetwork net;
+            if (!to.Contains('/') && IPAddress.TryParse(to, out var single))
+                net = new IPNetwork(single, single.AddressFamily == AddressFamily.InterNetwork ? 32 : 128);
+            else if (!Cidr.TryParseNetwork(to, out net, out var error))
+                throw new FieldException("to", $"to: {error}; or use 'internal' or 'server'");
+            if (!server.InternalNetworks.Any(n => n.BaseAddress.AddressFamily == net.BaseAddress.AddressFamily && n.PrefixLength <= net.PrefixLength && n.Contains(net.BaseAddress)))
+                throw new FieldException("to", server.InternalNetworks.Count == 0
+                    ? $"to: {net} is not inside an internal network (this server has none; add them with 'mkb-vpn init --change --internal-network CIDR')"
+                    : $"to: {net} is not inside the internal networks ({string.Join(", ", server.InternalNetworks)})");
+            target = net.ToString();
+        }
+
+        if (!AccessRule.TryParseProtocol(r.Protocol, out var protocol))
+            throw new FieldException("proto", $"proto: '{Shown(r.Protocol ?? "")}' is not tcp, udp, icmp or any");
+        int? from = null, toPort = null;
+        if (r.Port is { } portText && portText.Trim().Length > 0)
+        {
+            if (protocol == Protocol.Icmp)
+                throw new FieldException("port", "port: icmp has no ports; leave out --port or choose tcp or udp");
+            var parts = portText.Trim().Split('-');
+            if (parts.Length > 2 || !int.TryParse(parts[0], System.Globalization.NumberStyles.None, null, out int a) ||
+                (parts.Length == 2 && !int.TryParse(parts[1], System.Globalization.NumberStyles.None, null, out _)))
+                throw new FieldException("port", $"port: '{Shown(portText)}' is not a port or a range like 8000-8100");
+            int b = parts.Length == 2 ? int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) : a;
+            if (a is < 1 or > 65535 || b is < 1 or > 65535)
+                throw new FieldException("port", $"port: '{Shown(portText)}': ports are 1-65535");
+            if (b < a)
+                throw new FieldException("port", $"port: '{Shown(portText)}': the range ends before it starts");
+            (from, toPort) = (a, b == a ? null : b);
+        }
+        return new AccessRule
+        {
+            Id = 0,
+            Subject = kind,
+            SubjectId = id,
+            SubjectName = subjectName,
+            Target = target,
+            Protocol = protocol,
+            PortFrom = from,
+            PortTo = toPort,
+            CreatedAt = Now,
+        };
+    }
+
+    /// <summary>'access check CLIENT DEST[:PORT][/PROTO]'.</summary>
+    public AccessCheck Check(string clientName, string destination)
+    {
+        ClientName.EnsureValid(clientName);
+        var (dest, port, protocol) = ParseDestination(destination);
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        var policy = LoadPolicy(store, server);
+        var client = policy.Clients.FirstOrDefault(c => string.Equals(c.Name, clientName, StringComparison.OrdinalIgnoreCase))
+            ?? throw new UserInputException($"no client named '{clientName}'", ExitCodes.NotFound);
+        return new AccessCheck(client, dest, port, protocol, policy.Check(client, dest, port, protocol, Now));
+    }
+
+    /// <summary>"198.51.100.10", "198.51.100.10:443", "198.51.100.10:443/tcp", "198.51.100.10/icmp", "[fd00::1]:443/udp".</summary>
+    internal static (IPAddress Address, int? Port, Protocol? Protocol) ParseDestination(string text)
+    {
+        text = (text ?? "").Trim();
+        Protocol? protocol = null;
+        int slash = text.LastIndexOf('/');
+        if (slash > 0 && text[(slash + 1)..].All(char.IsAsciiLetter) && text.Length > slash + 1)
+        {
+            if (!AccessRule.TryParseProtocol(text[(slash + 1)..], out var p))
+                throw new FieldException("destination", $"destination: '{Shown(text[(slash + 1)..])}' is not tcp, udp, icmp or any");
+            protocol = p == Protocol.Any ? null : p;
+            text = text[..slash];
+        }
+        int? port = null;
+        string host = text;
+        if (text.StartsWith('['))
+        {
+            int close = text.IndexOf(']');
+            if (close < 0)
+                throw new FieldException("destination", $"destination: '{Shown(text)}' is not ADDRESS[:PORT][/PROTO]");
+            host = text[1..close];
+            if (close + 1 < text.Length)
+            {
+                if (text[close + 1] != ':')
+                    throw new FieldException("destination", $"destination: '{Shown(text)}' is not [ADDRESS]:PORT");
+                port = ParsePort(text[(close + 2)..]);
+            }
+        }
+        else if (text.Count(c => c == ':') == 1)
+        {
+            int colon = text.IndexOf(':');
+            host = text[..colon];
+            port = ParsePort(text[(colon + 1)..]);
+        }
+        if (!IPAddress.TryParse(host, out var address) || (address.AddressFamily == AddressFamily.InterNetwork && host.Count(c => c == '.') != 3))
+            throw new FieldException("destination", $"destination: '{Shown(host)}' is not an IP address");
+        if (port is not null && protocol is null)
+            protocol = Protocol.Tcp;
+        if (port is not null && protocol == Protocol.Icmp)
+            throw new FieldException("destination", "destination: icmp has no ports");
+        return (address, port, protocol);
+
+        static int ParsePort(string s) =>
+            int.TryParse(s, System.Globalization.NumberStyles.None, null, out int p) && p is >= 1 and <= 65535
+                ? p : throw new FieldException("destination", $"destination: '{Shown(s)}' is not a port (1-65535)");
+    }
+
+    private static string Shown(string s) => new([.. s.Take(60).Select(c => char.IsControl(c) ? '?' : c)]);
+
+    // ---- set --------------------------------------------------------------
+
+    /// <summary>Edits a client in place; keys and addresses stay. Live at once where the interface is concerned.</summary>
+    public Client Set(SetRequest r)
+    {
+        ClientName.EnsureValid(r.Name);
+        if (r.Rename is { } newName && ClientName.Validate(newName) is { } reason)
+            throw new FieldException("rename", $"rename: {reason}");
+        var now = Now;
+        bool expiresGiven = r.Expires is not null;
+        DateTimeOffset? expires = r.Expires is { } e ? When.ParseExpiry(e, now) : null;
+        var dns = r.Dns is null ? null : ParseDns(r.Dns, allowDefault: true);
+        bool dnsDefault = r.Dns is ["default"];
+        IReadOnlyList<IPNetwork>? allowed = null;
+        bool allowedDefault = r.AllowedIps is ["default"];
+        if (r.AllowedIps is not null && !allowedDefault)
+            allowed = ParseAllowedIps(r.AllowedIps);
+        int? keepalive = null;
+        bool keepaliveDefault = r.Keepalive is "default";
+        if (r.Keepalive is { } k && !keepaliveDefault)
+            keepalive = ParseKeepalive(k);
+        if (r.Groups is { Count: > MaxListEntries })
+            throw new FieldException("groups", $"groups: at most {MaxListEntries}");
+
+        Client? result = null;
+        Write((store, server, live) =>
+        {
+            var c = store.RequireClient(r.Name);
+            var changes = new List<string>();
+            var updated = c;
+            if (r.Rename is { } nn && nn != c.Name)
+            {
+                if (!string.Equals(nn, c.Name, StringComparison.OrdinalIgnoreCase) && store.FindClient(nn) is not null)
+                    throw new FieldException("rename", $"rename: a client named '{nn}' already exists", ExitCodes.Conflict);
+                updated = updated with { Name = nn };
+                changes.Add($"renamed to {nn}");
+            }
+            if (expiresGiven)
+            {
+                updated = updated with { ExpiresAt = expires };
+                changes.Add(expires is { } x ? $"expires {When.Format(x)}" : "expires never");
+            }
+            if (r.Dns is not null)
+            {
+                updated = updated with { Dns = dnsDefault ? null : dns };
+                changes.Add(dnsDefault ? "dns default" : $"dns {(dns!.Count == 0 ? "none" : string.Join(",", dns))}");
+            }
+            if (r.AllowedIps is not null)
+            {
+                updated = updated with { AllowedIps = allowedDefault ? null : allowed };
+                changes.Add(allowedDefault ? "allowed-ips default" : $"allowed-ips {string.Join(",", allowed!)}");
+            }
+            if (r.Keepalive is not null)
+            {
+                updated = updated with { Keepalive = keepaliveDefault ? null : keepalive };
+                changes.Add($"keepalive {(keepaliveDefault ? "default" : keepalive)}");
+            }
+            store.UpdateClient(updated);
+            if (r.Groups is not null)
+            {
+                var ids = r.Groups.Select(g => RequireGroup(store, g)).ToList();
+                store.SetMemberships(c.Id, ids.Select(g => g.Id));
+                changes.Add(ids.Count == 0 ? "no groups" : $"groups {string.Join(",", ids.Select(g => g.Name))}");
+            }
+            store.AppendAudit(now, Actor, "set", updated.Name, updated.Name, changes.Count == 0 ? "nothing" : string.Join("; ", changes));
+            result = updated with { Groups = store.GroupsOf(c.Id) };
+            return 0;
+        }, accessChanges: true);
+        return result!;
+    }
+
+    internal static IReadOnlyList<string> ParseDns(IReadOnlyList<string> values, bool allowDefault)
+    {
+        var list = values.SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        if (list is ["none"] || (allowDefault && list is ["default"]))
+            return [];
+        if (list.Count > 8)
+            throw new FieldException("dns", "dns: at most 8 servers");
+        foreach (var d in list)
+            Cidr.ParseAddress(d, "dns");
+        return list;
+    }
+
+    internal static IReadOnlyList<IPNetwork> ParseAllowedIps(IReadOnlyList<string> values)
+    {
+        var list = values.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(x => Cidr.ParseNetwork(x, "allowed-ips")).Distinct().ToList();
+        if (list.Count == 0)
+            throw new FieldException("allowed-ips", "allowed-ips: give at least one network, or 'default'");
+        if (list.Count > MaxListEntries)
+            throw new FieldException("allowed-ips", $"allowed-ips: at most {MaxListEntries} networks");
+        return list;
+    }
+
+    internal static int ParseKeepalive(string text) =>
+        int.TryParse(text, System.Globalization.NumberStyles.None, null, out int k) && k is >= 0 and <= 65535
+            ? k : throw new FieldException("keepalive", $"keepalive: '{Shown(text)}' is out of range (0-65535 seconds, 0 = off)");
+
+    // ---- audit ------------------------------------------------------------
+
+    public (IReadOnlyList<AuditEntry> Items, int Total) AuditLog(string? client, string? since, int offset = 0, int limit = 1000)
+    {
+        if (client is not null)
+            ClientName.EnsureValid(client);
+        DateTimeOffset? from = since is null ? null : When.ParseSince(since, Now);
+        if (limit is < 1 or > 10000)
+            throw new FieldException("limit", "limit: 1-10000");
+        using var store = OpenStore();
+        store.RequireServer();
+        return store.QueryAudit(client, from, Math.Max(0, offset), limit);
+    }
+
+    // ---- expiry -----------------------------------------------------------
+
+    /// <summary>
+    /// Blocks every enabled client whose expiry has passed: off the live interface, recorded in the
+    /// audit log as done by the system. Runs under the lock at the start of every change and in the
+    /// service's loop. Returns the clients it blocked.
+    /// </summary>
+    private List<Client> SweepExpired(Store store, ServerSettings server, IWireGuardDevice? device)
+    {
+        var now = Now;
+        var expired = store.ExpiredButEnabled(now).ToList();
+        if (expired.Count == 0)
+            return expired;
+        using var tx = store.BeginWrite();
+        if (device is not null)
+        {
+            var state = device.Read();
+            store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+        }
+        foreach (var c in expired)
+        {
+            store.SetEnabled(c, false);
+            store.AppendAudit(now, Audit.Actor.System, "expire", c.Name, c.Name, $"expired at {When.Format(c.ExpiresAt!.Value)}; blocked");
+        }
+        var change = new DeviceChanges { Peers = [.. expired.Select(c => new PeerChange.Remove(c.PublicKey))] };
+        var undo = new DeviceChanges { Peers = [.. expired.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
+        ApplyThenCommit(device, change, undo, tx);
+        return expired;
+    }
+
+    /// <summary>For the service loop: blocks expired clients now. Returns their names.</summary>
+    public IReadOnlyList<string> ExpireDue()
+    {
+        using var held = Lock();
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        var device = LiveInterface.Find(server.Interface);
+        return [.. SweepExpired(store, server, device).Select(c => c.Name)];
+    }
+
+    // ---- the policy and how a change reaches the firewall -----------------
+
+    internal static AccessPolicy LoadPolicy(Store store, ServerSettings server) =>
+        new(server, store.ListClients(), store.ListGroups(), store.LoadMemberships(), store.ListRules());
+
+    /// <summary>
+    /// The frame of a change to groups, rules or client settings: lock, expiry sweep, one
+    /// transaction; the firewall difference applied live before the commit (undone if the commit
+    /// fails); then the config files whose routes changed are rewritten.
+    /// </summary>
+    private T Write<T>(Func<Store, ServerSettings, bool, T> change, bool accessChanges = false)
+    {
+        using var held = Lock();
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        var device = LiveDevice(server);
+        SweepExpired(store, server, device);
+        var before = accessChanges ? LoadPolicy(store, server) : null;
+        T result;
+        AccessPolicy? after = null;
+        using (var tx = store.BeginWrite())
+        {
+            result = change(store, server, device is not null);
+            if (before is not null)
+            {
+                after = LoadPolicy(store, server);
+                if (device is not null)
+                    ApplyAccessThenCommit(server, before, after, tx);
+                else
+                    tx.Commit();
+            }
+            else
+                tx.Commit();
+        }
+        if (before is not null && after is not null)
+            RewriteChangedConfigs(before, after);
+        return result;
+    }
+
+    private static void ApplyAccessThenCommit(ServerSettings server, AccessPolicy before, AccessPolicy after, Store.WriteTransaction tx)
+    {
+        var from = AccessFirewall.Build(before);
+        var to = AccessFirewall.Build(after);
+        try
+        {
+            NetworkSetup.ApplyAccess(server, from, to);
+        }
+        catch (UserInputException e)
+        {
+            throw new UserInputException($"could not apply the access rules to the firewall: {e.Message}; nothing was changed", ExitCodes.Failure);
+        }
+        try
+        {
+            tx.Commit();
+        }
+        catch
+        {
+            try
+            {
+                NetworkSetup.ApplyAccess(server, to, from);
+            }
+            catch (UserInputException)
+            {
+                // 'mkb-vpn up' reloads the table from the store.
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Config files are renderings: rewrite those whose text changed (routes, DNS, name, ...).</summary>
+    private void RewriteChangedConfigs(AccessPolicy before, AccessPolicy after)
+    {
+        var old = before.Clients.ToDictionary(c => c.Id);
+        foreach (var c in after.Clients)
+        {
+            string text = Configs.ClientConfig.Render(after.Server, c, after.ConfigAllowedIps(c));
+            bool same = old.TryGetValue(c.Id, out var o) && o.Name == c.Name &&
+                Configs.ClientConfig.Render(before.Server, o, before.ConfigAllowedIps(o)) == text;
+            if (!same || !File.Exists(Paths.ClientConfig(c.Name)))
+                WriteConfigText(c.Name, text);
+            if (o is not null && !string.Equals(o.Name, c.Name, StringComparison.Ordinal) && !string.Equals(o.Name, c.Name, StringComparison.OrdinalIgnoreCase))
+                DeleteConfig(o.Name);
+        }
+    }
+}
