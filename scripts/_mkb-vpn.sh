@@ -1,4 +1,6 @@
 # Shared by the mkb-stack scripts: finds the mkb-vpn command.
+# The audit log records changes made through these scripts as done by a script.
+export MKB_VPN_VIA=script
 # $MKB_VPN may name it (a path); else mkb-vpn on PATH; else the build in this checkout.
 mkb_vpn_find() {
   if [ -n "${MKB_VPN:-}" ]; then

@@ -42,6 +42,11 @@ internal static class CliOptions
             {
                 return action(p);
             }
+            catch (FieldException e)
+            {
+                Console.Error.WriteLine($"mkb-vpn: error: {AsFlag(e)}");
+                return e.ExitCode;
+            }
             catch (UserInputException e)
             {
                 Console.Error.WriteLine($"mkb-vpn: error: {e.Message}");
@@ -63,6 +68,23 @@ internal static class CliOptions
                 return ExitCodes.Failure;
             }
         });
+    }
+
+    /// <summary>The service names its fields; on the command line they are flags (or the positional words).</summary>
+    private static readonly Dictionary<string, string> FieldFlags = new(StringComparer.Ordinal)
+    {
+        ["expires"] = "--expires", ["dns"] = "--dns", ["allowed-ips"] = "--allowed-ips", ["keepalive"] = "--keepalive",
+        ["group"] = "--group", ["groups"] = "--group", ["rename"] = "--rename", ["port"] = "--port", ["proto"] = "--proto",
+        ["description"] = "--description", ["since"] = "--since", ["limit"] = "--limit", ["who"] = "WHO", ["to"] = "TO",
+        ["destination"] = "DEST", ["id"] = "ID", ["name"] = "NAME",
+    };
+
+    private static string AsFlag(FieldException e)
+    {
+        string prefix = e.Field + ": ";
+        return FieldFlags.TryGetValue(e.Field, out var flag) && e.Message.StartsWith(prefix, StringComparison.Ordinal)
+            ? flag + ": " + e.Message[prefix.Length..]
+            : e.Message;
     }
 
     public static readonly JsonSerializerOptions JsonOptions = new()

@@ -12,7 +12,8 @@ foreach (var command in new[]
 {
     InitCommand.Create(), UpCommand.Create(), DownCommand.Create(),
     AddCommand.Create(), RemoveCommand.Create(), BlockCommand.Create(blocking: true), BlockCommand.Create(blocking: false),
-    ListCommand.Create(), StatusCommand.Create(), ShowCommand.Create(), QrCommand.Create(),
+    SetCommand.Create(), ListCommand.Create(), StatusCommand.Create(), ShowCommand.Create(), QrCommand.Create(),
+    GroupCommand.Create(), AccessCommand.Create(), LogCommand.Create(),
     AdminCommand.Create(), TokenCommand.Create(), ServeCommand.Create(), EngineCommand.Create(),
 })
 {

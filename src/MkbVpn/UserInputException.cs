@@ -39,6 +39,8 @@ public static class ExitCodes
     public const int Database = 8;
     /// <summary>The address pool is exhausted.</summary>
     public const int PoolFull = 9;
+    /// <summary>'access check': the client may not reach the destination (or only partly).</summary>
+    public const int Denied = 10;
 }
 
 /// <summary>

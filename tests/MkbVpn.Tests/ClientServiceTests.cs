@@ -402,7 +402,7 @@ public sealed class ClientServiceTests : IDisposable
     public void Add_with_an_invalid_keepalive_is_refused(int ka)
     {
         Init();
-        Assert.Throws<UserInputException>(() => _svc.Add([new AddRequest("alice") { Keepalive = ka }]));
+        Assert.Equal("keepalive", Assert.Throws<FieldException>(() => _svc.Add([new AddRequest("alice") { Keepalive = ka }])).Field);
         Assert.Empty(_svc.List());
     }
 

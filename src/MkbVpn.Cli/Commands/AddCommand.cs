@@ -15,13 +15,16 @@ internal static class AddCommand
         var allowed = new Option<string[]>("--allowed-ips") { Description = "AllowedIPs in this client's config instead of the server's split/full default", HelpName = "CIDR" };
         var full = new Option<bool>("--full-tunnel") { Description = "This client sends all traffic through the VPN" };
         var keepalive = new Option<int?>("--keepalive") { Description = "PersistentKeepalive for this client, seconds (0 = off)", HelpName = "SECONDS" };
+        var group = new Option<string[]>("--group") { Description = "Put the client(s) in this group (repeat for several)", HelpName = "GROUP" };
+        var expires = new Option<string?>("--expires") { Description = "When the client stops working: 2026-12-31 (through that day), 2026-12-31T18:00Z, 14d, 12h, or never", HelpName = "WHEN" };
         var qrPng = new Option<string?>("--qr-png") { Description = "Also write the QR code as a PNG file (one client only)", HelpName = "FILE" };
         var noQr = new Option<bool>("--no-qr") { Description = "Do not print the QR code" };
         var json = CliOptions.Json();
         var cmd = new Command("add", "Add client(s): fresh keys, the next free address, a config file and a QR code; live at once.\n" +
-            "Example: mkb-vpn add alice bob    |    mkb-vpn add carol --address 10.99.0.50 --full-tunnel --qr-png carol.png")
+            "Example: mkb-vpn add alice bob    |    mkb-vpn add carol --address 10.99.0.50 --full-tunnel --qr-png carol.png\n" +
+            "         mkb-vpn add dora --group contractors --expires 14d")
         {
-            names, address, dns, allowed, full, keepalive, qrPng, noQr, json,
+            names, address, dns, allowed, full, keepalive, group, expires, qrPng, noQr, json,
         };
         cmd.SetHandler(p =>
         {
@@ -58,6 +61,8 @@ internal static class AddCommand
                 Dns = dnsValues,
                 AllowedIps = allowedValues,
                 Keepalive = p.GetValue(keepalive),
+                Groups = p.GetValue(group) is { Length: > 0 } g ? [.. g.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))] : null,
+                Expires = p.GetValue(expires),
             })]);
             if (p.GetValue(qrPng) is { } png)
                 File.WriteAllBytes(png, QrCodes.Png(service.ConfigText(result.Clients[0].Name)));

@@ -8,18 +8,22 @@ internal static class ListCommand
     public static Command Create()
     {
         var json = CliOptions.Json();
-        var cmd = new Command("list", "List clients: name, addresses, enabled or blocked, created.\nExample: mkb-vpn list --json") { json };
+        var group = new Option<string?>("--group") { Description = "Only the members of this group", HelpName = "GROUP" };
+        var cmd = new Command("list", "List clients: name, addresses, enabled, blocked or expired, groups, expiry, created.\nExample: mkb-vpn list --group staff --json") { group, json };
         cmd.Aliases.Add("ls");
         cmd.SetHandler(p =>
         {
-            var clients = CliOptions.Service(p).List();
+            var clients = CliOptions.Service(p).List(p.GetValue(group));
+            var now = DateTimeOffset.UtcNow;
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(clients.Select(c => ClientView.Of(c)));
+                CliOptions.WriteJson(clients.Select(c => ClientView.Of(c, now)));
                 return 0;
             }
-            CliOptions.Table(["NAME", "ADDRESS", "STATE", "CREATED"],
-                clients.Select(c => (IReadOnlyList<string>)[c.Name, c.AddressText, c.Enabled ? "enabled" : "blocked", c.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)]));
+            CliOptions.Table(["NAME", "ADDRESS", "STATE", "GROUPS", "EXPIRES", "CREATED"],
+                clients.Select(c => (IReadOnlyList<string>)[c.Name, c.AddressText, c.StateAt(now), c.Groups.Count == 0 ? "-" : string.Join(",", c.Groups),
+                    c.ExpiresAt is { } e ? Access.When.Format(e) : "never",
+                    c.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)]));
             return 0;
         });
         return cmd;
@@ -28,7 +32,7 @@ internal static class ListCommand
 
 /// <summary>A client as list and show print it in JSON (show adds the config).</summary>
 internal sealed record ClientView(string Name, string? Address4, string? Address6, string State, string PublicKey,
-    DateTimeOffset CreatedAt, string? LastEndpoint, DateTimeOffset? LastHandshake)
+    DateTimeOffset CreatedAt, string? LastEndpoint, DateTimeOffset? LastHandshake, IReadOnlyList<string> Groups, DateTimeOffset? ExpiresAt)
 {
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? ConfigPath { get; init; }
@@ -36,8 +40,8 @@ internal sealed record ClientView(string Name, string? Address4, string? Address
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Config { get; init; }
 
-    public static ClientView Of(Clients.Client c) => new(c.Name, c.Address4?.ToString(), c.Address6?.ToString(),
-        c.Enabled ? "enabled" : "blocked", c.PublicKey.ToBase64(), c.CreatedAt, c.LastEndpoint, c.LastHandshake);
+    public static ClientView Of(Clients.Client c, DateTimeOffset now) => new(c.Name, c.Address4?.ToString(), c.Address6?.ToString(),
+        c.StateAt(now), c.PublicKey.ToBase64(), c.CreatedAt, c.LastEndpoint, c.LastHandshake, c.Groups, c.ExpiresAt);
 }
 
 internal static class StatusCommand
@@ -61,7 +65,7 @@ internal static class StatusCommand
                         s.Client.Name,
                         address4 = s.Client.Address4?.ToString(),
                         address6 = s.Client.Address6?.ToString(),
-                        state = s.Client.Enabled ? "enabled" : "blocked",
+                        state = s.Client.StateAt(now),
                         online = s.Online,
                         endpoint = s.Live?.Endpoint ?? s.Client.LastEndpoint,
                         latest_handshake = s.Live?.LastHandshake ?? s.Client.LastHandshake,
@@ -75,7 +79,7 @@ internal static class StatusCommand
             CliOptions.Table(["NAME", "ADDRESS", "STATE", "ENDPOINT", "HANDSHAKE", "RX", "TX"],
                 report.Clients.Select(s => (IReadOnlyList<string>)[
                     s.Client.Name, s.Client.AddressText,
-                    !s.Client.Enabled ? "blocked" : s.Online ? "online" : "offline",
+                    s.Client.IsExpired(now) ? "expired" : !s.Client.Enabled ? "blocked" : s.Online ? "online" : "offline",
                     s.Live?.Endpoint ?? s.Client.LastEndpoint ?? "-",
                     CliOptions.Ago(s.Live?.LastHandshake ?? s.Client.LastHandshake, now),
                     CliOptions.Bytes(s.Live?.RxBytes ?? 0), CliOptions.Bytes(s.Live?.TxBytes ?? 0)]));
@@ -95,11 +99,11 @@ internal static class ShowCommand
         cmd.SetHandler(p =>
         {
             var service = CliOptions.Service(p);
-            var (server, c) = service.Get(p.GetValue(name)!);
-            string config = ClientConfig.Render(server, c);
+            var (_, c) = service.Get(p.GetValue(name)!);
+            string config = service.ConfigText(c.Name);
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(ClientView.Of(c) with { ConfigPath = service.Paths.ClientConfig(c.Name), Config = config });
+                CliOptions.WriteJson(ClientView.Of(c, DateTimeOffset.UtcNow) with { ConfigPath = service.Paths.ClientConfig(c.Name), Config = config });
                 return 0;
             }
             Console.Write(config);

@@ -27,7 +27,10 @@ public sealed record Client
     /// <summary>When the client stops working (blocked by the service); null = never.</summary>
     public DateTimeOffset? ExpiresAt { get; init; }
     /// <summary>The groups the client belongs to (filled where a view needs them).</summary>
-    public IReadOnlyList<string> Groups { get; init; } = [];
+    public IReadOnlyList<string> Groups { get; init => field = value.Count == 0 ? NoGroups : value; } = NoGroups;
+
+    // One shared empty list, so that records without groups compare equal.
+    private static readonly string[] NoGroups = [];
 
     public bool IsExpired(DateTimeOffset now) => ExpiresAt is { } e && e <= now;
 

@@ -54,7 +54,7 @@ public sealed partial class ClientService
     public Group AddGroup(string name, string? description)
     {
         if (GroupName.Validate(name) is { } reason)
-            throw new FieldException("group", $"group: {reason}");
+            throw new FieldException("name", $"name: {reason}");
         description = (description ?? "").Trim();
         if (description.Length > 200 || description.Any(char.IsControl))
             throw new FieldException("description", "description: at most 200 characters, on one line");
@@ -71,10 +71,10 @@ public sealed partial class ClientService
     {
         return Write((store, server, live) =>
         {
-            var g = RequireGroup(store, name);
+            var g = RequireGroup(store, name, "name");
             var rules = store.ListRules().Where(r => r.Subject == SubjectKind.Group && r.SubjectId == g.Id).ToList();
             if (rules.Count > 0 && !force)
-                throw new FieldException("group", $"group: {rules.Count} rule(s) still name group:{g.Name} (ids {string.Join(", ", rules.Select(r => r.Id))}); revoke them, or remove with --force to remove them too", ExitCodes.Conflict);
+                throw new FieldException("name", $"name: {rules.Count} rule(s) still name group:{g.Name} (ids {string.Join(", ", rules.Select(r => r.Id))}); revoke them, or remove the group with --force to remove them too");
             store.DeleteGroup(g.Id);   // memberships and its rules go with it (foreign keys)
             store.AppendAudit(Now, Actor, "group remove", $"group:{g.Name}", null,
                 $"{g.Members} member(s)" + (rules.Count > 0 ? $"; rules removed: {string.Join("; ", rules.Select(r => $"#{r.Id} {r}"))}" : ""));
@@ -82,11 +82,11 @@ public sealed partial class ClientService
         }, accessChanges: true);
     }
 
-    private static Group RequireGroup(Store store, string name)
+    private static Group RequireGroup(Store store, string name, string field = "group")
     {
         if (GroupName.Validate(name) is { } reason)
-            throw new FieldException("group", $"group: {reason}");
-        return store.FindGroup(name) ?? throw new FieldException("group", $"group: no group named '{name}' (see 'mkb-vpn group list')", ExitCodes.NotFound);
+            throw new FieldException(field, $"{field}: {reason}");
+        return store.FindGroup(name) ?? throw new FieldException(field, $"{field}: no group named '{name}' (see 'mkb-vpn group list')", ExitCodes.NotFound);
     }
 
     // ---- access rules -----------------------------------------------------
@@ -135,7 +135,7 @@ public sealed partial class ClientService
             kind = SubjectKind.Everyone;
         else if (who.StartsWith("group:", StringComparison.OrdinalIgnoreCase))
         {
-            var g = RequireGroup(store, who["group:".Length..]);
+            var g = RequireGroup(store, who["group:".Length..], "who");
             (kind, id, subjectName) = (SubjectKind.Group, g.Id, g.Name);
         }
         else if (who.StartsWith("client:", StringComparison.OrdinalIgnoreCase))

@@ -78,18 +78,30 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         return store.RequireServer();
     }
 
-    public IReadOnlyList<Client> List()
+    /// <summary>Every client with its groups; <paramref name="group"/> keeps only that group's members.</summary>
+    public IReadOnlyList<Client> List(string? group = null)
     {
         using var store = OpenStore();
         store.RequireServer();
-        return store.ListClients();
+        var groups = store.ListGroups().ToDictionary(g => g.Id, g => g.Name);
+        if (group is not null && !groups.Values.Any(g => string.Equals(g, group, StringComparison.OrdinalIgnoreCase)))
+            throw new FieldException("group", $"group: no group named '{group}'", ExitCodes.NotFound);
+        var memberships = store.LoadMemberships();
+        var list = store.ListClients().Select(c => c with
+        {
+            Groups = memberships.TryGetValue(c.Id, out var ids) ? [.. ids.Select(i => groups[i]).Order(StringComparer.OrdinalIgnoreCase)] : [],
+        });
+        if (group is not null)
+            list = list.Where(c => c.Groups.Contains(group, StringComparer.OrdinalIgnoreCase));
+        return [.. list];
     }
 
     public (ServerSettings Server, Client Client) Get(string name)
     {
         using var store = OpenStore();
         var server = store.RequireServer();
-        return (server, store.RequireClient(name));
+        var c = store.RequireClient(name);
+        return (server, c with { Groups = store.GroupsOf(c.Id) });
     }
 
     public string ConfigText(string name)
@@ -242,6 +254,8 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     private string StageConfig(string name, string text)
     {
         string tmp = Paths.ClientConfig(name) + ".tmp";
+        if (!Directory.Exists(Paths.ClientsDir))
+            Directory.CreateDirectory(Paths.ClientsDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         using (var fs = new FileStream(tmp, new FileStreamOptions
         {
             Mode = FileMode.Create,

@@ -34,7 +34,7 @@ public sealed partial class Store
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19)
         {
-            throw new FieldException("group", $"group: a group named '{name}' already exists", ExitCodes.Conflict);
+            throw new FieldException("name", $"name: a group named '{name}' already exists", ExitCodes.Conflict);
         }
         catch (SqliteException e)
         {

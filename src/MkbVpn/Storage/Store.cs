@@ -205,6 +205,9 @@ public sealed partial class Store : IDisposable
 
     public static int SchemaVersion => Migrations.Length;
 
+    /// <summary>The schema version the file is at (after Open: the current one).</summary>
+    public long UserVersion() => (long)(Scalar(_db, "PRAGMA user_version;", _tx) ?? 0L);
+
     private void Migrate()
     {
         long version = (long)(Scalar(_db, "PRAGMA user_version;") ?? 0L);

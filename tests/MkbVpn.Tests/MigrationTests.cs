@@ -1,0 +1,67 @@
+using MkbVpn.Access;
+using MkbVpn.Admin;
+using MkbVpn.Clients;
+using MkbVpn.Storage;
+
+namespace MkbVpn.Tests;
+
+/// <summary>Upgrades keep users' data: a store written by an earlier schema (a fixture) opens, migrates, and renders the same configs.</summary>
+public sealed class MigrationTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private Paths CopyFixture(string name)
+    {
+        string from = Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+        string data = _dir.File("data");
+        Directory.CreateDirectory(data);
+        File.Copy(Path.Combine(from, Store.FileName), Path.Combine(data, Store.FileName));
+        Directory.CreateDirectory(Path.Combine(data, "clients"));
+        foreach (var f in Directory.GetFiles(Path.Combine(from, "clients")))
+            File.Copy(f, Path.Combine(data, "clients", Path.GetFileName(f)));
+        return new Paths(data);
+    }
+
+    private static IEnumerable<(string Name, string Text)> FixtureConfigs(string name) =>
+        Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Fixtures", name, "clients"))
+            .Select(f => (Path.GetFileNameWithoutExtension(f), File.ReadAllText(f)));
+
+    [Fact]
+    public void Schema_2_store_keeps_every_client_and_renders_identical_configs()
+    {
+        var paths = CopyFixture("schema2");
+        var svc = new ClientService(paths);
+        var clients = svc.List();
+        Assert.Equal(["alice", "bob", "dave", "erin"], clients.Select(c => c.Name));
+        Assert.False(clients.Single(c => c.Name == "bob").Enabled);
+        Assert.All(clients, c => Assert.Null(c.ExpiresAt));
+        Assert.All(clients, c => Assert.Empty(c.Groups));
+        foreach (var (name, text) in FixtureConfigs("schema2"))
+            Assert.Equal(text, svc.ConfigText(name));
+
+        // Nothing changes for its users: everyone keeps reaching the internal networks and the server.
+        Assert.Equal(["everyone -> internal any", "everyone -> server any"], svc.ListRules().Select(r => r.ToString()));
+        Assert.Equal(Verdict.Allow, svc.Check("alice", "198.51.100.7:22/tcp").Result.Verdict);
+        Assert.Equal(Verdict.Allow, svc.Check("erin", "203.0.113.1/icmp").Result.Verdict);
+
+        // Admins and tokens survive too; the released address is still reused last.
+        Assert.Equal(["root"], new AdminService(paths).ListAdmins().Select(a => a.Name));
+        var added = svc.Add([new AddRequest("frank")]).Clients[0];
+        Assert.Equal("203.0.113.7", added.Address4!.ToString());
+        using var store = Store.Open(paths.Database, create: false);
+        Assert.Equal(Store.SchemaVersion, store.UserVersion());
+    }
+
+    [Fact]
+    public void Schema_2_store_migrates_once_and_opens_again()
+    {
+        var paths = CopyFixture("schema2");
+        for (int i = 0; i < 2; i++)
+        {
+            using var store = Store.Open(paths.Database, create: false);
+            Assert.Equal(2, store.ListRules().Count);
+        }
+    }
+}
