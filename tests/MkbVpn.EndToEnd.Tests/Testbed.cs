@@ -30,6 +30,30 @@ internal sealed class Testbed : IDisposable
 
     private readonly List<string> _namespaces = [];
     private readonly List<string> _wgInterfaces = [];
+    private readonly List<System.Diagnostics.Process> _processes = [];
+
+    public string ClientC => $"mkbC{Id}";
+
+    /// <summary>A third client host: 198.18.3.2, linked to the server's 198.18.3.1.</summary>
+    public void AddClientC()
+    {
+        AddNamespace(ClientC);
+        Link(Server, "uc0", "198.18.3.1/24", ClientC, "uc1", "198.18.3.2/24");
+        Shell.Check("ip", "-n", ClientC, "route", "add", "default", "via", "198.18.3.1");
+    }
+
+    /// <summary>Starts a long-running command inside a namespace; it is killed on Dispose.</summary>
+    public System.Diagnostics.Process Spawn(string ns, IReadOnlyList<string> command, IDictionary<string, string>? env = null)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "netns", "exec", ns }.Concat(command))
+            psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env ?? new Dictionary<string, string>())
+            psi.Environment[k] = v;
+        var p = System.Diagnostics.Process.Start(psi)!;
+        _processes.Add(p);
+        return p;
+    }
 
     public Testbed(bool withClients = true)
     {
@@ -61,14 +85,14 @@ internal sealed class Testbed : IDisposable
         }
     }
 
-    private void AddNamespace(string ns)
+    internal void AddNamespace(string ns)
     {
         Shell.Check("ip", "netns", "add", ns);
         _namespaces.Add(ns);
         Shell.Check("ip", "-n", ns, "link", "set", "lo", "up");
     }
 
-    private static void Link(string ns1, string if1, string addr1, string ns2, string if2, string addr2)
+    internal static void Link(string ns1, string if1, string addr1, string ns2, string if2, string addr2)
     {
         Shell.Check("ip", "-n", ns1, "link", "add", if1, "type", "veth", "peer", "name", if2, "netns", ns2);
         Shell.Check("ip", "-n", ns1, "address", "add", addr1, "dev", if1);
@@ -140,6 +164,21 @@ internal sealed class Testbed : IDisposable
 
     public void Dispose()
     {
+        foreach (var p in _processes)
+        {
+            try
+            {
+                if (!p.HasExited)
+                {
+                    p.Kill(entireProcessTree: true);
+                    p.WaitForExit(5000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            p.Dispose();
+        }
         foreach (var ns in _namespaces.AsEnumerable().Reverse())
             Shell.Run("ip", "netns", "del", ns);
         foreach (var iface in _wgInterfaces)
