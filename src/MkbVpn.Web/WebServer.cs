@@ -121,7 +121,9 @@ public sealed class WebServer
         });
         builder.Services.AddSingleton(paths);
         builder.Services.AddSingleton(time);
-        builder.Services.AddSingleton(clients);
+        // One ClientService per request, acting for whoever is logged in (the audit log names them).
+        builder.Services.AddHttpContextAccessor();
+        builder.Services.AddScoped(sp => clients.As(ActorOf(sp.GetRequiredService<IHttpContextAccessor>().HttpContext)));
         builder.Services.AddSingleton(admins);
         builder.Services.AddSingleton(new LoginThrottle(time));
         builder.Services.AddSingleton(new Metrics(time));
@@ -158,9 +160,11 @@ public sealed class WebServer
         app.Use((ctx, next) => Authenticate(ctx, next, admins, options.MetricsPublic));
         app.MapOpenApi("/api/v1/openapi.json");
         ClientsApi.Map(app);
+        AccessApi.Map(app);
         LoginPage.Map(app);
         ClientsPage.Map(app);
         ServerPage.Map(app);
+        AccessPage.Map(app);
         Assets.Map(app);
         Metrics.Map(app);
         app.MapFallback((HttpContext ctx) => ctx.Request.Path.StartsWithSegments("/api")
@@ -173,6 +177,10 @@ public sealed class WebServer
         });
         return new WebServer(app, warnings);
     }
+
+    /// <summary>The admin (page) or token (API) behind a request, for the audit log.</summary>
+    private static Audit.Actor ActorOf(HttpContext? ctx) =>
+        ctx is not null && Session.Find(ctx) is { } p ? new Audit.Actor(p.Name, p.ViaToken ? Audit.Actor.Api : Audit.Actor.Page) : new Audit.Actor("anonymous", Audit.Actor.Api);
 
     private static bool IsApi(HttpContext ctx) =>
         ctx.Request.Path.StartsWithSegments("/api") || ctx.Request.Path.StartsWithSegments("/metrics");

@@ -131,7 +131,7 @@ internal static class ClientsApi
         }
         if (body.Keepalive is < 0 or > 65535)
             throw new ApiProblem(400, $"keepalive: {body.Keepalive} is out of range (0-65535 seconds)", "keepalive");
-        return new AddRequest(body.Name!) { Address4 = a4, Address6 = a6, Dns = dns, AllowedIps = allowed, Keepalive = body.Keepalive };
+        return new AddRequest(body.Name!) { Address4 = a4, Address6 = a6, Dns = dns, AllowedIps = allowed, Keepalive = body.Keepalive, Groups = body.Groups, Expires = body.Expires };
     }
 
     private static T Field<T>(string field, Func<T> parse)

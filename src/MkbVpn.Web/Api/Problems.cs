@@ -51,6 +51,14 @@ internal static class Problems
         }
         if (e is ApiProblem)
             return Results.Problem(detail: e.Message, statusCode: status, title: TitleOf(status));
+        if (e is FieldException f)
+        {
+            // The service names its fields as the CLI does ("allowed-ips"); JSON members are snake_case.
+            string member = f.Field.Replace('-', '_');
+            string detail = f.Message.StartsWith(f.Field + ": ", StringComparison.Ordinal) ? member + f.Message[f.Field.Length..] : f.Message;
+            return Results.ValidationProblem(new Dictionary<string, string[]> { [member] = [detail] },
+                detail: detail, statusCode: status, title: TitleOf(status), extensions: new Dictionary<string, object?> { ["exit_code"] = e.ExitCode });
+        }
         return Results.Problem(detail: e.Message, statusCode: status, title: TitleOf(status),
             extensions: new Dictionary<string, object?> { ["exit_code"] = e.ExitCode });
     }

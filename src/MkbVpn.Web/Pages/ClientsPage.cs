@@ -22,6 +22,7 @@ internal static class ClientsPage
         app.MapPost("/clients/{name}/block", (HttpContext ctx, ClientService s, ILogger<WebServer> log, string name) => Verb(ctx, log, name, "blocked", () => s.Block([name]))).ExcludeFromDescription().DisableAntiforgery();
         app.MapPost("/clients/{name}/reenable", (HttpContext ctx, ClientService s, ILogger<WebServer> log, string name) => Verb(ctx, log, name, "re-enabled", () => s.Reenable([name]))).ExcludeFromDescription().DisableAntiforgery();
         app.MapPost("/clients/{name}/remove", Remove).ExcludeFromDescription().DisableAntiforgery();
+        app.MapPost("/clients/{name}/edit", Edit).ExcludeFromDescription().DisableAntiforgery();
     }
 
     private static IResult List(HttpContext ctx, ClientService clients, string? q, string? state, string? page, string? removed) =>
@@ -127,7 +128,36 @@ internal static class ClientsPage
         return Results.Redirect($"/?removed={Html.Url(name)}");
     }
 
-    private static IResult Detail(HttpContext ctx, ClientService clients, string name, string? added, string? done)
+    /// <summary>The edit form: groups (comma separated; empty = none), expiry ("never" or a time), a new name. Blank fields stay.</summary>
+    private static async Task<IResult> Edit(HttpContext ctx, ClientService clients, ILogger<WebServer> log, string name)
+    {
+        if (!ctx.Request.HasFormContentType)
+            return DetailPage(ctx, clients, name, null, null, "send the form (application/x-www-form-urlencoded)", 415);
+        var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+        string groups = form["groups"].ToString();
+        string expires = form["expires"].ToString().Trim();
+        string rename = form["rename"].ToString().Trim();
+        try
+        {
+            var c = clients.Set(new SetRequest(name)
+            {
+                Groups = [.. groups.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
+                Expires = expires.Length > 0 ? expires : null,
+                Rename = rename.Length > 0 ? rename : null,
+            });
+            Log.ClientChanged(log, Session.Of(ctx).Name, "edited", c.Name);
+            return Results.Redirect($"/clients/{Html.Url(c.Name)}?done=saved");
+        }
+        catch (UserInputException e) when (e.ExitCode != ExitCodes.NotFound || e is FieldException)
+        {
+            return DetailPage(ctx, clients, name, null, null, e.Message, Problems.StatusOf(e));
+        }
+    }
+
+    private static IResult Detail(HttpContext ctx, ClientService clients, string name, string? added, string? done) =>
+        DetailPage(ctx, clients, name, added, done, null, 200);
+
+    private static IResult DetailPage(HttpContext ctx, ClientService clients, string name, string? added, string? done, string? error, int status)
     {
         var s = clients.StatusOf(name);
         var d = ClientDto.Of(s);
@@ -135,7 +165,9 @@ internal static class ClientsPage
         var now = DateTimeOffset.UtcNow;
         string n = Html.Url(d.Name);
         string notice = added == "1" ? Html.Notice($"Client {d.Name} added. Scan the QR code with the WireGuard app, or download the config file.", error: false)
-            : done is "blocked" or "re-enabled" ? Html.Notice($"Client {d.Name} {done}.", error: false) : "";
+            : done is "blocked" or "re-enabled" or "saved" ? Html.Notice($"Client {d.Name} {done}.", error: false) : "";
+        notice += Html.Notice(error, error: true);
+        string expiresText = d.ExpiresAt is { } ex ? MkbVpn.Access.When.Format(ex) : "never";
         string body = $"""
             <h1>Client <span id="client-name">{Html.E(d.Name)}</span></h1>
             {notice}
@@ -150,9 +182,18 @@ internal static class ClientsPage
             <dt>Endpoint</dt><dd>{Html.E(d.Endpoint ?? "-")}</dd>
             <dt>Received / sent</dt><dd>{Html.Bytes(d.RxBytes)} / {Html.Bytes(d.TxBytes)}</dd>
             <dt>Public key</dt><dd><code>{Html.E(d.PublicKey)}</code></dd>
+            <dt>Groups</dt><dd id="groups">{Html.E(d.Groups.Count == 0 ? "none" : string.Join(", ", d.Groups))}</dd>
+            <dt>Expires</dt><dd id="expires">{Html.E(expiresText)}</dd>
             <dt>Created</dt><dd>{Html.E(d.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", System.Globalization.CultureInfo.InvariantCulture))}</dd>
             </dl>
             </div>
+            <form method="post" action="/clients/{n}/edit" class="edit" aria-labelledby="edit-h">{Html.CsrfInput(ctx)}
+            <h2 id="edit-h">Edit</h2>
+            <label for="edit-groups">Groups (comma separated)</label><input id="edit-groups" name="groups" maxlength="500" value="{Html.E(string.Join(", ", d.Groups))}">
+            <label for="edit-expires">New expiry (now: {Html.E(expiresText)})</label><input id="edit-expires" name="expires" maxlength="40" placeholder="2026-12-31, 14d or never; blank keeps it">
+            <label for="edit-rename">New name</label><input id="edit-rename" name="rename" maxlength="15" pattern="[A-Za-z0-9][A-Za-z0-9_=+.\-]*">
+            <button type="submit" id="save">Save</button>
+            </form>
             <div class="actions">
             <a class="button" id="download" href="/api/v1/clients/{n}/config?download=true" download="{Html.E(d.Name)}.conf">Download {Html.E(d.Name)}.conf</a>
             <form method="post" action="/clients/{n}/{(s.Client.Enabled ? "block" : "reenable")}">{Html.CsrfInput(ctx)}
@@ -163,6 +204,6 @@ internal static class ClientsPage
             <details id="config-details"><summary>Show config (contains the private key)</summary><pre id="config">{Html.E(config)}</pre></details>
             <p><a href="/">← All clients</a></p>
             """;
-        return Html.Page(ctx, $"Client {d.Name}", body);
+        return Html.Page(ctx, $"Client {d.Name}", body, status);
     }
 }

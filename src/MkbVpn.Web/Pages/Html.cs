@@ -28,7 +28,7 @@ internal static class Html
         sb.Append("<a class=\"skip\" href=\"#main\">Skip to content</a><header class=\"top\"><span class=\"brand\">mkb-vpn</span>");
         if (principal is not null)
         {
-            sb.Append("<nav aria-label=\"Main\"><a href=\"/\">Clients</a><a href=\"/server\">Server</a></nav>");
+            sb.Append("<nav aria-label=\"Main\"><a href=\"/\">Clients</a><a href=\"/access\">Access</a><a href=\"/audit\">Audit</a><a href=\"/server\">Server</a></nav>");
             if (csrf is not null)
             {
                 sb.Append("<form method=\"post\" action=\"/logout\" class=\"logout\">").Append(CsrfInput(ctx))

@@ -342,19 +342,32 @@ public sealed partial class ClientService
         if (list.Count > 8)
             throw new FieldException("dns", "dns: at most 8 servers");
         foreach (var d in list)
-            Cidr.ParseAddress(d, "dns");
+            AsField("dns", () => Cidr.ParseAddress(d, "dns"));
         return list;
     }
 
     internal static IReadOnlyList<IPNetwork> ParseAllowedIps(IReadOnlyList<string> values)
     {
         var list = values.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            .Select(x => Cidr.ParseNetwork(x, "allowed-ips")).Distinct().ToList();
+            .Select(x => AsField("allowed-ips", () => Cidr.ParseNetwork(x, "allowed-ips"))).Distinct().ToList();
         if (list.Count == 0)
             throw new FieldException("allowed-ips", "allowed-ips: give at least one network, or 'default'");
         if (list.Count > MaxListEntries)
             throw new FieldException("allowed-ips", $"allowed-ips: at most {MaxListEntries} networks");
         return list;
+    }
+
+    /// <summary>A parser's one-line error as an error of the named field.</summary>
+    private static T AsField<T>(string field, Func<T> parse)
+    {
+        try
+        {
+            return parse();
+        }
+        catch (UserInputException e) when (e is not FieldException)
+        {
+            throw new FieldException(field, e.Message, e.ExitCode);
+        }
     }
 
     internal static int ParseKeepalive(string text) =>

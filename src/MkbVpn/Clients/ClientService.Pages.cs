@@ -62,6 +62,7 @@ public sealed partial class ClientService
         using var store = OpenStore();
         var server = store.RequireServer();
         var client = store.RequireClient(name);
+        client = client with { Groups = store.GroupsOf(client.Id) };
         var (_, live) = ReadLive(server);
         live.TryGetValue(client.PublicKey, out var p);
         return new ClientStatus(client, p, client.Enabled && p?.LastHandshake is { } hs && Now - hs < OnlineWindow);
