@@ -26,6 +26,9 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
 
     public Paths Paths { get; } = paths;
 
+    /// <summary>Who acts, for the audit log.</summary>
+    public Audit.Actor Actor { get; init; } = Audit.Actor.FromEnvironment();
+
     private DateTimeOffset Now => _time.GetUtcNow();
 
     private Store OpenStore()
@@ -64,6 +67,7 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         store.RequireServer();
         using var tx = store.BeginWrite();
         store.InsertAdmin(name, hash, Now);
+        store.AppendAudit(Now, Actor, "admin add", $"admin:{name}", null, null);
         tx.Commit();
     }
 
@@ -77,6 +81,7 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         var admin = RequireAdmin(store, name);
         using var tx = store.BeginWrite();
         store.SetAdminPassword(admin.Id, hash);
+        store.AppendAudit(Now, Actor, "admin passwd", $"admin:{admin.Name}", null, null);
         tx.Commit();
     }
 
@@ -93,6 +98,7 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         var admin = RequireAdmin(store, name);
         using var tx = store.BeginWrite();
         store.DeleteAdmin(admin.Id);
+        store.AppendAudit(Now, Actor, "admin remove", $"admin:{admin.Name}", null, null);
         tx.Commit();
     }
 
@@ -109,6 +115,7 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         var admin = RequireAdmin(store, name);
         using var tx = store.BeginWrite();
         store.SetAdminTotp(admin.Id, secret);
+        store.AppendAudit(Now, Actor, "admin totp on", $"admin:{admin.Name}", null, null);
         tx.Commit();
     }
 
@@ -119,6 +126,7 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         var admin = RequireAdmin(store, name);
         using var tx = store.BeginWrite();
         store.SetAdminTotp(admin.Id, null);
+        store.AppendAudit(Now, Actor, "admin totp off", $"admin:{admin.Name}", null, null);
         tx.Commit();
     }
 
@@ -179,6 +187,7 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         store.RequireServer();
         using var tx = store.BeginWrite();
         store.InsertToken(id, name, Secrets.HashOf(secret), Now);
+        store.AppendAudit(Now, Actor, "token add", $"token:{name}", null, null);
         tx.Commit();
         return whole;
     }
@@ -196,6 +205,7 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         using var tx = store.BeginWrite();
         if (!store.DeleteToken(name))
             throw new UserInputException($"no token named '{name}'", ExitCodes.NotFound);
+        store.AppendAudit(Now, Actor, "token revoke", $"token:{name}", null, null);
         tx.Commit();
     }
 
