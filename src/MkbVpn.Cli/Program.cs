@@ -14,6 +14,7 @@ foreach (var command in new[]
     AddCommand.Create(), RemoveCommand.Create(), BlockCommand.Create(blocking: true), BlockCommand.Create(blocking: false),
     ListCommand.Create(), StatusCommand.Create(), ShowCommand.Create(), QrCommand.Create(),
     AdminCommand.Create(), TokenCommand.Create(), ServeCommand.Create(), EngineCommand.Create(),
+    ImportCommand.Create(), ExportCommand.Create(), BackupCommand.Create(), RestoreCommand.Create(),
 })
 {
     root.Subcommands.Add(command);

@@ -152,6 +152,17 @@ public sealed partial class Store : IDisposable
         );
         CREATE INDEX clients_name ON clients (name COLLATE NOCASE);
         """,
+        // 3: a client imported without its private key (public key only): private_key may be NULL.
+        // Dropping NOT NULL changes no stored row, so the table's recorded definition is edited in
+        // place (sqlite.org/lang_altertable.html, "changes that do not affect the on-disk content")
+        // rather than copying the table, which would cascade into tables that reference clients.
+        // Migrate bumps schema_version afterwards, so every connection reloads the definition.
+        """
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_schema SET sql = replace(sql, 'private_key    TEXT NOT NULL', 'private_key    TEXT')
+        WHERE type = 'table' AND name = 'clients';
+        PRAGMA writable_schema = OFF;
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;
@@ -170,6 +181,9 @@ public sealed partial class Store : IDisposable
             Exec(_db, Migrations[v], _tx);
             Exec(_db, $"PRAGMA user_version = {v + 1};", _tx);
         }
+        // A migration may edit sqlite_schema directly (3); a new schema cookie makes every connection re-read it.
+        long cookie = (long)(Scalar(_db, "PRAGMA schema_version;", _tx) ?? 0L);
+        Exec(_db, $"PRAGMA schema_version = {cookie + 1};", _tx);
         tx.Commit();
     }
 
