@@ -25,6 +25,7 @@ public sealed class ImportScenarioTests(ITestOutputHelper output) : IDisposable
     {
         { "pivpn", "pivpn/etc/wireguard/configs/alice.conf", "pivpn/etc/wireguard/configs/bob.conf" },
         { "wg-easy", "wg-easy/v15/alice.conf", "wg-easy/v15/bob.conf" },
+        { "wg-easy-v14", "wg-easy/v14/alice.conf", "wg-easy/v14/bob.conf" },
         { "wg-quick", "wg-quick/clients/wg0-client-alice.conf", "wg-quick/clients/wg0-client-oldphone.conf" },
     };
 
@@ -37,6 +38,7 @@ public sealed class ImportScenarioTests(ITestOutputHelper output) : IDisposable
         {
             "pivpn" => ["pivpn", Fixture("pivpn", "etc", "wireguard")],
             "wg-easy" => ["wg-easy", WgEasyDatabase()],
+            "wg-easy-v14" => ["wg-easy", Fixture("wg-easy", "v14", "wg0.json"), "--endpoint", "198.18.1.1:51820"],   // v14 kept the endpoint in WG_HOST
             _ => ["wg-quick", Fixture("wg-quick", "wg0.conf"), "--clients", Fixture("wg-quick", "clients")],
         };
         output.WriteLine(tb.VpnOk(["import", .. source, "--interface", tb.ServerInterface]));

@@ -92,6 +92,28 @@ public sealed class ImportTests : IDisposable
         Assert.DoesNotContain(KeyFile("bob_priv"), line);
     }
 
+    [Fact]
+    public void PiVpn_missing_setup_vars_is_a_problem_and_missing_key_files_make_public_key_only_clients()
+    {
+        var root = _dir.File("pivpn");
+        CopyDir(Fixture("pivpn"), root);
+        string wg = Path.Combine(root, "etc", "wireguard");
+        Directory.Delete(Path.Combine(wg, "configs"), recursive: true);
+        Directory.Delete(Path.Combine(wg, "keys"), recursive: true);
+        var src = PiVpnReader.Read(wg);
+        Assert.Empty(src.Problems);
+        Assert.All(src.Clients, c => Assert.Null(c.PrivateKey));
+        Assert.All(src.Clients, c => Assert.Null(c.CreatedAt));
+        var plan = Service().PlanImport(src, new ImportOptions());
+        Assert.Equal(3, plan.Clients.Count(c => c.PrivateKey is null));
+
+        Directory.Delete(Path.Combine(root, "etc", "pivpn"), recursive: true);
+        if (File.Exists(PiVpnReader.DefaultSetupVars))
+            return;   // a real PiVPN on this machine would be found instead
+        var e = Assert.Throws<ImportRefusedException>(() => Service().PlanImport(PiVpnReader.Read(wg), new ImportOptions()));
+        Assert.Contains(e.Problems, p => p.Contains("no PiVPN setupVars.conf", StringComparison.Ordinal));
+    }
+
     // ---- wg-easy -----------------------------------------------------------
 
     [Fact]

@@ -288,6 +288,8 @@ public static partial class WgQuickServerReader
             if (priv is null)
                 continue;
             var pub = WireGuardKeys.PublicKeyOf(priv);
+            if (pub.Equals(serverPub))
+                continue;   // the server's own config in the same folder
             if (!byKey.TryGetValue(pub, out int index))
             {
                 src.Notes.Add($"{file}: its key belongs to no peer of the server config: skipped");
