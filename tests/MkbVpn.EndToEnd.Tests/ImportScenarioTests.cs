@@ -38,7 +38,8 @@ public sealed class ImportScenarioTests(ITestOutputHelper output) : IDisposable
         {
             "pivpn" => ["pivpn", Fixture("pivpn", "etc", "wireguard")],
             "wg-easy" => ["wg-easy", WgEasyDatabase()],
-            "wg-easy-v14" => ["wg-easy", Fixture("wg-easy", "v14", "wg0.json"), "--endpoint", "198.18.1.1:51820"],   // v14 kept the endpoint in WG_HOST
+            // v14 kept the endpoint (WG_HOST) and the clients' AllowedIPs (WG_ALLOWED_IPS) in its environment, not in wg0.json
+            "wg-easy-v14" => ["wg-easy", Fixture("wg-easy", "v14", "wg0.json"), "--endpoint", "198.18.1.1:51820", "--internal-network", Testbed.InternalNetwork],
             _ => ["wg-quick", Fixture("wg-quick", "wg0.conf"), "--clients", Fixture("wg-quick", "clients")],
         };
         output.WriteLine(tb.VpnOk(["import", .. source, "--interface", tb.ServerInterface]));
@@ -101,6 +102,14 @@ public sealed class ImportScenarioTests(ITestOutputHelper output) : IDisposable
         second.Track(first.ServerInterface);
         var restored = Shell.Run("ip", ["netns", "exec", second.Server, Testbed.MkbVpn, "--data-dir", second.DataDir, "restore", backup, "--passphrase-file", pass], TimeSpan.FromSeconds(60));
         Assert.True(restored.ExitCode == 0, restored.ToString());
+        // Through the CLI: the documented exit codes, one line, nothing changed.
+        var twice = Shell.Run(Testbed.MkbVpn, "--data-dir", second.DataDir, "restore", backup, "--passphrase-file", pass);
+        Assert.Equal(4, twice.ExitCode);
+        File.WriteAllBytes(backup + ".cut", File.ReadAllBytes(backup)[..1000]);
+        var cut = Shell.Run(Testbed.MkbVpn, "--data-dir", Path.Combine(_tmp, "fresh"), "restore", backup + ".cut", "--passphrase-file", pass);
+        Assert.Equal(2, cut.ExitCode);
+        Assert.Matches(@"^mkb-vpn: error: .*truncated[^\n]*\n$", cut.StdErr);
+        Assert.False(Directory.Exists(Path.Combine(_tmp, "fresh")));
         var up = Shell.Run("ip", ["netns", "exec", second.Server, Testbed.MkbVpn, "--data-dir", second.DataDir, "up"], TimeSpan.FromSeconds(60),
             new Dictionary<string, string> { ["MKB_VPN_ENGINE"] = "builtin" });
         Assert.True(up.ExitCode == 0, up.ToString());
