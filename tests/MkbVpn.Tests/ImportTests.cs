@@ -165,6 +165,16 @@ public sealed class ImportTests : IDisposable
     }
 
     [Fact]
+    public void Two_clients_with_one_name_keep_the_first_and_map_the_second()
+    {
+        var text = File.ReadAllText(Fixture("wg-easy", "v14", "wg0.json")).Replace("\"name\": \"bob\"", "\"name\": \"ALICE\"");
+        File.WriteAllText(_dir.File("wg0.json"), text);
+        var plan = Service().PlanImport(WgEasyReader.Read(_dir.File("wg0.json"), Now), new ImportOptions { Endpoint = "198.18.1.1" });
+        Assert.Equal(["alice", "ALICE-2", "Dave-s-iPhone-1", "erin"], plan.Clients.Select(c => c.Name));
+        Assert.Contains(("'ALICE'", "ALICE-2"), plan.Renamed);
+    }
+
+    [Fact]
     public void WgEasy_broken_json_and_missing_fields_are_named_by_line()
     {
         File.WriteAllText(_dir.File("bad.json"), "{\n  \"server\": {\n    \"privateKey\": \"x\"\n  ,\n}");

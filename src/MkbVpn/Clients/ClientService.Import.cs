@@ -157,10 +157,9 @@ public sealed partial class ClientService
         };
 
         // Clients: names mapped, keys checked, no address or key twice, every address inside its subnet.
+        // A valid name is kept by its first holder; a second "phone" (wg-easy allows that) is mapped like an invalid one.
         var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var c in src.Clients)
-            if (c.Name is { } n && ClientName.IsValid(n))
-                taken.Add(n);
+        var keepsName = src.Clients.Select(c => c.Name is { } n && ClientName.IsValid(n) && taken.Add(n)).ToList();
         var renamed = new List<(string, string)>();
         var clients = new List<Client>();
         var keys = new Dictionary<WireGuardKey, string>();
@@ -169,8 +168,8 @@ public sealed partial class ClientService
         {
             var c = src.Clients[i];
             string name;
-            if (c.Name is { } original && ClientName.IsValid(original))
-                name = original;
+            if (keepsName[i])
+                name = c.Name!;
             else
             {
                 name = ClientNameMapping.Map(c.Name, taken, i);
