@@ -21,6 +21,8 @@ public sealed partial class ClientService
         using var store = OpenStore();
         store.RequireServer();
         string full = System.IO.Path.GetFullPath(path);
+        if (Directory.Exists(full))
+            throw new UserInputException($"backup: {path} is a folder; give a file name, or '--keep N {path}' for dated backups there");
         string dir = System.IO.Path.GetDirectoryName(full)!;
         if (!Directory.Exists(dir))
             throw new UserInputException($"backup: folder {dir} does not exist");
@@ -129,7 +131,7 @@ public sealed partial class ClientService
     public string ExportWgQuick()
     {
         using var store = OpenStore();
-        return ServerConfig.Render(store.RequireServer(), store.ListClients());
+        return ServerConfig.Render(store.RequireServer(), store.ListClients(), Now);
     }
 
     /// <summary>Writes every client's config (0600) into <paramref name="dir"/>; returns the names written and those without a private key.</summary>

@@ -10,11 +10,11 @@ namespace MkbVpn.Configs;
 /// </summary>
 public static class ServerConfig
 {
-    public static string Render(ServerSettings server, IReadOnlyList<Client> clients)
+    public static string Render(ServerSettings server, IReadOnlyList<Client> clients, DateTimeOffset exported)
     {
         var sb = new StringBuilder();
         sb.Append("# mkb-vpn server ").Append(server.Interface).Append(", exported ")
-          .Append(DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))
+          .Append(exported.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))
           .Append(" (contains the server's private key)\n");
         var iface = new WgQuickConfig().AddSection("Interface");
         var addresses = new List<string>();

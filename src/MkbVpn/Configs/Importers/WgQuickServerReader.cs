@@ -39,6 +39,8 @@ public static partial class WgQuickServerReader
     private static partial Regex AngristanClient();
     [GeneratedRegex(@"^#\s*Client:\s*(.+?)\s*\(([^()]*)\)\s*$")]
     private static partial Regex WgEasyClient();
+    [GeneratedRegex(@"^###\s*end\s+\S+\s*###\s*$")]
+    private static partial Regex PiVpnEnd();
     [GeneratedRegex(@"^#\s*\[\s*Peer\s*\]\s*$", RegexOptions.IgnoreCase)]
     private static partial Regex CommentedPeer();
 
@@ -73,6 +75,12 @@ public static partial class WgQuickServerReader
                 if ((m = PiVpnBegin().Match(line)).Success || (m = AngristanClient().Match(line)).Success || (m = WgEasyClient().Match(line)).Success)
                 {
                     pendingName = m.Groups[1].Value;
+                    inCommented = false;
+                    continue;
+                }
+                if (PiVpnEnd().IsMatch(line))
+                {
+                    pendingName = null;   // a marker never names a later peer
                     inCommented = false;
                     continue;
                 }
