@@ -162,6 +162,7 @@ public sealed class ImportTests : IDisposable
         var plan = Service().PlanImport(src, new ImportOptions());
         Assert.Equal([IPNetwork.Parse("198.51.100.0/24")], plan.Server.InternalNetworks);
         Assert.Equal("Expired-contrac", plan.Clients[2].Name);
+        Assert.Contains(src.Notes, n => n.Contains("clients_table id 3: the client's MTU 1380", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -39,11 +39,13 @@ internal static class ImportCommand
         var port = new Option<int?>("--port") { Description = "UDP listen port, where the old tool did not store it", HelpName = "N" };
         var internalNet = new Option<string[]>("--internal-network") { Description = "A network behind the server clients may reach; repeat (default: the non-VPN networks of the clients' AllowedIPs)", HelpName = "CIDR" };
         var iface = new Option<string?>("--interface") { Description = $"WireGuard interface name (default {ServerSettings.DefaultInterface})", HelpName = "NAME" };
+        var json = CliOptions.Json();
         cmd.Options.Add(dryRun);
         cmd.Options.Add(endpoint);
         cmd.Options.Add(port);
         cmd.Options.Add(internalNet);
         cmd.Options.Add(iface);
+        cmd.Options.Add(json);
         cmd.SetHandler(p =>
         {
             var service = CliOptions.Service(p);
@@ -66,6 +68,28 @@ internal static class ImportCommand
                     Console.Error.WriteLine($"mkb-vpn: error: {problem}");
                 Console.Error.WriteLine($"mkb-vpn: error: {e.Message}");
                 return e.ExitCode;
+            }
+            if (p.GetValue(json))
+            {
+                CliOptions.WriteJson(new
+                {
+                    dry_run = o.DryRun,
+                    tool = plan.Tool,
+                    server = ServerView.Of(plan.Server),
+                    clients = plan.Clients.Select(c => new
+                    {
+                        name = c.Name,
+                        address4 = c.Address4?.ToString(),
+                        address6 = c.Address6?.ToString(),
+                        public_key = c.PublicKey.ToBase64(),
+                        public_key_only = c.PrivateKey is null,
+                        enabled = c.Enabled,
+                        created_at = c.CreatedAt,
+                    }),
+                    renamed = plan.Renamed.Select(r => new { from = r.From, to = r.To }),
+                    notes = plan.Notes,
+                });
+                return 0;
             }
             Print(plan, o.DryRun, service);
             return 0;

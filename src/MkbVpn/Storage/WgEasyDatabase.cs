@@ -14,7 +14,8 @@ public static class WgEasyDatabase
     public sealed record UserConfig(string Host, int Port, string DefaultDns, string DefaultAllowedIps, int DefaultKeepalive, int DefaultMtu);
 
     public sealed record ClientRow(long Id, string Name, string Ipv4Address, string? Ipv6Address, string PrivateKey, string PublicKey,
-        string PreSharedKey, string? ExpiresAt, string? AllowedIps, int PersistentKeepalive, string? Dns, bool Enabled, string CreatedAt);
+        string PreSharedKey, string? ExpiresAt, string? AllowedIps, int PersistentKeepalive, string? Dns, bool Enabled, string CreatedAt,
+        string? ServerAllowedIps, int Mtu);
 
     public sealed record Contents(Interface Interface, UserConfig? UserConfig, IReadOnlyList<ClientRow> Clients);
 
@@ -57,7 +58,7 @@ public static class WgEasyDatabase
             {
                 cmd.CommandText = """
                     SELECT id, name, ipv4_address, ipv6_address, private_key, public_key, pre_shared_key, expires_at, allowed_ips,
-                           persistent_keepalive, dns, enabled, created_at
+                           persistent_keepalive, dns, enabled, created_at, server_allowed_ips, mtu
                     FROM clients_table WHERE interface_id = $id ORDER BY id
                     """;
                 cmd.Parameters.AddWithValue("$id", iface.Name);
@@ -65,7 +66,8 @@ public static class WgEasyDatabase
                 while (r.Read())
                     clients.Add(new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetString(4), r.GetString(5),
                         r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7), r.IsDBNull(8) ? null : r.GetString(8), r.GetInt32(9),
-                        r.IsDBNull(10) ? null : r.GetString(10), r.GetInt64(11) != 0, r.GetString(12)));
+                        r.IsDBNull(10) ? null : r.GetString(10), r.GetInt64(11) != 0, r.GetString(12),
+                        r.IsDBNull(13) ? null : r.GetString(13), r.GetInt32(14)));
             }
             return new Contents(iface, user, clients);
         }

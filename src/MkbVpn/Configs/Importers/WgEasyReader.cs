@@ -203,6 +203,10 @@ public static class WgEasyReader
                 src.Problems.Add($"{cat}: ipv4_address '{ImportSource.Shown(r.Ipv4Address)}' is not an address");
             if (r.Ipv6Address is { Length: > 0 } t6 && !IPAddress.TryParse(t6, out a6))
                 src.Problems.Add($"{cat}: ipv6_address '{ImportSource.Shown(t6)}' is not an address");
+            if (r.ServerAllowedIps is { } routed && JsonList(routed, cat, "server_allowed_ips", src) is { Count: > 0 } behind)
+                src.Notes.Add($"{cat}: server_allowed_ips {string.Join(", ", behind)} (networks behind this client) are not imported: mkb-vpn routes only each client's own addresses to it");
+            if (r.Mtu != i.Mtu)
+                src.Notes.Add($"{cat}: the client's MTU {r.Mtu} stays in its own config; mkb-vpn renders the server's {i.Mtu}");
             var expires = Time(r.ExpiresAt);
             string? disabledBy = !r.Enabled ? "disabled in wg-easy (enabled = 0)"
                 : expires is { } e && e < now ? $"expired in wg-easy (expires_at {r.ExpiresAt})" : null;
