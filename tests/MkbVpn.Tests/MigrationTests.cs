@@ -57,6 +57,16 @@ public sealed class MigrationTests : IDisposable
     }
 
     [Fact]
+    public void Migration_3_fails_loudly_and_changes_nothing_when_the_clients_table_is_written_differently()
+    {
+        string db = _dir.File(Store.FileName);
+        Scalar(db, "CREATE TABLE clients (id INTEGER PRIMARY KEY, private_key TEXT  NOT NULL); PRAGMA user_version = 2;");
+        var e = Assert.Throws<InvalidOperationException>(() => Store.Open(db, create: false));
+        Assert.Contains("migration 3", e.Message);
+        Assert.Equal(2L, Scalar(db, "PRAGMA user_version"));
+    }
+
+    [Fact]
     public void A_fresh_store_allows_a_missing_private_key_too()
     {
         using var store = Store.Open(_dir.File(Store.FileName), create: true);

@@ -184,6 +184,9 @@ public sealed partial class Store : IDisposable
         // A migration may edit sqlite_schema directly (3); a new schema cookie makes every connection re-read it.
         long cookie = (long)(Scalar(_db, "PRAGMA schema_version;", _tx) ?? 0L);
         Exec(_db, $"PRAGMA schema_version = {cookie + 1};", _tx);
+        // Migration 3 edits the definition's text: make sure it took (a clients table written differently would not match).
+        if (Scalar(_db, "SELECT \"notnull\" FROM pragma_table_info('clients') WHERE name = 'private_key';", _tx) is long notNull && notNull != 0)
+            throw new InvalidOperationException("schema migration 3 did not apply: clients.private_key is still NOT NULL");
         tx.Commit();
     }
 
