@@ -61,6 +61,20 @@ public sealed class ImportScenarioTests(ITestOutputHelper output) : IDisposable
         Assert.False(tb.Ping(tb.ClientB, Testbed.InternalHost, 2), $"{tool}: the disabled client reaches the internal host");
         Assert.Equal(0, tb.LatestHandshake(tb.ClientB, b));
         Assert.Contains("blocked", tb.VpnOk("list"));
+
+        if (tool == "wg-quick")
+        {
+            // A peer the admin had no client file for is imported public key only: show and qr say
+            // so, and its device, with the config only it holds, is served all the same.
+            var show = tb.Vpn("show", "peer-3");
+            Assert.Contains("public key only", show.StdErr);
+            Assert.DoesNotContain("PrivateKey =", show.StdOut);
+            Assert.Equal(2, tb.Vpn("qr", "peer-3").ExitCode);
+            Shell.Check("ip", "-n", tb.ClientB, "link", "del", b);
+            string k = $"k{tb.Id}";
+            LoadOriginal(tb, tb.ClientB, k, Fixture("wg-quick", "device-only", "peer7.conf"));
+            Assert.NotNull(Shell.WaitFor(() => tb.Ping(tb.ClientB, Testbed.InternalHost, 0.5), Deadline));
+        }
     }
 
     [Fact]

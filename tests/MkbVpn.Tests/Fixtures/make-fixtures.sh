@@ -222,4 +222,8 @@ printf '[Interface]\nPrivateKey = %s\nAddress = 203.0.113.3/32\n\n[Peer]\nPublic
   "$l" "$Q_PUB" > wg-quick/clients/toms-laptop.conf
 printf '[Interface]\nPrivateKey = %s\nAddress = 203.0.113.9/32,fd00:5e:1::9/128\n\n[Peer]\nPublicKey = %s\nPresharedKey = %s\nEndpoint = 198.18.1.1:51820\nAllowedIPs = 203.0.113.0/24,fd00:5e:1::/64,198.51.100.0/24\n' \
   "$o" "$Q_PUB" "$os" > wg-quick/clients/wg0-client-oldphone.conf
+# The unnamed peer's own config lives only on its device: the import never sees it (public key only).
+mkdir -p wg-quick/device-only
+printf '[Interface]\nPrivateKey = %s\nAddress = 203.0.113.7/32, fd00:5e:1::7/128\n\n[Peer]\nPublicKey = %s\nEndpoint = 198.18.1.1:51820\nAllowedIPs = 203.0.113.0/24, 198.51.100.0/24\nPersistentKeepalive = 15\n' \
+  "$u" "$Q_PUB" > wg-quick/device-only/peer7.conf
 echo "fixtures written"
