@@ -58,12 +58,15 @@ internal static class ImportCommand
                 Interface = p.GetValue(iface),
             };
             ImportPlan plan;
+            var src = read(p, o);
             try
             {
-                plan = service.Import(read(p, o), o);
+                plan = service.Import(src, o);
             }
             catch (ImportRefusedException e)
             {
+                if (o.DryRun && !p.GetValue(json))
+                    PrintFound(src);
                 foreach (var problem in e.Problems)
                     Console.Error.WriteLine($"mkb-vpn: error: {problem}");
                 Console.Error.WriteLine($"mkb-vpn: error: {e.Message}");
@@ -94,6 +97,19 @@ internal static class ImportCommand
             Print(plan, o.DryRun, service);
             return 0;
         });
+    }
+
+    /// <summary>A dry run that found problems still shows what it read, before the problems.</summary>
+    private static void PrintFound(ImportSource src)
+    {
+        Console.WriteLine($"Dry run: found in {src.Tool}'s files (nothing was changed):");
+        if (src.Server is { } s)
+            Console.WriteLine($"  server: port {s.ListenPort?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"}, subnets {string.Join(", ", new[] { s.Subnet4?.ToString(), s.Subnet6?.ToString() }.Where(x => x is not null))}, endpoint {(s.EndpointHost is null ? "?" : Addressing.Cidr.FormatEndpoint(s.EndpointHost, s.EndpointPort ?? 0))}");
+        CliOptions.Table(["NAME", "ADDRESS", "STATE", "KEYS", "FROM"], src.Clients.Select(c => (IReadOnlyList<string>)
+            [c.Name ?? "(unnamed)", string.Join(", ", new[] { c.Address4?.ToString(), c.Address6?.ToString() }.Where(x => x is not null)),
+             c.Enabled ? "enabled" : "disabled", c.PrivateKey is null ? "public key only" : "full", c.Origin]));
+        foreach (var note in src.Notes)
+            Console.WriteLine($"Note: {note}");
     }
 
     private static void Print(ImportPlan plan, bool dryRun, ClientService service)
