@@ -15,6 +15,7 @@ foreach (var command in new[]
     SetCommand.Create(), ListCommand.Create(), StatusCommand.Create(), ShowCommand.Create(), QrCommand.Create(),
     GroupCommand.Create(), AccessCommand.Create(), LogCommand.Create(),
     AdminCommand.Create(), TokenCommand.Create(), ServeCommand.Create(), EngineCommand.Create(),
+    ImportCommand.Create(), ExportCommand.Create(), BackupCommand.Create(), RestoreCommand.Create(),
 })
 {
     root.Subcommands.Add(command);

@@ -145,6 +145,9 @@ internal sealed class Testbed : IDisposable
         Assert.True(r.ExitCode == 0, $"wg-quick up {configPath}: {r}");
     }
 
+    /// <summary>Removes this WireGuard interface's process and socket on Dispose too (a peer brought up by hand).</summary>
+    public void Track(string iface) => _wgInterfaces.Add(iface);
+
     public bool Ping(string ns, string address, double waitSeconds = 1) =>
         Shell.Run("ip", "netns", "exec", ns, "ping", "-c", "1", "-W", waitSeconds.ToString(CultureInfo.InvariantCulture), address).ExitCode == 0;
 

@@ -146,7 +146,7 @@ public sealed class AccessServiceTests : IDisposable
         Assert.Equal(bob.Address4, stored.Address4);
         Assert.False(File.Exists(_svc.Paths.ClientConfig("bob")));
         string conf = Conf("robert");
-        Assert.Contains($"PrivateKey = {bob.PrivateKey.ToBase64()}", conf);
+        Assert.Contains($"PrivateKey = {bob.PrivateKey!.ToBase64()}", conf);
         Assert.Contains("AllowedIPs = 198.51.100.0/24\n", conf);
         Assert.DoesNotContain("DNS", conf);
         Assert.DoesNotContain("PersistentKeepalive", conf);
@@ -232,7 +232,7 @@ public sealed class AccessServiceTests : IDisposable
         Assert.Equal(7, _svc.AuditLog("BOB", null).Total);   // add, block, reenable, allow, revoke, set, remove
         Assert.Empty(_svc.AuditLog(null, "2030-01-01").Items);
         string everything = string.Join("\n", items.Select(e => $"{e.Target} {e.Detail}"));
-        Assert.DoesNotContain(bob.PrivateKey.ToBase64(), everything);
+        Assert.DoesNotContain(bob.PrivateKey!.ToBase64(), everything);
         Assert.DoesNotContain(bob.PresharedKey.ToBase64(), everything);
     }
 

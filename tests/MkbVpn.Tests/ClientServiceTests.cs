@@ -280,7 +280,7 @@ public sealed class ClientServiceTests : IDisposable
         Assert.Equal(["fd00:1234:5678::2", "fd00:1234:5678::3", "fd00:1234:5678::4"], r.Clients.Select(c => c.Address6!.ToString()));
         Assert.Equal(3, r.Clients.Select(c => c.PublicKey).Distinct().Count());
         Assert.Equal(3, r.Clients.Select(c => c.PresharedKey).Distinct().Count());
-        Assert.All(r.Clients, c => Assert.Equal(WireGuardKeys.PublicKeyOf(c.PrivateKey), c.PublicKey));
+        Assert.All(r.Clients, c => Assert.Equal(WireGuardKeys.PublicKeyOf(c.PrivateKey!), c.PublicKey));
         Assert.All(r.Clients, c => Assert.True(c.Enabled));
 
         Assert.Equal(["Carol.Phone.conf", "alice.conf", "bob.conf"], ConfFiles());

@@ -78,7 +78,7 @@ public sealed class ApiTests(WebHostFixture fixture) : IClassFixture<WebHostFixt
         Assert.StartsWith("203.0.113.", c.GetProperty("address4").GetString(), StringComparison.Ordinal);
         Assert.False(c.TryGetProperty("private_key", out _));
         string body = created.Content.Headers.ContentLength > 0 ? await created.Content.ReadAsStringAsync() : "";
-        Assert.DoesNotContain(Host.Clients.Get("life1").Client.PrivateKey.ToBase64(), body, StringComparison.Ordinal);
+        Assert.DoesNotContain(Host.Clients.Get("life1").Client.PrivateKey!.ToBase64(), body, StringComparison.Ordinal);
 
         var got = await WebHost.Json(await http.GetAsync("/api/v1/clients/life1"));
         Assert.Equal(c.GetProperty("public_key").GetString(), got.GetProperty("public_key").GetString());
@@ -94,7 +94,7 @@ public sealed class ApiTests(WebHostFixture fixture) : IClassFixture<WebHostFixt
         string config = await http.GetStringAsync("/api/v1/clients/life1/config");
         Assert.Contains("PersistentKeepalive = 10", config, StringComparison.Ordinal);
         Assert.Contains("DNS = 198.51.100.53", config, StringComparison.Ordinal);
-        Assert.Contains(Host.Clients.Get("life1").Client.PrivateKey.ToBase64(), config, StringComparison.Ordinal);
+        Assert.Contains(Host.Clients.Get("life1").Client.PrivateKey!.ToBase64(), config, StringComparison.Ordinal);
 
         using var deleted = await http.DeleteAsync("/api/v1/clients/life1");
         Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);

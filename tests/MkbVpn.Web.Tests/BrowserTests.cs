@@ -62,7 +62,7 @@ public sealed class BrowserTests(WebHostFixture fixture) : IClassFixture<WebHost
         var download = await page.RunAndWaitForDownloadAsync(() => page.Locator("#download").ClickAsync());
         Assert.Equal("phone1.conf", download.SuggestedFilename);
         string conf = await File.ReadAllTextAsync((await download.PathAsync())!);
-        Assert.Contains(Host.Clients.Get("phone1").Client.PrivateKey.ToBase64(), conf, StringComparison.Ordinal);
+        Assert.Contains(Host.Clients.Get("phone1").Client.PrivateKey!.ToBase64(), conf, StringComparison.Ordinal);
         await page.GetByText("Show config").ClickAsync();
         await Assertions.Expect(page.Locator("#config")).ToContainTextAsync("[Interface]");
 

@@ -107,6 +107,8 @@ internal static class ShowCommand
                 return 0;
             }
             Console.Write(config);
+            if (c.PrivateKey is null)
+                Console.Error.WriteLine($"mkb-vpn: note: '{c.Name}' was {ClientConfig.PublicKeyOnlyNote}");
             return 0;
         });
         return cmd;
@@ -125,6 +127,8 @@ internal static class QrCommand
         cmd.SetHandler(p =>
         {
             var service = CliOptions.Service(p);
+            if (service.Get(p.GetValue(name)!).Client is { PrivateKey: null } keyless)
+                throw new UserInputException($"no QR code for '{keyless.Name}': it was {ClientConfig.PublicKeyOnlyNote}");
             string config = service.ConfigText(p.GetValue(name)!);
             if (p.GetValue(png) is { } file)
                 File.WriteAllBytes(file, QrCodes.Png(config));

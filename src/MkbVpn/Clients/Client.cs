@@ -8,7 +8,8 @@ public sealed record Client
 {
     public required long Id { get; init; }
     public required string Name { get; init; }
-    public required WireGuardKey PrivateKey { get; init; }
+    /// <summary>Null for a client imported without its private key (public key only): its config lives only on its device.</summary>
+    public required WireGuardKey? PrivateKey { get; init; }
     public required WireGuardKey PublicKey { get; init; }
     public required WireGuardKey PresharedKey { get; init; }
     public IPAddress? Address4 { get; init; }

@@ -119,10 +119,7 @@ public sealed partial class ClientService
             };
             using var tx = store.BeginWrite();
             store.SaveServer(server);
-            // The seed's promise: every client reaches the internal networks and the server.
-            // Revoking these two rules makes the server least-privilege.
-            foreach (var target in new[] { Access.AccessRule.Internal, Access.AccessRule.Server })
-                store.InsertRule(new Access.AccessRule { Id = 0, Subject = Access.SubjectKind.Everyone, Target = target, Protocol = Access.Protocol.Any, CreatedAt = Now });
+            InsertDefaultRules(store);
             store.AppendAudit(Now, Actor, "init", server.Interface, null, $"endpoint {server.Endpoint}; subnets {string.Join(", ", new[] { server.Subnet4, server.Subnet6 }.OfType<IPNetwork>())}");
             tx.Commit();
             return new InitResult(server, Created: true, notes);
@@ -199,6 +196,24 @@ public sealed partial class ClientService
             if (host.PrefixLength > 0 && host != ours && Cidr.Overlaps(host, subnet))
                 throw new UserInputException($"the VPN subnet {subnet} overlaps the host's network {host}: choose another with {flag}");
         }
+    }
+
+    /// <summary>
+    /// The seed's promise for a new server (init, import): every client reaches the internal
+    /// networks and the server. Revoking these two rules makes the server least-privilege.
+    /// </summary>
+    private void InsertDefaultRules(Store store)
+    {
+        foreach (var target in new[] { Access.AccessRule.Internal, Access.AccessRule.Server })
+            store.InsertRule(new Access.AccessRule { Id = 0, Subject = Access.SubjectKind.Everyone, Target = target, Protocol = Access.Protocol.Any, CreatedAt = Now });
+    }
+
+    /// <summary>Writes every client's config file as the access policy renders it (after an import or a restore).</summary>
+    private void WriteAllConfigs(Store store, ServerSettings server)
+    {
+        var policy = LoadPolicy(store, server);
+        foreach (var c in policy.Clients)
+            WriteConfigText(c.Name, Configs.ClientConfig.Render(server, c, policy.ConfigAllowedIps(c)));
     }
 
     private static IEnumerable<string> SettingChanges(ServerSettings a, ServerSettings b)

@@ -40,7 +40,7 @@ public sealed partial class Store
                 VALUES ($name, $priv, $pub, $psk, $a4, $a6, $en, $created, $dns, $aips, $ka, $exp)
                 RETURNING id
                 """,
-                ("$name", c.Name), ("$priv", c.PrivateKey.ToBase64()), ("$pub", c.PublicKey.ToBase64()), ("$psk", c.PresharedKey.ToBase64()),
+                ("$name", c.Name), ("$priv", c.PrivateKey?.ToBase64()), ("$pub", c.PublicKey.ToBase64()), ("$psk", c.PresharedKey.ToBase64()),
                 ("$a4", c.Address4?.ToString()), ("$a6", c.Address6?.ToString()), ("$en", c.Enabled ? 1 : 0), ("$created", Time(c.CreatedAt)),
                 ("$dns", c.Dns is null ? null : JoinList(c.Dns)), ("$aips", c.AllowedIps is null ? null : JoinList(c.AllowedIps)), ("$ka", c.Keepalive),
                 ("$exp", c.ExpiresAt is { } exp ? Time(exp) : null));
@@ -141,7 +141,7 @@ public sealed partial class Store
     {
         Id = r.GetInt64(0),
         Name = r.GetString(1),
-        PrivateKey = WireGuardKey.ParseBase64(r.GetString(2)),
+        PrivateKey = r.IsDBNull(2) ? null : WireGuardKey.ParseBase64(r.GetString(2)),
         PublicKey = WireGuardKey.ParseBase64(r.GetString(3)),
         PresharedKey = WireGuardKey.ParseBase64(r.GetString(4)),
         Address4 = r.IsDBNull(5) ? null : IPAddress.Parse(r.GetString(5)),

@@ -201,6 +201,17 @@ public sealed partial class Store : IDisposable
         INSERT INTO access_rules (subject, target, proto, created_at) SELECT 'everyone', 'internal', 'any', created_at FROM server;
         INSERT INTO access_rules (subject, target, proto, created_at) SELECT 'everyone', 'server', 'any', created_at FROM server;
         """,
+        // 4: a client imported without its private key (public key only): private_key may be NULL.
+        // Dropping NOT NULL changes no stored row, so the table's recorded definition is edited in
+        // place (sqlite.org/lang_altertable.html, "changes that do not affect the on-disk content")
+        // rather than copying the table, which would cascade into tables that reference clients.
+        // Migrate bumps schema_version afterwards, so every connection reloads the definition.
+        """
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_schema SET sql = replace(sql, 'private_key    TEXT NOT NULL', 'private_key    TEXT')
+        WHERE type = 'table' AND name = 'clients';
+        PRAGMA writable_schema = OFF;
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;
@@ -222,6 +233,12 @@ public sealed partial class Store : IDisposable
             Exec(_db, Migrations[v], _tx);
             Exec(_db, $"PRAGMA user_version = {v + 1};", _tx);
         }
+        // A migration may edit sqlite_schema directly (4); a new schema cookie makes every connection re-read it.
+        long cookie = (long)(Scalar(_db, "PRAGMA schema_version;", _tx) ?? 0L);
+        Exec(_db, $"PRAGMA schema_version = {cookie + 1};", _tx);
+        // Migration 4 edits the definition's text: make sure it took (a clients table written differently would not match).
+        if (Scalar(_db, "SELECT \"notnull\" FROM pragma_table_info('clients') WHERE name = 'private_key';", _tx) is long notNull && notNull != 0)
+            throw new InvalidOperationException("schema migration 4 did not apply: clients.private_key is still NOT NULL");
         tx.Commit();
     }
 
