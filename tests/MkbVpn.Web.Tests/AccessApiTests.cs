@@ -125,4 +125,31 @@ public sealed class AccessApiTests(WebHostFixture fixture) : IClassFixture<WebHo
         string audit = await http.GetStringAsync("/audit?client=pagecarol");
         Assert.Contains("<td>admin</td><td>page</td><td>set</td>", audit);
     }
+
+    [Fact]
+    public async Task A_client_imported_without_its_private_key_has_no_qr_code_and_says_why()
+    {
+        using (var store = MkbVpn.Storage.Store.Open(Host.Paths.Database, create: false))
+        {
+            using var tx = store.BeginWrite();
+            var pub = MkbVpn.WireGuard.Protocol.WireGuardKeys.PublicKeyOf(MkbVpn.WireGuard.Protocol.WireGuardKeys.NewPrivateKey());
+            store.InsertClient(new Clients.Client
+            {
+                Id = 0, Name = "keyless1", PrivateKey = null, PublicKey = pub,
+                PresharedKey = MkbVpn.WireGuard.Protocol.WireGuardKeys.NewPresharedKey(),
+                Address4 = IPAddress.Parse("203.0.113.240"), Enabled = true, CreatedAt = DateTimeOffset.UtcNow,
+            });
+            tx.Commit();
+        }
+        using var http = Host.TokenClient();
+        var c = await Send(http, HttpMethod.Get, "/api/v1/clients/keyless1", null, HttpStatusCode.OK);
+        Assert.True(c.GetProperty("public_key_only").GetBoolean());
+        var p = await Send(http, HttpMethod.Get, "/api/v1/clients/keyless1/qr.png", null, HttpStatusCode.BadRequest);
+        Assert.Contains("private key", p.GetProperty("detail").GetString());
+        var (page, _) = await Host.LoginAsync();
+        using var __ = page;
+        string html = await page.GetStringAsync("/clients/keyless1");
+        Assert.Contains("id=\"public-key-only\"", html);
+        Assert.DoesNotContain("id=\"qr\"", html);
+    }
 }

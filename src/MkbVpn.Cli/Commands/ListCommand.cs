@@ -32,7 +32,7 @@ internal static class ListCommand
 
 /// <summary>A client as list and show print it in JSON (show adds the config).</summary>
 internal sealed record ClientView(string Name, string? Address4, string? Address6, string State, string PublicKey,
-    DateTimeOffset CreatedAt, string? LastEndpoint, DateTimeOffset? LastHandshake, IReadOnlyList<string> Groups, DateTimeOffset? ExpiresAt)
+    DateTimeOffset CreatedAt, string? LastEndpoint, DateTimeOffset? LastHandshake, IReadOnlyList<string> Groups, DateTimeOffset? ExpiresAt, bool PublicKeyOnly)
 {
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? ConfigPath { get; init; }
@@ -41,7 +41,7 @@ internal sealed record ClientView(string Name, string? Address4, string? Address
     public string? Config { get; init; }
 
     public static ClientView Of(Clients.Client c, DateTimeOffset now) => new(c.Name, c.Address4?.ToString(), c.Address6?.ToString(),
-        c.StateAt(now), c.PublicKey.ToBase64(), c.CreatedAt, c.LastEndpoint, c.LastHandshake, c.Groups, c.ExpiresAt);
+        c.StateAt(now), c.PublicKey.ToBase64(), c.CreatedAt, c.LastEndpoint, c.LastHandshake, c.Groups, c.ExpiresAt, c.PrivateKey is null);
 }
 
 internal static class StatusCommand
@@ -127,9 +127,7 @@ internal static class QrCommand
         cmd.SetHandler(p =>
         {
             var service = CliOptions.Service(p);
-            if (service.Get(p.GetValue(name)!).Client is { PrivateKey: null } keyless)
-                throw new UserInputException($"no QR code for '{keyless.Name}': it was {ClientConfig.PublicKeyOnlyNote}");
-            string config = service.ConfigText(p.GetValue(name)!);
+            string config = service.QrConfigText(p.GetValue(name)!);
             if (p.GetValue(png) is { } file)
                 File.WriteAllBytes(file, QrCodes.Png(config));
             if (p.GetValue(svg) is { } svgFile)

@@ -177,9 +177,9 @@ internal static class ClientsApi
         return Results.Text(text, "text/plain; charset=utf-8");
     }
 
-    private static IResult QrPng(ClientService clients, string name) => Results.Bytes(QrCodes.Png(clients.ConfigText(name)), "image/png");
+    private static IResult QrPng(ClientService clients, string name) => Results.Bytes(QrCodes.Png(clients.QrConfigText(name)), "image/png");
 
-    private static IResult QrSvg(ClientService clients, string name) => Results.Text(QrCodes.Svg(clients.ConfigText(name)), "image/svg+xml");
+    private static IResult QrSvg(ClientService clients, string name) => Results.Text(QrCodes.Svg(clients.QrConfigText(name)), "image/svg+xml");
 
     private static IResult Status(ClientService clients)
     {

@@ -59,13 +59,14 @@ internal sealed record ClientDto(
     long RxBytes,
     long TxBytes,
     IReadOnlyList<string> Groups,
-    DateTimeOffset? ExpiresAt)
+    DateTimeOffset? ExpiresAt,
+    bool PublicKeyOnly)
 {
     public static ClientDto Of(ClientService.ClientStatus s) => new(
         s.Client.Name, s.Client.Address4?.ToString(), s.Client.Address6?.ToString(),
         s.Client.StateAt(DateTimeOffset.UtcNow), s.Client.PublicKey.ToBase64(), s.Client.CreatedAt,
         s.Online, s.Live?.Endpoint ?? s.Client.LastEndpoint, s.Live?.LastHandshake ?? s.Client.LastHandshake,
-        s.Live?.RxBytes ?? 0, s.Live?.TxBytes ?? 0, s.Client.Groups, s.Client.ExpiresAt);
+        s.Live?.RxBytes ?? 0, s.Live?.TxBytes ?? 0, s.Client.Groups, s.Client.ExpiresAt, s.Client.PrivateKey is null);
 
     public static ClientDto Of(Client c) => Of(new ClientService.ClientStatus(c, null, false));
 }

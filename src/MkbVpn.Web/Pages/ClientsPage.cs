@@ -172,8 +172,10 @@ internal static class ClientsPage
             <h1>Client <span id="client-name">{Html.E(d.Name)}</span></h1>
             {notice}
             <div class="detail">
+            {(d.PublicKeyOnly ? $"<p class=\"notice\" id=\"public-key-only\">{Html.E(d.Name)} was {Html.E(MkbVpn.Configs.ClientConfig.PublicKeyOnlyNote)}.</p>" : $"""
             <figure class="qr"><img id="qr" src="/api/v1/clients/{n}/qr.svg" alt="QR code of the config of {Html.E(d.Name)}, for the WireGuard app" width="280" height="280">
             <figcaption>WireGuard app: + › Scan from QR code</figcaption></figure>
+            """)}
             <dl class="facts" data-name="{Html.E(d.Name)}">
             <dt>Address</dt><dd>{Html.E(s.Client.AddressText)}</dd>
             <dt>State</dt><dd id="state"><span class="badge {d.State}">{d.State}</span></dd>

@@ -104,6 +104,15 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         return (server, c with { Groups = store.GroupsOf(c.Id) });
     }
 
+    /// <summary>The config for a QR code: refused for a client imported without its private key (the code could not work).</summary>
+    public string QrConfigText(string name)
+    {
+        var (_, c) = Get(name);
+        if (c.PrivateKey is null)
+            throw new UserInputException($"no QR code for '{c.Name}': it was {ClientConfig.PublicKeyOnlyNote}");
+        return ConfigText(name);
+    }
+
     public string ConfigText(string name)
     {
         using var store = OpenStore();
