@@ -438,7 +438,20 @@ public sealed partial class ClientService
     /// transaction; the firewall difference applied live before the commit (undone if the commit
     /// fails); then the config files whose routes changed are rewritten.
     /// </summary>
-    private T Write<T>(Func<Store, ServerSettings, bool, T> change, bool accessChanges = false)
+    private T Write<T>(Func<Store, ServerSettings, bool, T> change, bool accessChanges = false,
+        [System.Runtime.CompilerServices.CallerMemberName] string action = "")
+    {
+        return Audited(action switch
+        {
+            nameof(AddGroup) => "group add",
+            nameof(RemoveGroup) => "group remove",
+            nameof(Allow) => "access allow",
+            nameof(Revoke) => "access revoke",
+            _ => action.ToLowerInvariant(),
+        }, null, null, () => WriteCore(change, accessChanges));
+    }
+
+    private T WriteCore<T>(Func<Store, ServerSettings, bool, T> change, bool accessChanges)
     {
         using var held = Lock();
         using var store = OpenStore();

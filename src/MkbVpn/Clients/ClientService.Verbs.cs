@@ -28,7 +28,10 @@ public sealed record VerbResult(IReadOnlyList<Client> Clients, bool Live, IReadO
 
 public sealed partial class ClientService
 {
-    public VerbResult Add(IReadOnlyList<AddRequest> requests)
+    public VerbResult Add(IReadOnlyList<AddRequest> requests) =>
+        Audited("add", requests.Count == 1 ? requests[0].Name : $"{requests.Count} clients", requests.Count == 1 ? requests[0].Name : null, () => AddCore(requests));
+
+    private VerbResult AddCore(IReadOnlyList<AddRequest> requests)
     {
         if (requests.Count == 0)
             throw new UserInputException("add: give at least one client name");
@@ -149,7 +152,10 @@ public sealed partial class ClientService
         return next;
     }
 
-    public VerbResult Remove(IReadOnlyList<string> names)
+    public VerbResult Remove(IReadOnlyList<string> names) =>
+        Audited("remove", string.Join(",", names), names.Count == 1 ? names[0] : null, () => RemoveCore(names));
+
+    private VerbResult RemoveCore(IReadOnlyList<string> names)
     {
         var unique = ValidateNames(names);
         using var held = Lock();
@@ -183,7 +189,10 @@ public sealed partial class ClientService
 
     public VerbResult Reenable(IReadOnlyList<string> names) => SetEnabled(names, enabled: true);
 
-    private VerbResult SetEnabled(IReadOnlyList<string> names, bool enabled)
+    private VerbResult SetEnabled(IReadOnlyList<string> names, bool enabled) =>
+        Audited(enabled ? "reenable" : "block", string.Join(",", names), names.Count == 1 ? names[0] : null, () => SetEnabledCore(names, enabled));
+
+    private VerbResult SetEnabledCore(IReadOnlyList<string> names, bool enabled)
     {
         var unique = ValidateNames(names);
         using var held = Lock();

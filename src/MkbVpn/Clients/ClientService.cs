@@ -165,6 +165,35 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
 
     internal static PeerSpec SpecOf(Client c) => new(c.PublicKey, c.PresharedKey, [.. c.TunnelAddresses()]);
 
+    /// <summary>
+    /// Runs a change; when it fails while applying (the live interface or the firewall refused, the
+    /// database failed), the attempt is recorded in the audit log with its outcome, in a transaction
+    /// of its own since the change itself was rolled back. Refused input changes nothing and is not
+    /// logged.
+    /// </summary>
+    private T Audited<T>(string action, string? target, string? client, Func<T> change)
+    {
+        try
+        {
+            return change();
+        }
+        catch (UserInputException e) when (e.ExitCode is ExitCodes.Failure or ExitCodes.Database)
+        {
+            try
+            {
+                using var store = OpenStore();
+                using var tx = store.BeginWrite();
+                store.AppendAudit(Now, Actor, action, target, client, null, $"failed: {e.Message}");
+                tx.Commit();
+            }
+            catch (UserInputException)
+            {
+                // The database itself is what failed: nothing more can be recorded.
+            }
+            throw;
+        }
+    }
+
     /// <summary>Applies live, and when the store commit then fails, undoes the live change.</summary>
     private static void ApplyThenCommit(IWireGuardDevice? device, DeviceChanges change, DeviceChanges undo, Store.WriteTransaction tx)
     {
