@@ -79,7 +79,7 @@ public sealed partial class ClientService
             store.AppendAudit(Now, Actor, "group remove", $"group:{g.Name}", null,
                 $"{g.Members} member(s)" + (rules.Count > 0 ? $"; rules removed: {string.Join("; ", rules.Select(r => $"#{r.Id} {r}"))}" : ""));
             return (g, (IReadOnlyList<AccessRule>)rules);
-        }, accessChanges: true);
+        }, Scope.AllClients);
     }
 
     private static Group RequireGroup(Store store, string name, string field = "group")
@@ -109,7 +109,7 @@ public sealed partial class ClientService
             rule = store.InsertRule(rule);
             store.AppendAudit(Now, Actor, "access allow", $"rule #{rule.Id}", rule.Subject == SubjectKind.Client ? rule.SubjectName : null, rule.ToString());
             return new RuleResult(rule, Created: true);
-        }, accessChanges: true);
+        }, Scope.AllClients);
     }
 
     public AccessRule Revoke(long id)
@@ -121,7 +121,7 @@ public sealed partial class ClientService
             store.DeleteRule(id);
             store.AppendAudit(Now, Actor, "access revoke", $"rule #{rule.Id}", rule.Subject == SubjectKind.Client ? rule.SubjectName : null, rule.ToString());
             return rule;
-        }, accessChanges: true);
+        }, Scope.AllClients);
     }
 
     /// <summary>Validates WHO, TO, port and protocol into a rule (not yet stored).</summary>
@@ -330,7 +330,7 @@ public sealed partial class ClientService
             store.AppendAudit(now, Actor, "set", updated.Name, updated.Name, changes.Count == 0 ? "nothing" : string.Join("; ", changes));
             result = updated with { Groups = store.GroupsOf(c.Id) };
             return 0;
-        }, accessChanges: true);
+        }, Scope.OneClient, r.Name);
         return result!;
     }
 
@@ -430,15 +430,32 @@ public sealed partial class ClientService
 
     // ---- the policy and how a change reaches the firewall -----------------
 
-    internal static AccessPolicy LoadPolicy(Store store, ServerSettings server) =>
-        new(server, store.ListClients(), store.ListGroups(), store.LoadMemberships(), store.ListRules());
+    /// <summary>
+    /// The policy with every client, or only with <paramref name="clients"/>: the firewall's
+    /// per-client parts (map elements, own chains) and configs of other clients do not depend on
+    /// them, so a change that concerns a few clients compares policies of those few only.
+    /// </summary>
+    internal static AccessPolicy LoadPolicy(Store store, ServerSettings server, IReadOnlyList<Client>? clients = null) =>
+        new(server, clients ?? store.ListClients(), store.ListGroups(), store.LoadMemberships(), store.ListRules());
+
+    /// <summary>Which clients a change of groups, rules or client settings can concern.</summary>
+    private enum Scope
+    {
+        /// <summary>No access or config change (e.g. a new empty group).</summary>
+        None,
+        /// <summary>Rules or memberships of many clients; the clients themselves are unchanged.</summary>
+        AllClients,
+        /// <summary>One client's settings or groups.</summary>
+        OneClient,
+    }
 
     /// <summary>
     /// The frame of a change to groups, rules or client settings: lock, expiry sweep, one
     /// transaction; the firewall difference applied live before the commit (undone if the commit
-    /// fails); then the config files whose routes changed are rewritten.
+    /// fails); then the config files whose text changed are rewritten. A change that fails while
+    /// applying is recorded in the audit log.
     /// </summary>
-    private T Write<T>(Func<Store, ServerSettings, bool, T> change, bool accessChanges = false,
+    private T Write<T>(Func<Store, ServerSettings, bool, T> change, Scope scope = Scope.None, string? clientName = null,
         [System.Runtime.CompilerServices.CallerMemberName] string action = "")
     {
         return Audited(action switch
@@ -448,17 +465,22 @@ public sealed partial class ClientService
             nameof(Allow) => "access allow",
             nameof(Revoke) => "access revoke",
             _ => action.ToLowerInvariant(),
-        }, null, null, () => WriteCore(change, accessChanges));
+        }, clientName, clientName, () => WriteCore(change, scope, clientName));
     }
 
-    private T WriteCore<T>(Func<Store, ServerSettings, bool, T> change, bool accessChanges)
+    private T WriteCore<T>(Func<Store, ServerSettings, bool, T> change, Scope scope, string? clientName)
     {
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
         var device = LiveDevice(server);
         SweepExpired(store, server, device);
-        var before = accessChanges ? LoadPolicy(store, server) : null;
+        var before = scope switch
+        {
+            Scope.AllClients => LoadPolicy(store, server),
+            Scope.OneClient => LoadPolicy(store, server, [store.RequireClient(clientName!)]),
+            _ => null,
+        };
         T result;
         AccessPolicy? after = null;
         using (var tx = store.BeginWrite())
@@ -466,7 +488,9 @@ public sealed partial class ClientService
             result = change(store, server, device is not null);
             if (before is not null)
             {
-                after = LoadPolicy(store, server);
+                after = scope == Scope.OneClient
+                    ? LoadPolicy(store, server, [store.FindClientById(before.Clients[0].Id)!])
+                    : LoadPolicy(store, server, before.Clients);
                 if (device is not null)
                     ApplyAccessThenCommit(server, before, after, tx);
                 else
@@ -516,13 +540,19 @@ public sealed partial class ClientService
         var old = before.Clients.ToDictionary(c => c.Id);
         foreach (var c in after.Clients)
         {
-            string text = Configs.ClientConfig.Render(after.Server, c, after.ConfigAllowedIps(c));
-            bool same = old.TryGetValue(c.Id, out var o) && o.Name == c.Name &&
-                Configs.ClientConfig.Render(before.Server, o, before.ConfigAllowedIps(o)) == text;
-            if (!same || !File.Exists(Paths.ClientConfig(c.Name)))
-                WriteConfigText(c.Name, text);
-            if (o is not null && !string.Equals(o.Name, c.Name, StringComparison.Ordinal) && !string.Equals(o.Name, c.Name, StringComparison.OrdinalIgnoreCase))
+            var routes = after.ConfigAllowedIps(c);
+            if (old.TryGetValue(c.Id, out var o) && o.Name == c.Name && SameConfigFields(o, c) &&
+                before.ConfigAllowedIps(o).SequenceEqual(routes) && File.Exists(Paths.ClientConfig(c.Name)))
+                continue;
+            WriteConfigText(c.Name, Configs.ClientConfig.Render(after.Server, c, routes));
+            if (o is not null && !string.Equals(o.Name, c.Name, StringComparison.Ordinal))
                 DeleteConfig(o.Name);
         }
     }
+
+    /// <summary>The client's own fields that its config shows (besides the routes).</summary>
+    private static bool SameConfigFields(Client a, Client b) =>
+        a.PrivateKey == b.PrivateKey && a.PresharedKey == b.PresharedKey && Equals(a.Address4, b.Address4) && Equals(a.Address6, b.Address6) &&
+        a.Keepalive == b.Keepalive && a.CreatedAt == b.CreatedAt &&
+        (a.Dns is null ? b.Dns is null : b.Dns is not null && a.Dns.SequenceEqual(b.Dns));
 }

@@ -59,7 +59,8 @@ public sealed partial class ClientService
         var server = store.RequireServer();
         var device = LiveDevice(server);
         SweepExpired(store, server, device);
-        var before = LoadPolicy(store, server);
+        // Adding clients touches only their own map elements: compare policies of the new clients alone.
+        var before = LoadPolicy(store, server, []);
         var added = new List<Client>();
         using (var tx = store.BeginWrite())
         {
@@ -104,7 +105,7 @@ public sealed partial class ClientService
                 store.AppendAudit(now, Actor, "add", client.Name, client.Name, string.Join("; ", detail));
                 added.Add(client);
             }
-            var after = LoadPolicy(store, server);
+            var after = LoadPolicy(store, server, added);
             var change = new DeviceChanges { Peers = [.. added.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
             var undo = new DeviceChanges { Peers = [.. added.Select(c => new PeerChange.Remove(c.PublicKey))] };
             // Config files are written before the commit under temporary names and put in place
@@ -165,7 +166,7 @@ public sealed partial class ClientService
         var device = LiveDevice(server);
         SweepExpired(store, server, device);
         clients = [.. clients.Select(c => store.RequireClient(c.Name))];
-        var before = LoadPolicy(store, server);
+        var before = LoadPolicy(store, server, clients);
         using (var tx = store.BeginWrite())
         {
             foreach (var c in clients)
@@ -175,7 +176,7 @@ public sealed partial class ClientService
                 store.AppendAudit(Now, Actor, "remove", c.Name, c.Name,
                     c.AddressText + (rules.Count > 0 ? $"; its rules removed: {string.Join("; ", rules.Select(r => $"#{r.Id} {r}"))}" : ""));
             }
-            var after = LoadPolicy(store, server);
+            var after = LoadPolicy(store, server, []);
             var change = new DeviceChanges { Peers = [.. clients.Where(c => c.Enabled).Select(c => new PeerChange.Remove(c.PublicKey))] };
             var undo = new DeviceChanges { Peers = [.. clients.Where(c => c.Enabled).Select(c => new PeerChange.Upsert(SpecOf(c)))] };
             ApplyThenCommit(device, change, undo, tx, server, before, after);

@@ -118,7 +118,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         using var store = OpenStore();
         var server = store.RequireServer();
         var client = store.RequireClient(name);
-        return ClientConfig.Render(server, client, LoadPolicy(store, server).ConfigAllowedIps(client));
+        return ClientConfig.Render(server, client, LoadPolicy(store, server, [client]).ConfigAllowedIps(client));
     }
 
     public sealed record ClientStatus(Client Client, PeerState? Live, bool Online);

@@ -28,6 +28,13 @@ public sealed partial class Store
         return r.Read() ? ReadClient(r) : null;
     }
 
+    public Client? FindClientById(long id)
+    {
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE id = $id", ("$id", id));
+        using var r = Reader(cmd);
+        return r.Read() ? ReadClient(r) : null;
+    }
+
     public Client RequireClient(string name) =>
         FindClient(name) ?? throw new UserInputException($"no client named '{name}'", ExitCodes.NotFound);
 
