@@ -127,4 +127,48 @@ public sealed class BrowserTests(WebHostFixture fixture) : IClassFixture<WebHost
         await Assertions.Expect(page.Locator("#client-name")).ToHaveTextAsync("keep1");
         Assert.Contains(Host.Clients.List(), c => c.Name == "keep1");
     }
+
+    [Fact]
+    public async Task Groups_rules_and_the_check_on_the_access_page()
+    {
+        var (playwright, browser) = await LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = Host.BaseUrl });
+        page.SetDefaultTimeout((float)Deadline.TotalMilliseconds);
+        page.Dialog += (_, d) => d.AcceptAsync();
+        await page.GotoAsync("/login");
+        await page.GetByLabel("Admin name").FillAsync(WebHost.Admin);
+        await page.GetByLabel("Password").FillAsync(WebHost.Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Log in" }).ClickAsync();
+        Host.Clients.Add([new Clients.AddRequest("brdora")]);
+
+        await page.GetByRole(AriaRole.Link, new() { Name = "Access", Exact = true }).ClickAsync();
+        await page.GetByLabel("Name").FillAsync("brwiki");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Add group" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#groups tr[data-name='brwiki']")).ToBeVisibleAsync();
+
+        await page.GetByLabel("Who").FillAsync("group:brwiki");
+        await page.GetByLabel("To", new() { Exact = true }).FillAsync("198.51.100.44");
+        await page.GetByLabel("Port").FillAsync("443");
+        await page.GetByLabel("Protocol").SelectOptionAsync("tcp");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Allow" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#rules")).ToContainTextAsync("group:brwiki");
+
+        // Put the client in the group from its page, then ask.
+        await page.GotoAsync("/clients/brdora");
+        await page.GetByLabel("Groups (comma separated)").FillAsync("brwiki");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#groups")).ToHaveTextAsync("brwiki");
+        await page.GotoAsync("/access");
+        await page.GetByLabel("Client").FillAsync("brdora");
+        await page.GetByLabel("Destination").FillAsync("198.51.100.44:443/tcp");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Check" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#check-result")).ToContainTextAsync("allow");
+        await Assertions.Expect(page.Locator("#check-result")).ToContainTextAsync("group:brwiki -> 198.51.100.44/32 tcp/443");
+        await page.ScreenshotAsync(new() { Path = ArtifactPath("access.png"), FullPage = true });
+
+        await page.GotoAsync("/audit?client=brdora");
+        await Assertions.Expect(page.Locator("#audit")).ToContainTextAsync("set");
+    }
 }
