@@ -20,6 +20,39 @@ public sealed class Paths
 
     public string ClientConfig(string name) => Path.Combine(ClientsDir, name + ".conf");
 
+    /// <summary>
+    /// Refuses with "run as root" when the data directory exists but this user may not look inside
+    /// (it is 0700, owned by root): a missing database would otherwise read as "not initialised".
+    /// </summary>
+    public void RequireReadable()
+    {
+        if (!Directory.Exists(DataDir))
+            return;
+        try
+        {
+            using var e = Directory.EnumerateFileSystemEntries(DataDir).GetEnumerator();
+            e.MoveNext();
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new UserInputException($"no permission to read {DataDir}: run as root (sudo)", ExitCodes.NeedsRoot);
+        }
+    }
+
+    /// <summary>Deletes config files staged by a verb that was killed before it finished (they may hold private keys).</summary>
+    public int RemoveLeftovers()
+    {
+        if (!Directory.Exists(ClientsDir))
+            return 0;
+        int n = 0;
+        foreach (var f in Directory.EnumerateFiles(ClientsDir, "*.conf.tmp"))
+        {
+            File.Delete(f);
+            n++;
+        }
+        return n;
+    }
+
     /// <summary>Creates the data directory (0700) and its clients folder.</summary>
     public void EnsureCreated()
     {

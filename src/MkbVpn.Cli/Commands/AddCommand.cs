@@ -54,7 +54,24 @@ internal static class AddCommand
                 allowedValues = [System.Net.IPNetwork.Parse("0.0.0.0/0"), System.Net.IPNetwork.Parse("::/0")];
             }
             var service = CliOptions.Service(p);
-            var result = service.Add([.. list.Select(n => new AddRequest(n)
+            // The PNG's path is checked by opening it before anything is added: a bad path must not
+            // fail after the client was committed.
+            FileStream? pngFile = null;
+            if (p.GetValue(qrPng) is { } pngPath)
+            {
+                try
+                {
+                    pngFile = new FileStream(pngPath, FileMode.Create, FileAccess.Write);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new UserInputException($"--qr-png: cannot write {pngPath}: {e.Message}; nothing was added");
+                }
+            }
+            VerbResult result;
+            try
+            {
+                result = service.Add([.. list.Select(n => new AddRequest(n)
             {
                 Address4 = a4.FirstOrDefault(),
                 Address6 = a6.FirstOrDefault(),
@@ -64,8 +81,21 @@ internal static class AddCommand
                 Groups = p.GetValue(group) is { Length: > 0 } g ? [.. g.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))] : null,
                 Expires = p.GetValue(expires),
             })]);
-            if (p.GetValue(qrPng) is { } png)
-                File.WriteAllBytes(png, QrCodes.Png(service.ConfigText(result.Clients[0].Name)));
+            }
+            catch
+            {
+                if (pngFile is not null)
+                {
+                    pngFile.Dispose();
+                    File.Delete(p.GetValue(qrPng)!);
+                }
+                throw;
+            }
+            if (pngFile is not null)
+            {
+                using (pngFile)
+                    pngFile.Write(QrCodes.Png(service.QrConfigText(result.Clients[0].Name)));
+            }
             if (p.GetValue(json))
             {
                 CliOptions.WriteJson(result.Clients.Select(c => new

@@ -37,7 +37,31 @@ public sealed partial class ClientService
 {
     public const string DefaultSubnet4 = "10.99.0.0/24";
 
+    /// <summary>
+    /// Creates the server (or changes it with <see cref="InitOptions.Change"/>). A first init that
+    /// fails leaves nothing behind: no data directory, no empty database that would read as
+    /// "not initialised" or be mistaken for a server later.
+    /// </summary>
     public InitResult Init(InitOptions o)
+    {
+        bool dirExisted = Directory.Exists(Paths.DataDir);
+        bool dbExisted = File.Exists(Paths.Database) && new FileInfo(Paths.Database).Length > 0;
+        try
+        {
+            return InitCore(o);
+        }
+        catch when (!dbExisted)
+        {
+            foreach (var f in new[] { Paths.Database, Paths.Database + "-wal", Paths.Database + "-shm", Paths.Database + "-journal" })
+                if (File.Exists(f))
+                    File.Delete(f);
+            if (!dirExisted && Directory.Exists(Paths.DataDir))
+                Directory.Delete(Paths.DataDir, recursive: true);
+            throw;
+        }
+    }
+
+    private InitResult InitCore(InitOptions o)
     {
         // Validate every given value before touching anything.
         var subnet4 = o.Subnet4 is null ? (IPNetwork?)null : Cidr.ParseNetwork(o.Subnet4, "--subnet");

@@ -39,7 +39,10 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     private Store OpenStore()
     {
         if (!Directory.Exists(Paths.DataDir) || !File.Exists(Paths.Database))
+        {
+            Paths.RequireReadable();
             throw new UserInputException($"mkb-vpn is not initialised in {Paths.DataDir}: run 'mkb-vpn init' first", ExitCodes.NotInitialised);
+        }
         return Store.Open(Paths.Database, create: false);
     }
 
@@ -53,7 +56,10 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
             throw new UserInputException($"mkb-vpn is not initialised in {Paths.DataDir}: run 'mkb-vpn init' first", ExitCodes.NotInitialised);
         try
         {
-            return Sys.Lock(Paths.LockFile, LockTimeout);
+            var held = Sys.Lock(Paths.LockFile, LockTimeout);
+            // Under the lock no verb is staging files: any staged file left is from one that was killed.
+            Paths.RemoveLeftovers();
+            return held;
         }
         catch (UnauthorizedAccessException)
         {

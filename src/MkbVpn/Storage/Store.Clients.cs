@@ -14,11 +14,7 @@ public sealed partial class Store
     public IReadOnlyList<Client> ListClients()
     {
         using var cmd = Command($"SELECT {ClientColumns} FROM clients ORDER BY id");
-        using var r = Reader(cmd);
-        var list = new List<Client>();
-        while (r.Read())
-            list.Add(ReadClient(r));
-        return list;
+        return Rows(cmd, ReadClient, "clients");
     }
 
     public Client? FindClient(string name)

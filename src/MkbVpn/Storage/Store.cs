@@ -28,8 +28,11 @@ public sealed partial class Store : IDisposable
     /// <summary>Opens (and migrates) the store. <paramref name="create"/>: create the file if missing.</summary>
     public static Store Open(string path, bool create)
     {
-        if (!create && !File.Exists(path))
+        if (!create && (!File.Exists(path) || new FileInfo(path).Length == 0))
+        {
+            // An empty file is what a failed first init or a full disk leaves: never write a schema into it from a read.
             throw new UserInputException($"mkb-vpn is not initialised here ({System.IO.Path.GetDirectoryName(path)}): run 'mkb-vpn init' first", ExitCodes.NotInitialised);
+        }
         if (create && !File.Exists(path))
         {
             // Private keys live in this file: owner-only from the first byte.
@@ -334,6 +337,30 @@ public sealed partial class Store : IDisposable
         cmd.CommandText = sql;
         cmd.Transaction = tx;
         return cmd.ExecuteScalar();
+    }
+
+    /// <summary>
+    /// Reads every row; a damaged page or a row that does not parse is the database's fault, not an
+    /// internal error: one line naming the table, exit code 8.
+    /// </summary>
+    private List<T> Rows<T>(SqliteCommand cmd, Func<SqliteDataReader, T> read, string table)
+    {
+        using var r = Reader(cmd);
+        var list = new List<T>();
+        try
+        {
+            while (r.Read())
+                list.Add(read(r));
+        }
+        catch (SqliteException e)
+        {
+            throw Translate(e, Path);
+        }
+        catch (Exception e) when (e is FormatException or InvalidCastException or ArgumentException or OverflowException)
+        {
+            throw new UserInputException($"database {Path}: a row of {table} does not parse ({e.GetType().Name}); restore it from a backup ('mkb-vpn restore')", ExitCodes.Database);
+        }
+        return list;
     }
 
     private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
