@@ -15,7 +15,7 @@ while read -r m; do
 done < /modules/order
 scenario=$(sed -n 's/.*mkbtest=\([^ ]*\).*/\1/p' /proc/cmdline)
 mkdir -p /newroot
-if mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /newroot &&
+if mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /newroot &&
    mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 work /newroot/mnt; then
   for d in tmp run; do mount -t tmpfs -o mode=1777 tmpfs "/newroot/$d"; done
   mount -t proc proc /newroot/proc

@@ -65,13 +65,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 kver=$(find_kernel) || { report vm_kernel fail "no kernel image with the WireGuard module after installing linux-image-amd64"; finish; exit 1; }
 
-if [ "$build" -eq 1 ]; then
-  echo "== build"
-  dotnet build src/MkbVpn.Cli -c Release -nologo -v quiet -clp:ErrorsOnly
-fi
-mkbvpn="$repo/src/MkbVpn.Cli/bin/Release/net10.0/mkb-vpn"
-[ -x "$mkbvpn" ] || { report vm_build fail "$mkbvpn is not built"; finish; exit 1; }
-
 work=$(mktemp -d /tmp/mkb-kvm.XXXXXX)
 qemu_pid=
 cleanup() {
@@ -79,11 +72,29 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+mkdir -p "$work/share"
+
+# mkb-vpn as the VM runs it, in the writable share (the guest's /mnt), so that the checkout may
+# live anywhere (the guest has tmpfs over /tmp and /run). ReadyToRun: .NET runs 25-30x slower
+# under TCG and JIT is most of a CLI call's time; --no-build copies the plain build instead.
+app="$work/share/app"
+if [ "$build" -eq 1 ]; then
+  echo "== publish mkb-vpn (ReadyToRun)"
+  dotnet publish src/MkbVpn.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+    -o "$app" -nologo -v quiet -clp:ErrorsOnly >/dev/null ||
+    { report vm_build fail "dotnet publish src/MkbVpn.Cli failed"; finish; exit 1; }
+else
+  cp -a src/MkbVpn.Cli/bin/Release/net10.0 "$app" 2>/dev/null ||
+    { report vm_build fail "src/MkbVpn.Cli/bin/Release/net10.0 is not built"; finish; exit 1; }
+fi
+[ -x "$app/mkb-vpn" ] || { report vm_build fail "no mkb-vpn in the build output"; finish; exit 1; }
+cp "$scenario" "$work/share/scenario.sh"
+echo "   ready after $(elapsed) s"
 
 # The initramfs: static busybox, our init, and the modules that mount 9p over virtio (Debian's
 # own initrd has none of them), decompressed, with their dependencies in load order.
 root="$work/initramfs"
-mkdir -p "$root"/{bin,modules,proc,sys,dev,newroot} "$work/share"
+mkdir -p "$root"/{bin,modules,proc,sys,dev,newroot}
 cp /bin/busybox "$root/bin/busybox"
 cp tests/kernel/guest-init.sh "$root/init"
 chmod 0755 "$root/init"
@@ -115,7 +126,7 @@ boot_started=$(date +%s.%N)
 timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 \
   -accel tcg -cpu max -m 2048 -smp 2 -nic none -nographic -no-reboot \
   -kernel "/boot/vmlinuz-$kver" -initrd "$work/initramfs.cpio" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 mkbtest=$(realpath "$scenario") mkbvpn=$mkbvpn" \
+  -append "console=ttyS0 quiet loglevel=3 panic=-1 mkbtest=/mnt/scenario.sh mkbvpn=/mnt/app/mkb-vpn" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -virtfs "local,path=$work/share,mount_tag=work,security_model=none,multidevs=remap" \
   < /dev/null > "$work/console.log" 2>&1 &

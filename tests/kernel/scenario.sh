@@ -14,7 +14,9 @@
 set -u
 share=${1:?usage: scenario.sh SHARE_DIR}
 out=$share/results
-mkb=$(sed -n 's/.* mkbvpn=\([^ ]*\).*/\1/p' /proc/cmdline)
+# mkb-vpn from the share into tmpfs: every call reads it again, and RAM is faster than 9p.
+cp -a "$(dirname "$(sed -n 's/.* mkbvpn=\([^ ]*\).*/\1/p' /proc/cmdline)")" /tmp/mkb-kvm-app
+mkb=/tmp/mkb-kvm-app/mkb-vpn
 export DOTNET_TieredPGO=0 DOTNET_TC_QuickJitForLoops=1 DOTNET_ReadyToRun=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 
 id=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-5)
@@ -27,7 +29,7 @@ server_tunnel=203.0.113.1 internal_host=198.51.100.2
 cleanup() {
   for ns in $S $A $B $I; do ip netns del "$ns" 2>/dev/null; done
   [ -n "${gopid:-}" ] && kill "$gopid" 2>/dev/null
-  rm -rf "$data" "$shim" "/run/wireguard/$b.sock"
+  rm -rf "$data" "$shim" "/run/wireguard/$b.sock" /tmp/mkb-kvm-app
 }
 trap cleanup EXIT
 
@@ -55,12 +57,13 @@ vpn() {
 ping_ok() {   # namespace address [wait seconds]
   ip netns exec "$1" ping -c 1 -W "${3:-1}" "$2" >/dev/null 2>&1
 }
-# wait_until SECONDS COMMAND...: polls until the command succeeds; prints the milliseconds it took.
+# wait_until SECONDS COMMAND...: polls until the command succeeds; prints "MS ms, N tries".
 wait_until() {
-  local limit=$(( $1 * 1000 )) t0 now; shift
-  t0=$(ms_now)
+  local limit=$(( $1 * 1000 )) t0 now tries; shift
+  t0=$(ms_now) tries=0
   while true; do
-    if "$@"; then echo $(( $(ms_now) - t0 )); return 0; fi
+    tries=$((tries + 1))
+    if "$@"; then echo "$(( $(ms_now) - t0 )) ms, $tries tries"; return 0; fi
     now=$(ms_now)
     [ $(( now - t0 )) -lt "$limit" ] || return 1
   done
@@ -127,7 +130,7 @@ check client_b_wireguard_go "B is wireguard-go's TUN interface" link_kind "$B" "
 for pair in "a:$A" "b:$B"; do
   who=${pair%%:*} ns=${pair#*:}
   if t=$(wait_until 20 ping_ok "$ns" $server_tunnel); then
-    check "reach_$who" "server v4 after ${t} ms, server v6, internal host" \
+    check "reach_$who" "server v4 after $t; server v6, internal host" \
       eval "ping_ok $ns fd00:5e:1::1 && ping_ok $ns $internal_host"
   else
     result "reach_$who" fail "no ping to the server's tunnel address within 20 s"
@@ -146,8 +149,8 @@ check block_b_keeps_session "B reaches the internal host; its handshake is uncha
 # ---- reenable A: the server contacts A at its last endpoint ---------------------------------
 vpn reenable "$a"
 if t=$(wait_until 30 ping_ok "$A" $server_tunnel 0.2); then
-  echo "vm: A served again $t ms after reenable (kernel WireGuard server)"
-  check reenable_recovery "${t} ms (promise: < 2000 ms)" test "$t" -lt 2000
+  echo "vm: A served again $t after reenable (kernel WireGuard server)"
+  check reenable_recovery "$t (promise: < 2000 ms)" test "${t%% *}" -lt 2000
 else
   result reenable_recovery fail "A not served within 30 s of reenable"
 fi
@@ -160,11 +163,13 @@ vpn up
 rc=$?
 check up_restores "up restored the interface on kernel WireGuard, 2 peers" \
   eval "[ $rc -eq 0 ] && link_kind $S $sif wireguard && [ \$(server_peers) = 2 ]"
-if t=$(wait_until 40 eval "ping_ok $A $server_tunnel 0.2 && ping_ok $B $server_tunnel 0.2"); then
-  echo "vm: A and B served again $t ms after up restored the interface (kernel WireGuard server)"
-  check restore_recovery "${t} ms (promise: < 2000 ms)" test "$t" -lt 2000
+t_up=$(ms_now)
+if tA=$(wait_until 40 ping_ok "$A" $server_tunnel 0.2) && tB=$(wait_until 40 ping_ok "$B" $server_tunnel 0.2); then
+  t=$(( $(ms_now) - t_up ))
+  echo "vm: after up restored the interface (kernel WireGuard server): A served again after $tA; B $t ms after up"
+  check restore_recovery "A and B both served $t ms after up (A: $tA; promise: < 2000 ms)" test "$t" -lt 2000
 else
-  result restore_recovery fail "A and B not both served within 40 s of up"
+  result restore_recovery fail "A and B not both served within 40 s of up each"
 fi
 
 # ---- remove A: gone for good; B unaffected -------------------------------------------------
