@@ -68,6 +68,14 @@ wait_until() {
     [ $(( now - t0 )) -lt "$limit" ] || return 1
   done
 }
+# first_reply NS: pings the server's tunnel address every 0.1 s for up to 40 s; prints the wall
+# clock (ms) of the first reply, or nothing. One ping process per client, started at once,
+# so that the time of a slow 'ip netns exec' (most of a second on a loaded host) is not
+# counted again for every try.
+first_reply() {
+  ip netns exec "$1" ping -D -n -c 1 -i 0.1 -w 40 $server_tunnel 2>/dev/null |
+    sed -n 's/^\[\([0-9]*\)\.\([0-9][0-9][0-9]\)[0-9]*\].*bytes from.*/\1\2/p'
+}
 handshake() {   # namespace interface -> latest handshake (unix seconds) of its first peer
   ip netns exec "$1" wg show "$2" latest-handshakes 2>/dev/null | awk 'NR == 1 { print $2 }'
 }
@@ -148,11 +156,13 @@ check block_b_keeps_session "B reaches the internal host; its handshake is uncha
 
 # ---- reenable A: the server contacts A at its last endpoint ---------------------------------
 vpn reenable "$a"
-if t=$(wait_until 30 ping_ok "$A" $server_tunnel 0.2); then
-  echo "vm: A served again $t after reenable (kernel WireGuard server)"
-  check reenable_recovery "$t (promise: < 2000 ms)" test "${t%% *}" -lt 2000
+t0=$(ms_now)
+rA=$(first_reply "$A")
+if [ -n "$rA" ]; then
+  echo "vm: A served again $((rA - t0)) ms after reenable (kernel WireGuard server)"
+  check reenable_recovery "$((rA - t0)) ms (promise: < 2000 ms)" test $((rA - t0)) -lt 2000
 else
-  result reenable_recovery fail "A not served within 30 s of reenable"
+  result reenable_recovery fail "A not served within 40 s of reenable"
 fi
 
 # ---- status shows the data plane; the interface is killed and 'up' restores it ----------
@@ -163,13 +173,16 @@ vpn up
 rc=$?
 check up_restores "up restored the interface on kernel WireGuard, 2 peers" \
   eval "[ $rc -eq 0 ] && link_kind $S $sif wireguard && [ \$(server_peers) = 2 ]"
-t_up=$(ms_now)
-if tA=$(wait_until 40 ping_ok "$A" $server_tunnel 0.2) && tB=$(wait_until 40 ping_ok "$B" $server_tunnel 0.2); then
-  t=$(( $(ms_now) - t_up ))
-  echo "vm: after up restored the interface (kernel WireGuard server): A served again after $tA; B $t ms after up"
-  check restore_recovery "A and B both served $t ms after up (A: $tA; promise: < 2000 ms)" test "$t" -lt 2000
+t0=$(ms_now)
+first_reply "$A" > "$data/reply.a" & pa=$!
+first_reply "$B" > "$data/reply.b" & pb=$!
+wait $pa $pb
+rA=$(cat "$data/reply.a") rB=$(cat "$data/reply.b")
+if [ -n "$rA" ] && [ -n "$rB" ]; then
+  echo "vm: after up restored the interface (kernel WireGuard server): A served again $((rA - t0)) ms, B $((rB - t0)) ms after up"
+  check restore_recovery "A $((rA - t0)) ms, B $((rB - t0)) ms (promise: < 2000 ms)" test $((rA - t0)) -lt 2000 -a $((rB - t0)) -lt 2000
 else
-  result restore_recovery fail "A and B not both served within 40 s of up each"
+  result restore_recovery fail "A or B not served within 40 s of up (A: ${rA:+$((rA - t0)) ms}, B: ${rB:+$((rB - t0)) ms})"
 fi
 
 # ---- remove A: gone for good; B unaffected -------------------------------------------------
@@ -217,6 +230,14 @@ else
 fi
 vpn down
 check down_after_fallback "interface gone" eval "! ip -n $S link show dev $sif >/dev/null 2>&1"
+
+# ---- --engine builtin still forces mkb-vpn's own engine where the module is loaded ------------
+vpn up --engine builtin
+rc=$?
+check engine_builtin_forced "a TUN link run by the built-in engine, and up says why" \
+  eval "[ $rc -eq 0 ] && grep -q 'built-in engine: chosen with --engine' <<<\"\$vpn_out\" && link_kind $S $sif tun"
+vpn down
+check down_after_builtin "interface gone" eval "! ip -n $S link show dev $sif >/dev/null 2>&1"
 
 echo "vm: scenario done at $(cut -d' ' -f1 /proc/uptime) s of uptime"
 echo DONE >> "$out"

@@ -255,21 +255,32 @@ public sealed partial class ClientService
         }
         var dataPlane = plane is not null ? new DataPlaneInfo(plane.Engine, plane.Reason) : RunningDataPlane(store, server.Interface);
 
-        var state = device.Read();
-        // A running interface knows endpoints newer than the store's: keep them.
-        store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
-        var clients = store.ListClients();
-        var enabled = clients.Where(c => c.Enabled).ToList();
-        var kicks = enabled.Where(ShouldKick).ToDictionary(c => c.PublicKey, c => c.LastEndpoint!);
-        var changes = Reconciler.Diff(server.PrivateKey, server.ListenPort, [.. enabled.Select(SpecOf)], state, kicks);
+        InterfaceState state;
+        List<Client> clients;
+        DeviceChanges changes;
         try
         {
+            state = device.Read();
+            // A running interface knows endpoints newer than the store's: keep them.
+            store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+            clients = [.. store.ListClients()];
+            var enabled = clients.Where(c => c.Enabled).ToList();
+            var kicks = enabled.Where(ShouldKick).ToDictionary(c => c.PublicKey, c => c.LastEndpoint!);
+            changes = Reconciler.Diff(server.PrivateKey, server.ListenPort, [.. enabled.Select(SpecOf)], state, kicks);
             device.Apply(changes with { Peers = [.. changes.Peers.Where(p => p is not PeerChange.Kick)] });
             NetworkSetup.ConfigureLink(server);
         }
         catch (Exception) when (created)
         {
-            NetworkSetup.DeleteLink(server.Interface);   // never leave a half-made interface
+            // Never leave a half-made interface behind (e.g. a kernel link when wg is missing).
+            try
+            {
+                NetworkSetup.DeleteLink(server.Interface);
+            }
+            catch (IOException)
+            {
+                // The original failure is the one to report.
+            }
             throw;
         }
         string before = NetworkSetup.EnableForwarding(server.Subnet6 is not null);
