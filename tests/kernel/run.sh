@@ -57,8 +57,8 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 find_kernel >/dev/null || need+=(linux-image-amd64)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # The host boots nothing from it: no need for the initramfs Debian would build for each kernel.
+  # The host boots nothing from it: INITRD=No spares the initramfs Debian would build.
+  export DEBIAN_FRONTEND=noninteractive INITRD=No
   if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
     apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
