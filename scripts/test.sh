@@ -48,6 +48,11 @@ for project in tests/MkbVpn.WireGuard.Tests tests/MkbVpn.Tests tests/MkbVpn.Web.
   [ "$(cat "$results/$name.rc")" -eq 0 ] || status=1
 done
 
+# Kernel WireGuard: the end-to-end scenario in a VM running Debian's kernel (tests/kernel/run.sh;
+# installs qemu-system-x86, linux-image-amd64 and busybox-static when missing).
+echo "== kernel WireGuard in a VM"
+bash tests/kernel/run.sh --no-build --results "$results/kernel.counts" || status=1
+
 # Sum the trx counters of every project into one closing line.
 passed=0 failed=0 skipped=0
 for trx in "$results"/*.trx; do
@@ -58,6 +63,12 @@ for trx in "$results"/*.trx; do
   n=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")
   passed=$((passed + ${p:-0})) failed=$((failed + ${f:-0})) skipped=$((skipped + ${n:-0}))
 done
+if [ -f "$results/kernel.counts" ]; then
+  passed=$((passed + $(sed -n 's/^passed //p' "$results/kernel.counts")))
+  failed=$((failed + $(sed -n 's/^failed //p' "$results/kernel.counts")))
+else
+  echo "test.sh: the kernel VM test produced no results" >&2; status=1
+fi
 [ "$(ls "$results"/*.trx 2>/dev/null | wc -l)" -eq 4 ] || { echo "test.sh: a test project produced no results" >&2; status=1; }
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -52,7 +52,9 @@ internal static class StatusCommand
         var cmd = new Command("status", "Live status: endpoint, latest handshake, online (handshake within 3 minutes), received and sent bytes.\nExample: sudo mkb-vpn status") { json };
         cmd.SetHandler(p =>
         {
-            var report = CliOptions.Service(p).Status();
+            var service = CliOptions.Service(p);
+            var report = service.Status();
+            var plane = report.InterfaceUp ? service.DataPlane() : null;
             var now = DateTimeOffset.UtcNow;
             if (p.GetValue(json))
             {
@@ -60,6 +62,8 @@ internal static class StatusCommand
                 {
                     @interface = report.Server.Interface,
                     up = report.InterfaceUp,
+                    engine = plane?.Engine,
+                    engine_reason = plane?.Reason,
                     clients = report.Clients.Select(s => new
                     {
                         s.Client.Name,
@@ -75,7 +79,7 @@ internal static class StatusCommand
                 });
                 return 0;
             }
-            Console.WriteLine($"{report.Server.Interface}: {(report.InterfaceUp ? "up" : "DOWN (run 'mkb-vpn up')")}, {report.Clients.Count(c => c.Online)} of {report.Clients.Count} clients online");
+            Console.WriteLine($"{report.Server.Interface}: {(report.InterfaceUp ? "up" : "DOWN (run 'mkb-vpn up')")}{(plane is null ? "" : $" ({UpCommand.DataPlaneText(plane.Engine, plane.Reason)})")}, {report.Clients.Count(c => c.Online)} of {report.Clients.Count} clients online");
             CliOptions.Table(["NAME", "ADDRESS", "STATE", "ENDPOINT", "HANDSHAKE", "RX", "TX"],
                 report.Clients.Select(s => (IReadOnlyList<string>)[
                     s.Client.Name, s.Client.AddressText,

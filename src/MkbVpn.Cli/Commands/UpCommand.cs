@@ -21,10 +21,12 @@ internal static class UpCommand
             using var term = p.GetValue(foreground) ? PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); }) : null;
             using var intr = p.GetValue(foreground) ? PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); }) : null;
             var r = service.Up(p.GetValue(engine));
+            if (r.Warning is not null)
+                Console.Error.WriteLine($"mkb-vpn: warning: {r.Warning}");
             if (p.GetValue(json))
-                CliOptions.WriteJson(new { r.Server.Interface, r.Engine, r.Created, peers_added = r.PeersAdded, peers_removed = r.PeersRemoved, peers_updated = r.PeersUpdated, kicked = r.Kicked });
+                CliOptions.WriteJson(new { r.Server.Interface, r.Engine, engine_reason = r.EngineReason, r.Warning, r.Created, peers_added = r.PeersAdded, peers_removed = r.PeersRemoved, peers_updated = r.PeersUpdated, kicked = r.Kicked });
             else
-                Console.WriteLine($"{r.Server.Interface} is up ({r.Engine}, UDP {r.Server.ListenPort}){(r.Created ? "" : ", reconciled")}: " +
+                Console.WriteLine($"{r.Server.Interface} is up ({DataPlaneText(r.Engine, r.EngineReason)}, UDP {r.Server.ListenPort}){(r.Created ? "" : ", reconciled")}: " +
                     $"{r.PeersAdded} peers added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
             if (!p.GetValue(foreground))
                 return 0;
@@ -36,6 +38,10 @@ internal static class UpCommand
         });
         return cmd;
     }
+
+    /// <summary>"kernel WireGuard: the wireguard kernel module is loaded", "built-in engine: chosen with --engine".</summary>
+    internal static string DataPlaneText(string engine, string reason) =>
+        (engine switch { "kernel" => "kernel WireGuard", "builtin" => "built-in engine", _ => engine }) + (reason.Length > 0 ? $": {reason}" : "");
 }
 
 internal static class DownCommand

@@ -31,7 +31,17 @@ public sealed record InitOptions
 
 public sealed record InitResult(ServerSettings Server, bool Created, IReadOnlyList<string> Notes);
 
-public sealed record UpResult(ServerSettings Server, string Engine, bool Created, int PeersAdded, int PeersRemoved, int PeersUpdated, int Kicked);
+public sealed record UpResult(ServerSettings Server, string Engine, bool Created, int PeersAdded, int PeersRemoved, int PeersUpdated, int Kicked)
+{
+    /// <summary>Why this data plane runs the interface (e.g. "the wireguard kernel module is loaded").</summary>
+    public string EngineReason { get; init; } = "";
+
+    /// <summary>Something the admin should know, e.g. that kernel WireGuard was refused and the built-in engine took over.</summary>
+    public string? Warning { get; init; }
+}
+
+/// <summary>What runs the live interface and why 'up' chose it.</summary>
+public sealed record DataPlaneInfo(string Engine, string Reason);
 
 public sealed partial class ClientService
 {
@@ -297,39 +307,64 @@ public sealed partial class ClientService
         var device = LiveInterface.Find(server.Interface);
         SweepExpired(store, server, device);
         bool created = false;
-        string engineName;
+        DataPlane? plane = null;
         if (device is null)
         {
             if (NetworkSetup.LinkExists(server.Interface))
                 throw new UserInputException($"a network interface named {server.Interface} exists and is not WireGuard: remove it or choose another with 'init --change --interface'");
-            (device, engineName) = LiveInterface.Create(server.Interface, engine);
+            plane = LiveInterface.Create(server.Interface, engine);
+            device = plane.Device;
             created = true;
         }
-        else
+        var dataPlane = plane is not null ? new DataPlaneInfo(plane.Engine, plane.Reason) : RunningDataPlane(store, server.Interface);
+
+        InterfaceState state;
+        List<Client> clients;
+        DeviceChanges changes;
+        try
         {
-            engineName = device is UapiDevice ? "userspace" : "kernel";
+            state = device.Read();
+            // A running interface knows endpoints newer than the store's: keep them.
+            store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+            clients = [.. store.ListClients()];
+            var enabled = clients.Where(c => c.Enabled).ToList();
+            var kicks = enabled.Where(ShouldKick).ToDictionary(c => c.PublicKey, c => c.LastEndpoint!);
+            changes = Reconciler.Diff(server.PrivateKey, server.ListenPort, [.. enabled.Select(SpecOf)], state, kicks);
+            device.Apply(changes with { Peers = [.. changes.Peers.Where(p => p is not PeerChange.Kick)] });
+            NetworkSetup.ConfigureLink(server);
         }
-
-        var state = device.Read();
-        // A running interface knows endpoints newer than the store's: keep them.
-        store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
-        var clients = store.ListClients();
-        var enabled = clients.Where(c => c.Enabled).ToList();
-        var kicks = enabled.Where(ShouldKick).ToDictionary(c => c.PublicKey, c => c.LastEndpoint!);
-        var changes = Reconciler.Diff(server.PrivateKey, server.ListenPort, [.. enabled.Select(SpecOf)], state, kicks);
-        device.Apply(changes);
-
-        NetworkSetup.ConfigureLink(server);
+        catch (Exception) when (created)
+        {
+            // Never leave a half-made interface behind (e.g. a kernel link when wg is missing).
+            try
+            {
+                NetworkSetup.DeleteLink(server.Interface);
+            }
+            catch (IOException)
+            {
+                // The original failure is the one to report.
+            }
+            throw;
+        }
         string before = NetworkSetup.EnableForwarding(server.Subnet6 is not null);
         using (var tx = store.BeginWrite())
         {
             if (store.GetRuntime("forwarding_before") is null)
                 store.SetRuntime("forwarding_before", before);
             store.SetRuntime("state", "up");
+            store.SetRuntime("engine", dataPlane.Engine);
+            store.SetRuntime("engine_reason", dataPlane.Reason);
             tx.Commit();
         }
         var policy = LoadPolicy(store, server);
         NetworkSetup.InstallRules(server, Network.AccessFirewall.Build(policy));
+        // Contact recent clients only now that the link is up and the rules are in place: a kernel
+        // interface sends the keepalive that starts the handshake only while it is running
+        // (netif_running); before 'ip link set up' the kick is silently lost and the client waits
+        // for its own retry (about 15 s).
+        var kicked = changes.Peers.OfType<PeerChange.Kick>().ToList();
+        if (kicked.Count > 0)
+            device.Apply(new DeviceChanges { Peers = kicked });
 
         // Config files are renderings: make sure every client has its file (e.g. after a restore).
         foreach (var c in clients)
@@ -338,10 +373,29 @@ public sealed partial class ClientService
 
         var live = state.Peers.Select(p => p.PublicKey).ToHashSet();
         int added = changes.Peers.OfType<PeerChange.Upsert>().Count(u => !live.Contains(u.PublicKey));
-        return new UpResult(server, engineName, created, added,
+        return new UpResult(server, dataPlane.Engine, created, added,
             changes.Peers.OfType<PeerChange.Remove>().Count(),
             changes.Peers.OfType<PeerChange.Upsert>().Count() - added,
-            changes.Peers.OfType<PeerChange.Kick>().Count());
+            kicked.Count)
+        { EngineReason = dataPlane.Reason, Warning = plane?.Warning };
+    }
+
+    /// <summary>What runs the live interface (kernel or a userspace engine, and why), or null when it is down.</summary>
+    public DataPlaneInfo? DataPlane()
+    {
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        return LiveInterface.Find(server.Interface) is null ? null : RunningDataPlane(store, server.Interface);
+    }
+
+    private static DataPlaneInfo RunningDataPlane(Store store, string iface)
+    {
+        string? engine = store.GetRuntime("engine"), reason = store.GetRuntime("engine_reason");
+        bool kernel = LiveInterface.IsKernelLink(iface);
+        // Trust what 'up' recorded only while it matches the link actually there.
+        if (engine is not null && reason is not null && (engine == "kernel") == kernel)
+            return new DataPlaneInfo(engine, reason);
+        return kernel ? new DataPlaneInfo("kernel", "a kernel wireguard link is running") : new DataPlaneInfo("userspace", "a userspace engine is running");
     }
 
     /// <summary>Removes the interface, the nftables table, and restores forwarding as it was.</summary>

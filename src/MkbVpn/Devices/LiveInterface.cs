@@ -2,6 +2,9 @@ using System.Diagnostics;
 
 namespace MkbVpn.Devices;
 
+/// <summary>The live interface as created: what drives it, the data plane's name, why it was chosen, and a warning if any.</summary>
+public sealed record DataPlane(IWireGuardDevice Device, string Engine, string Reason, string? Warning = null);
+
 /// <summary>Finds and creates the live WireGuard interface: kernel module, else a userspace engine.</summary>
 public static class LiveInterface
 {
@@ -40,25 +43,44 @@ public static class LiveInterface
 
     public static bool KernelModuleAvailable() => Directory.Exists("/sys/module/wireguard");
 
-    /// <summary>Creates the interface; returns the device and a word for what runs it.</summary>
-    public static (IWireGuardDevice Device, string Engine) Create(string name, string? engine)
+    /// <summary>Whether a running interface is a kernel WireGuard link (else a userspace engine's TUN device).</summary>
+    public static bool IsKernelLink(string name) => IsWireGuardLink(name);
+
+    /// <summary>
+    /// Creates the interface and says which data plane runs it and why. Without a choice
+    /// (<paramref name="engine"/>, else $MKB_VPN_ENGINE, else "auto"): kernel WireGuard when a
+    /// wireguard link can be made, else the built-in engine. When the module is loaded but the
+    /// link cannot be made (a locked-down host or container), the built-in engine takes over with
+    /// a warning; nothing of the failed attempt is left behind.
+    /// </summary>
+    public static DataPlane Create(string name, string? engine)
     {
+        string source = engine is not null ? "--engine" : "$" + EngineVariable;
         engine ??= Environment.GetEnvironmentVariable(EngineVariable);
         if (string.IsNullOrEmpty(engine) || engine == "auto")
         {
-            if (KernelModuleAvailable() || TryKernel(name))
-                return (FinishKernel(name), "kernel");
-            engine = DefaultUserspaceEngine;
+            bool loaded = KernelModuleAvailable();
+            string? error = TryKernel(name);
+            if (error is null)
+                return new(new WgToolDevice(name), "kernel", loaded ? "the wireguard kernel module is loaded" : "the wireguard kernel module loaded on demand");
+            if (loaded)
+                return new(StartUserspace(name, SelfEngineCommand(name)), "builtin", "kernel WireGuard refused",
+                    $"the wireguard kernel module is loaded but 'ip link add {name} type wireguard' failed ({error}): using mkb-vpn's built-in engine instead");
+            return new(StartUserspace(name, SelfEngineCommand(name)), "builtin", "this kernel has no wireguard module");
         }
-        else if (engine == "kernel")
+        string reason = $"chosen with {source}";
+        if (engine == "kernel")
         {
-            if (!TryKernel(name))
-                throw new UserInputException("the WireGuard kernel module is not available here (unset MKB_VPN_ENGINE to use a userspace engine)", ExitCodes.MissingTool);
-            return (FinishKernel(name), "kernel");
+            string? error = TryKernel(name);
+            if (error is not null)
+                throw new UserInputException(KernelModuleAvailable()
+                    ? $"kernel WireGuard was asked for ({source}) but 'ip link add {name} type wireguard' failed: {error}"
+                    : $"the WireGuard kernel module is not available here ({error}); unset {source} to use a userspace engine", ExitCodes.MissingTool);
+            return new(new WgToolDevice(name), "kernel", reason);
         }
         if (engine is "builtin" or "mkb-vpn")
-            return (StartUserspace(name, SelfEngineCommand(name)), "builtin");
-        return (StartUserspace(name, (engine, [name])), engine);
+            return new(StartUserspace(name, SelfEngineCommand(name)), "builtin", reason);
+        return new(StartUserspace(name, (engine, [name])), engine, reason);
     }
 
     /// <summary>This very program's 'engine IFACE' verb (through dotnet when run as a dll).</summary>
@@ -70,19 +92,18 @@ public static class LiveInterface
         return (self, ["engine", name]);
     }
 
-    private static IWireGuardDevice FinishKernel(string name)
-    {
-        if (!Network.NetworkSetup.LinkExists(name))
-            Sys.Check("ip", ["link", "add", "dev", name, "type", "wireguard"]);
-        return new WgToolDevice(name);
-    }
-
-    private static bool TryKernel(string name)
+    /// <summary>Makes (or finds) the kernel wireguard link; null on success, else why it failed.</summary>
+    private static string? TryKernel(string name)
     {
         if (Network.NetworkSetup.LinkExists(name))
-            return IsWireGuardLink(name);
+            return IsWireGuardLink(name) ? null : $"a link named {name} exists and is not WireGuard";
         var r = Sys.Run("ip", ["link", "add", "dev", name, "type", "wireguard"]);
-        return r.ExitCode == 0;
+        if (r.ExitCode == 0)
+            return null;
+        // 'ip link add' makes the whole link or none, but be sure nothing is left half made.
+        if (Network.NetworkSetup.LinkExists(name))
+            Sys.Run("ip", ["link", "del", "dev", name]);
+        return r.FirstErrorLine;
     }
 
     private static UapiDevice StartUserspace(string name, (string File, string[] Args) engine)

@@ -26,6 +26,7 @@ public sealed class WgToolDevice(string name) : IWireGuardDevice
         if (changes.IsEmpty)
             return;
         // Interface settings and new or changed peers as one config on stdin: keys never on argv.
+        // wg opens it as /proc/self/fd/0: /dev/stdin exists only where udev or systemd made it.
         var conf = new StringBuilder("[Interface]\n");
         if (changes.PrivateKey is { } pk)
             conf.Append("PrivateKey = ").Append(pk.ToBase64()).Append('\n');
@@ -38,7 +39,7 @@ public sealed class WgToolDevice(string name) : IWireGuardDevice
                 .Append("\nPresharedKey = ").Append(u.Spec.PresharedKey.ToBase64()).Append('\n');
         }
         if (changes.PrivateKey is not null || changes.ListenPort is not null || upserts.Count > 0)
-            Sys.Check("wg", ["addconf", Name, "/dev/stdin"], conf.ToString(), $"wg addconf {Name}");
+            Sys.Check("wg", ["addconf", Name, "/proc/self/fd/0"], conf.ToString(), $"wg addconf {Name}");
 
         // Allowed IPs are replaced (addconf would only add), removals and kicks by public key.
         var args = new List<string> { "set", Name };
