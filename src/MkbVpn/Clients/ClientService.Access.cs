@@ -491,10 +491,7 @@ public sealed partial class ClientService
                 after = scope == Scope.OneClient
                     ? LoadPolicy(store, server, [store.FindClientById(before.Clients[0].Id)!])
                     : LoadPolicy(store, server, before.Clients);
-                if (device is not null)
-                    ApplyAccessThenCommit(server, before, after, tx);
-                else
-                    tx.Commit();
+                ApplyThenCommit(device, new DeviceChanges(), new DeviceChanges(), tx, (server, before, after));
             }
             else
                 tx.Commit();
@@ -502,36 +499,6 @@ public sealed partial class ClientService
         if (before is not null && after is not null)
             RewriteChangedConfigs(before, after);
         return result;
-    }
-
-    private static void ApplyAccessThenCommit(ServerSettings server, AccessPolicy before, AccessPolicy after, Store.WriteTransaction tx)
-    {
-        var from = AccessFirewall.Build(before);
-        var to = AccessFirewall.Build(after);
-        try
-        {
-            NetworkSetup.ApplyAccess(server, from, to);
-        }
-        catch (UserInputException e)
-        {
-            throw new UserInputException($"could not apply the access rules to the firewall: {e.Message}; nothing was changed", ExitCodes.Failure);
-        }
-        try
-        {
-            tx.Commit();
-        }
-        catch
-        {
-            try
-            {
-                NetworkSetup.ApplyAccess(server, to, from);
-            }
-            catch (UserInputException)
-            {
-                // 'mkb-vpn up' reloads the table from the store.
-            }
-            throw;
-        }
     }
 
     /// <summary>Config files are renderings: rewrite those whose text changed (routes, DNS, name, ...).</summary>

@@ -115,7 +115,7 @@ public sealed partial class ClientService
             {
                 foreach (var c in added)
                     staged.Add(StageConfig(c.Name, ClientConfig.Render(server, c, after.ConfigAllowedIps(c))));
-                ApplyThenCommit(device, change, undo, tx, server, before, after);
+                ApplyThenCommit(device, change, undo, tx, (server, before, after));
             }
             catch
             {
@@ -179,7 +179,7 @@ public sealed partial class ClientService
             var after = LoadPolicy(store, server, []);
             var change = new DeviceChanges { Peers = [.. clients.Where(c => c.Enabled).Select(c => new PeerChange.Remove(c.PublicKey))] };
             var undo = new DeviceChanges { Peers = [.. clients.Where(c => c.Enabled).Select(c => new PeerChange.Upsert(SpecOf(c)))] };
-            ApplyThenCommit(device, change, undo, tx, server, before, after);
+            ApplyThenCommit(device, change, undo, tx, (server, before, after));
         }
         foreach (var c in clients)
             DeleteConfig(c.Name);

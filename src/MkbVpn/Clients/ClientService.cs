@@ -200,9 +200,15 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         }
     }
 
-    /// <summary>Applies live, and when the store commit then fails, undoes the live change.</summary>
-    private static void ApplyThenCommit(IWireGuardDevice? device, DeviceChanges change, DeviceChanges undo, Store.WriteTransaction tx)
+    /// <summary>
+    /// Applies live (peers, then the firewall's access rules when <paramref name="access"/> is given),
+    /// then commits: both applied, or neither. A live step that fails undoes what was applied and
+    /// leaves the store unchanged; a commit that fails undoes both live changes.
+    /// </summary>
+    private static void ApplyThenCommit(IWireGuardDevice? device, DeviceChanges change, DeviceChanges undo, Store.WriteTransaction tx,
+        (ServerSettings Server, Access.AccessPolicy Before, Access.AccessPolicy After)? access = null)
     {
+        Network.AccessFirewall? from = null, to = null;
         if (device is not null && !change.IsEmpty)
         {
             try
@@ -215,6 +221,19 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
                 throw new UserInputException($"could not apply to the live interface {device.Name}: {e.Message}; the store is unchanged (run 'mkb-vpn up' to reconcile the interface)", ExitCodes.Failure);
             }
         }
+        if (device is not null && access is { } a)
+        {
+            (from, to) = (Network.AccessFirewall.Build(a.Before), Network.AccessFirewall.Build(a.After));
+            try
+            {
+                Network.NetworkSetup.ApplyAccess(a.Server, from, to);
+            }
+            catch (UserInputException e)
+            {
+                TryApply(device, undo);
+                throw new UserInputException($"could not apply the access rules to the firewall: {e.Message}; the store is unchanged", ExitCodes.Failure);
+            }
+        }
         try
         {
             tx.Commit();
@@ -223,56 +242,16 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         {
             if (device is not null)
                 TryApply(device, undo);
-            throw;
-        }
-    }
-
-    /// <summary>Peers and the firewall's access rules together: both applied, or neither.</summary>
-    private static void ApplyThenCommit(IWireGuardDevice? device, DeviceChanges change, DeviceChanges undo, Store.WriteTransaction tx,
-        ServerSettings server, Access.AccessPolicy before, Access.AccessPolicy after)
-    {
-        if (device is null)
-        {
-            tx.Commit();
-            return;
-        }
-        var from = Network.AccessFirewall.Build(before);
-        var to = Network.AccessFirewall.Build(after);
-        if (!change.IsEmpty)
-        {
-            try
+            if (access is { } a2 && from is not null && to is not null)
             {
-                device.Apply(change);
-            }
-            catch (Exception e) when (e is IOException or UserInputException)
-            {
-                TryApply(device, undo);
-                throw new UserInputException($"could not apply to the live interface {device.Name}: {e.Message}; the store is unchanged (run 'mkb-vpn up' to reconcile the interface)", ExitCodes.Failure);
-            }
-        }
-        try
-        {
-            Network.NetworkSetup.ApplyAccess(server, from, to);
-        }
-        catch (UserInputException e)
-        {
-            TryApply(device, undo);
-            throw new UserInputException($"could not apply the access rules to the firewall: {e.Message}; the store is unchanged", ExitCodes.Failure);
-        }
-        try
-        {
-            tx.Commit();
-        }
-        catch
-        {
-            TryApply(device, undo);
-            try
-            {
-                Network.NetworkSetup.ApplyAccess(server, to, from);
-            }
-            catch (UserInputException)
-            {
-                // 'mkb-vpn up' reloads the table from the store.
+                try
+                {
+                    Network.NetworkSetup.ApplyAccess(a2.Server, to, from);
+                }
+                catch (UserInputException)
+                {
+                    // 'mkb-vpn up' reloads the table from the store.
+                }
             }
             throw;
         }
