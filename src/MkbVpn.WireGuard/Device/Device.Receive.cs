@@ -8,7 +8,7 @@ namespace MkbVpn.WireGuard.Device;
 internal sealed partial class Device
 {
     // UDP → classify → initiation: device-level MACs, cookies, rate limit, then the peer by static key;
-    // everything else: the peer by receiver index >> 8 → Decapsulate (data in place) → TUN.
+    // everything else: the peer by its live session index → Decapsulate (data in place) → TUN.
     private void RoutineReceiveFromNetwork()
     {
         var batch = new PacketBatch(BatchSize, withAddresses: true);
@@ -58,8 +58,8 @@ internal sealed partial class Device
         public ReadOnlySpan<byte> Span => Buffer.AsSpan(Offset, Length);
     }
 
-    // Transport data is handled in runs (same receiver, same source): one lookup and one acquisition of the
-    // peer's lock per run, decryption in place, then the TUN writes outside the lock. Everything else one by one.
+    // Transport data is handled in runs (same receiver index, same source): one lookup and one acquisition of the
+    // peer's lock per run, decryption in place, then the TUN writes outside the lock. Handshake messages one by one.
     private void ProcessReceived(ReceivedDatagram[] items, TunnelResult[] results, int count, byte[] scratch, byte[] flushScratch)
     {
         for (int k = 0; k < count;)
@@ -68,44 +68,35 @@ internal sealed partial class Device
             ReadOnlySpan<byte> datagram = item.Span;
             if (Messages.Classify(datagram) != MessageType.TransportData)
             {
-                ReceiveDatagram(item.Buffer, item.Offset, item.Length, item.Source, scratch, flushScratch);
+                ReceiveHandshakeMessage(item.Span, item.Source, scratch, flushScratch);
                 k++;
                 continue;
             }
-            uint indexBase = TransportData.Receiver(datagram) >> 8;
+            uint receiver = TransportData.Receiver(datagram);
             int end = k + 1;
-            while (end < count && IsDataFor(items[end], indexBase, item.Source))
+            while (end < count && IsDataFor(items[end], receiver, item.Source))
                 end++;
-            DecryptRun(items, results, k, end, indexBase, flushScratch);
+            DecryptRun(items, results, k, end, receiver, flushScratch);
             k = end;
         }
     }
 
-    private static bool IsDataFor(in ReceivedDatagram item, uint indexBase, SocketAddress source)
+    private static bool IsDataFor(in ReceivedDatagram item, uint receiver, SocketAddress source)
     {
         ReadOnlySpan<byte> d = item.Span;
-        return Messages.Classify(d) == MessageType.TransportData && TransportData.Receiver(d) >> 8 == indexBase &&
+        return Messages.Classify(d) == MessageType.TransportData && TransportData.Receiver(d) == receiver &&
                (ReferenceEquals(item.Source, source) || item.Source.Equals(source));
     }
 
-    private void DecryptRun(ReceivedDatagram[] items, TunnelResult[] results, int start, int end, uint indexBase, byte[] flushScratch)
+    private void DecryptRun(ReceivedDatagram[] items, TunnelResult[] results, int start, int end, uint receiver, byte[] flushScratch)
     {
-        Peer? peer;
-        _tables.EnterReadLock();
-        try
-        {
-            _byIndex.TryGetValue(indexBase, out peer);
-        }
-        finally
-        {
-            _tables.ExitReadLock();
-        }
-        if (peer is null)
+        if (_indices.Lookup(receiver) is not Peer peer)
         {
             Interlocked.Add(ref Counters.UnknownIndex, end - start);
             return;
         }
 
+        bool delivered = false;
         lock (peer.Sync)
         {
             if (peer.Removed || peer.Tunnel is not { } tunnel)
@@ -121,6 +112,7 @@ internal sealed partial class Device
                     Interlocked.Increment(ref Counters.PeerErrors);
                 else
                     authenticated = true;
+                delivered |= r.Kind is TunnelResultKind.WriteToTunnelV4 or TunnelResultKind.WriteToTunnelV6;
             }
             // Authenticated data or keepalives: the peer is where they came from (roaming).
             if (authenticated)
@@ -128,16 +120,35 @@ internal sealed partial class Device
             if (tunnel.QueuedPackets > 0)
                 FlushQueue(peer, tunnel, flushScratch);
         }
+        if (!delivered)
+            return;
+
+        // Cryptokey routing on receive (whitepaper 2.2): the inner source must route back to this peer.
+        int packets = 0;
+        _tables.EnterReadLock();
+        try
+        {
+            for (int j = start; j < end; j++)
+            {
+                TunnelResult r = results[j];
+                if (r.Kind is not (TunnelResultKind.WriteToTunnelV4 or TunnelResultKind.WriteToTunnelV6))
+                    continue;
+                var packet = new TunPacket(items[j].Buffer, items[j].Offset + TransportData.HeaderSize, r.Length);
+                if (!ReferenceEquals(_allowedIps.Lookup(r.InnerSource(packet.Span)), peer))
+                {
+                    Interlocked.Increment(ref Counters.SourceNotAllowed);
+                    continue;
+                }
+                _tunWrites[packets++] = packet;
+            }
+        }
+        finally
+        {
+            _tables.ExitReadLock();
+        }
         // The TUN writes (where the system's TCP stack runs) happen outside the peer's lock, so the TUN
         // reader can encrypt the acknowledgements they cause meanwhile.
         // With TUN offloads, consecutive TCP segments of one flow are written as one.
-        int packets = 0;
-        for (int j = start; j < end; j++)
-        {
-            TunnelResult r = results[j];
-            if (r.Kind is TunnelResultKind.WriteToTunnelV4 or TunnelResultKind.WriteToTunnelV6)
-                _tunWrites[packets++] = new TunPacket(items[j].Buffer, items[j].Offset + TransportData.HeaderSize, r.Length);
-        }
         if (packets > 0)
         {
             int failed = _tun.Write(_tunWrites.AsSpan(0, packets));
@@ -150,28 +161,58 @@ internal sealed partial class Device
     // Used only by the receive loop's thread.
     private readonly TunPacket[] _tunWrites = new TunPacket[BatchSize * 64];
 
-    private void ReceiveDatagram(byte[] buffer, int offset, int length, SocketAddress source, byte[] scratch, byte[] flushScratch)
+    private void ReceiveHandshakeMessage(ReadOnlySpan<byte> datagram, SocketAddress source, byte[] scratch, byte[] flushScratch)
     {
-        ReadOnlySpan<byte> datagram = buffer.AsSpan(offset, length);
         switch (Messages.Classify(datagram))
         {
             case MessageType.HandshakeInitiation:
                 ReceiveInitiation(datagram, source, scratch);
                 break;
             case MessageType.HandshakeResponse:
-                ReceiveByIndex(HandshakeResponse.Receiver(datagram), datagram, source, scratch, flushScratch, isData: false);
+                ReceiveByIndex(HandshakeResponse.Receiver(datagram), datagram, source, scratch, flushScratch, isResponse: true);
                 break;
             case MessageType.CookieReply:
-                ReceiveByIndex(CookieReply.Receiver(datagram), datagram, source, scratch, flushScratch, isData: false);
-                break;
-            case MessageType.TransportData:
-                // In place: the plaintext lands where the ciphertext was (never past this datagram).
-                ReceiveByIndex(TransportData.Receiver(datagram), datagram, source, buffer.AsSpan(offset + TransportData.HeaderSize, length - TransportData.HeaderSize), flushScratch, isData: true);
+                ReceiveByIndex(CookieReply.Receiver(datagram), datagram, source, scratch, flushScratch, isResponse: false);
                 break;
             default:
                 Interlocked.Increment(ref Counters.Malformed);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Section 5.3 for a handshake message (initiation or response), device-wide: mac1 first (junk without our
+    /// public key costs one MAC and never counts towards load); then, only for mac1-valid messages, the load
+    /// meter; under load a valid mac2 (cookie) is required (else a cookie reply goes back) and the per-source
+    /// rate limit applies. Returns whether the message may go on to the expensive Diffie-Hellman steps.
+    /// Called with <see cref="_handshakeSync"/> held.
+    /// </summary>
+    private bool AdmitHandshakeMessage(CookieChecker checker, ReadOnlySpan<byte> message, SocketAddress source, ReadOnlySpan<byte> sourceBytes, Span<byte> scratch)
+    {
+        TimeSpan now = Now();
+        if (checker.Check(message, sourceBytes, now, underLoad: false) == MacStatus.InvalidMac1)
+        {
+            Interlocked.Increment(ref Counters.InvalidMac);
+            return false;
+        }
+        if (!_load.Record(now))
+            return true;
+        if (checker.Check(message, sourceBytes, now, underLoad: true) == MacStatus.NeedCookie)
+        {
+            if (checker.TryWriteReply(scratch[..CookieReply.Size], message, sourceBytes, now))
+            {
+                Interlocked.Increment(ref Counters.CookiesSent);
+                _bind?.Send(scratch[..CookieReply.Size], source);
+            }
+            return false;
+        }
+        // A valid mac2 proves the source address: only then is the per-source limit meaningful.
+        if (!_limiter.Allow(sourceBytes[..^2], now))
+        {
+            Interlocked.Increment(ref Counters.RateLimited);
+            return false;
+        }
+        return true;
     }
 
     private void ReceiveInitiation(ReadOnlySpan<byte> message, SocketAddress source, Span<byte> scratch)
@@ -186,28 +227,8 @@ internal sealed partial class Device
                 Interlocked.Increment(ref Counters.UnknownPeer);
                 return;
             }
-            TimeSpan now = Now();
-            bool underLoad = _load.Record(now);
-            _underLoad = underLoad;
-            switch (checker.Check(message, sourceBytes, now, underLoad))
-            {
-                case MacStatus.InvalidMac1:
-                    Interlocked.Increment(ref Counters.InvalidMac);
-                    return;
-                case MacStatus.NeedCookie:
-                    if (checker.TryWriteReply(scratch[..CookieReply.Size], message, sourceBytes, now))
-                    {
-                        Interlocked.Increment(ref Counters.CookiesSent);
-                        _bind?.Send(scratch[..CookieReply.Size], source);
-                    }
-                    return;
-            }
-            // A valid mac2 proves the source address: only then is the per-source limit meaningful.
-            if (underLoad && !_limiter.Allow(sourceBytes[..^2], now))
-            {
-                Interlocked.Increment(ref Counters.RateLimited);
+            if (!AdmitHandshakeMessage(checker, message, source, sourceBytes, scratch))
                 return;
-            }
             HandshakeStatus status = Handshake.OpenInitiation(identity, message, out opened);
             if (status != HandshakeStatus.Ok || opened is null)
             {
@@ -250,34 +271,24 @@ internal sealed partial class Device
         }
     }
 
-    private void ReceiveByIndex(uint receiverIndex, ReadOnlySpan<byte> message, SocketAddress source, Span<byte> dst, Span<byte> flushScratch, bool isData)
+    // A handshake response or a cookie reply: routed by our session index to the peer that holds it.
+    private void ReceiveByIndex(uint receiverIndex, ReadOnlySpan<byte> message, SocketAddress source, Span<byte> dst, Span<byte> flushScratch, bool isResponse)
     {
-        Peer? peer;
-        _tables.EnterReadLock();
-        try
-        {
-            _byIndex.TryGetValue(receiverIndex >> 8, out peer);
-        }
-        finally
-        {
-            _tables.ExitReadLock();
-        }
-        if (peer is null)
+        if (_indices.Lookup(receiverIndex) is not Peer peer)
         {
             Interlocked.Increment(ref Counters.UnknownIndex);
             return;
         }
 
         Span<byte> sourceBytes = stackalloc byte[Endpoints.MaxSourceBytes];
-        if (!isData)
+        sourceBytes = sourceBytes[..Endpoints.WriteSourceBytes(source, sourceBytes)];
+        if (isResponse)
         {
-            sourceBytes = sourceBytes[..Endpoints.WriteSourceBytes(source, sourceBytes)];
             lock (_handshakeSync)
-                _underLoad = _load.Record(Now());
-        }
-        else
-        {
-            sourceBytes = default;
+            {
+                if (_checker is not { } checker || !AdmitHandshakeMessage(checker, message, source, sourceBytes, dst))
+                    return;
+            }
         }
 
         TunnelResult r;
@@ -285,22 +296,16 @@ internal sealed partial class Device
         {
             if (peer.Removed || peer.Tunnel is not { } tunnel)
                 return;
-            tunnel.UnderLoad = _underLoad;
             r = tunnel.Decapsulate(message, dst, sourceBytes);
             switch (r.Kind)
             {
                 case TunnelResultKind.Error:
                     Interlocked.Increment(ref Counters.PeerErrors);
                     return;
-                case TunnelResultKind.WriteToNetwork when dst[0] == (byte)MessageType.CookieReply:
-                    // Under load our own response check wants a cookie: it goes back to the sender.
-                    Interlocked.Increment(ref Counters.CookiesSent);
-                    _bind?.Send(dst[..r.Length], source);
-                    return;
-                case TunnelResultKind.Done when !isData:
+                case TunnelResultKind.Done when !isResponse:
                     return; // a cookie reply, consumed: not an authenticated packet for roaming
             }
-            // Authenticated (a handshake response, a keepalive or data): the peer is where it came from.
+            // Authenticated (a handshake response): the peer is where it came from.
             UpdateEndpoint(peer, source);
             if (tunnel.QueuedPackets > 0)
             {
@@ -312,10 +317,8 @@ internal sealed partial class Device
                 }
                 FlushQueue(peer, tunnel, flushScratch);
             }
+            Dispatch(peer, r, dst);
         }
-        // The TUN write (where the system's TCP stack runs) happens outside the peer's lock, so the TUN
-        // reader can encrypt the acknowledgements it causes meanwhile.
-        Dispatch(peer, r, dst);
     }
 
     // Endpoint roaming (whitepaper 2.1): the most recent authenticated source wins. Allocates only on change.

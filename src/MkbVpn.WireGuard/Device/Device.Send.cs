@@ -90,6 +90,7 @@ internal sealed partial class Device
         {
             if (peer.Removed || peer.Tunnel is not { } tunnel)
                 return pending;
+            tunnel.Mtu = _mtu;
             if (peer.Endpoint is not { } endpoint)
             {
                 // wireguard-go drops (no endpoint, nowhere to send a handshake) rather than queue.

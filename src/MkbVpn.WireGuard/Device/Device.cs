@@ -32,7 +32,6 @@ internal sealed partial class Device : IDisposable
     private readonly EngineLog _log;
     private readonly ReaderWriterLockSlim _tables = new(LockRecursionPolicy.NoRecursion);
     private readonly Dictionary<WireGuardKey, Peer> _peers = new();
-    private readonly Dictionary<uint, Peer> _byIndex = new();
     private readonly AllowedIps<Peer> _allowedIps = new();
     private readonly Lock _handshakeSync = new();
     private readonly HandshakeLoad _load = new();
@@ -46,7 +45,7 @@ internal sealed partial class Device : IDisposable
     private int _requestedPort;
     private uint _fwmark;
     private int _peerNumbers;
-    private volatile bool _underLoad;
+    private volatile int _mtu;
     private bool _started;
     private int _disposed;
 
@@ -61,7 +60,12 @@ internal sealed partial class Device : IDisposable
         _time = time ?? TimeProvider.System;
         _random = random ?? RandomNumberGenerator.Create();
         _log = log ?? EngineLog.None;
+        _indices = new SessionIndexTable(_random);
+        _mtu = tun.Mtu;
     }
+
+    // Every live session index of every peer (random, unique): responses, cookie replies and data route by it.
+    private readonly SessionIndexTable _indices;
 
     public string Name => _tun.Name;
 
@@ -145,18 +149,17 @@ internal sealed partial class Device : IDisposable
             Interlocked.Increment(ref Counters.SendFailed);
     }
 
-    /// <summary>Acts on one tunnel result whose bytes are in <paramref name="buffer"/>. Called with the peer's lock held.</summary>
+    /// <summary>
+    /// Acts on one handshake-path tunnel result whose bytes are in <paramref name="buffer"/> (a message for the
+    /// network, or an error). Packets for the TUN come only from transport data, which DecryptRun handles.
+    /// Called with the peer's lock held.
+    /// </summary>
     private void Dispatch(Peer peer, TunnelResult result, ReadOnlySpan<byte> buffer)
     {
         switch (result.Kind)
         {
             case TunnelResultKind.WriteToNetwork:
                 SendToPeer(peer, buffer[..result.Length]);
-                break;
-            case TunnelResultKind.WriteToTunnelV4:
-            case TunnelResultKind.WriteToTunnelV6:
-                if (!_tun.Write(buffer[..result.Length]))
-                    Interlocked.Increment(ref Counters.TunWriteFailed);
                 break;
             case TunnelResultKind.Error:
                 Interlocked.Increment(ref Counters.PeerErrors);
@@ -195,7 +198,6 @@ internal sealed partial class Device : IDisposable
             {
                 peers = _peers.Values.ToList();
                 _peers.Clear();
-                _byIndex.Clear();
                 _allowedIps.Clear();
             }
             finally

@@ -19,15 +19,16 @@ internal sealed class DeviceCounters
     public long SendFailed;         // UDP send refused by the system
     public long TunWriteFailed;     // TUN write refused by the system
     public long PeerErrors;         // results that a tunnel reported as errors (details in its counters)
+    public long SourceNotAllowed;   // decrypted packet whose inner source is not in the sending peer's allowed IPs
 
     public long Dropped =>
         Interlocked.Read(ref Malformed) + Interlocked.Read(ref InvalidMac) + Interlocked.Read(ref UnknownIndex) +
         Interlocked.Read(ref UnknownPeer) + Interlocked.Read(ref HandshakeFailed) + Interlocked.Read(ref RateLimited) +
         Interlocked.Read(ref NoRoute) + Interlocked.Read(ref NoEndpoint) + Interlocked.Read(ref InvalidTunPacket) +
-        Interlocked.Read(ref PeerErrors);
+        Interlocked.Read(ref PeerErrors) + Interlocked.Read(ref SourceNotAllowed);
 
     public override string ToString() =>
         $"malformed={Malformed} invalid_mac={InvalidMac} unknown_index={UnknownIndex} unknown_peer={UnknownPeer} " +
         $"handshake_failed={HandshakeFailed} rate_limited={RateLimited} cookies_sent={CookiesSent} no_route={NoRoute} " +
-        $"no_endpoint={NoEndpoint} invalid_tun_packet={InvalidTunPacket} send_failed={SendFailed} tun_write_failed={TunWriteFailed} peer_errors={PeerErrors}";
+        $"no_endpoint={NoEndpoint} invalid_tun_packet={InvalidTunPacket} send_failed={SendFailed} tun_write_failed={TunWriteFailed} peer_errors={PeerErrors} source_not_allowed={SourceNotAllowed}";
 }

@@ -74,8 +74,9 @@ internal static class Constants
     // ---------------------------------------------------------------------------------
 
     /// <summary>
-    /// Handshake retransmissions per Rekey-Attempt-Time (90 s / 5 s, as wireguard-go's MaxTimerHandshakes);
-    /// after this many the peer gives up and drops its queued packets.
+    /// Rekey-Attempt-Time / Rekey-Timeout (90 s / 5 s), wireguard-go's MaxTimerHandshakes. As wireguard-go, the
+    /// retransmit timer gives up once the attempt count exceeds it: 1 initiation + 19 retransmissions, 20 in all
+    /// (its log: "giving up after MaxTimerHandshakes+2 attempts"); then the queued packets are dropped.
     /// </summary>
     public const int MaxHandshakeAttempts = 18;
 

@@ -108,6 +108,17 @@ internal sealed class Keypair : IDisposable
 /// </summary>
 internal sealed class Keypairs : IDisposable
 {
+    private readonly SessionIndexTable? _indices;
+    private readonly object _owner;
+
+    /// <param name="indices">Where the keypairs' local indices are registered; each is released when its keypair is erased.</param>
+    /// <param name="owner">The owner the indices were registered for.</param>
+    public Keypairs(SessionIndexTable? indices = null, object? owner = null)
+    {
+        _indices = indices;
+        _owner = owner ?? this;
+    }
+
     public Keypair? Current { get; private set; }
     public Keypair? Previous { get; private set; }
     public Keypair? Next { get; private set; }
@@ -120,14 +131,14 @@ internal sealed class Keypairs : IDisposable
             // The initiator can use its keypair at once; an unconfirmed next keypair is displaced.
             if (Next is not null)
             {
-                Previous?.Dispose();
+                Retire(Previous);
                 Previous = Next;
                 Next = null;
-                Current?.Dispose();
+                Retire(Current);
             }
             else
             {
-                Previous?.Dispose();
+                Retire(Previous);
                 Previous = Current;
             }
             Current = keypair;
@@ -135,9 +146,9 @@ internal sealed class Keypairs : IDisposable
         else
         {
             // The responder waits for the initiator's first data packet before it sends with the new keys.
-            Next?.Dispose();
+            Retire(Next);
             Next = keypair;
-            Previous?.Dispose();
+            Retire(Previous);
             Previous = null;
         }
     }
@@ -159,7 +170,7 @@ internal sealed class Keypairs : IDisposable
     {
         if (Next is null || !ReferenceEquals(keypair, Next))
             return false;
-        Previous?.Dispose();
+        Retire(Previous);
         Previous = Current;
         Current = Next;
         Next = null;
@@ -169,11 +180,20 @@ internal sealed class Keypairs : IDisposable
     /// <summary>Zeroes (disposes) all keypairs: Reject-After-Time x 3 passed, or the peer is removed.</summary>
     public void Clear()
     {
-        Previous?.Dispose();
-        Current?.Dispose();
-        Next?.Dispose();
+        Retire(Previous);
+        Retire(Current);
+        Retire(Next);
         Previous = Current = Next = null;
     }
 
     public void Dispose() => Clear();
+
+    // Erases a keypair's keys and frees its session index.
+    private void Retire(Keypair? keypair)
+    {
+        if (keypair is null)
+            return;
+        keypair.Dispose();
+        _indices?.Release(keypair.LocalIndex, _owner);
+    }
 }

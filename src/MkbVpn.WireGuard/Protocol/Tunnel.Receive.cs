@@ -85,13 +85,14 @@ internal sealed partial class Tunnel
             return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
         _cookies.AddMacs(response, now);
         Keypair keypair = _handshake.BeginSession(now)!;
+        HandshakeIndexTakenByKeypair();
         _keypairs.Install(keypair);
 
         // As wireguard-go: a response counts as a sent handshake, so the responder does not race
         // with its own initiation while it waits for the initiator's first data packet.
         _lastInitiationSent = now;
         _sentLastMinuteHandshake = false;
-        LastHandshake = _time.GetUtcNow();
+        // The latest handshake is recorded when the initiator confirms the session (its first data), as wireguard-go.
         _timers.AnyAuthenticatedPacketReceived();
         _timers.AnyAuthenticatedPacketTraversal(now);
         _timers.SessionDerived(now);
@@ -113,6 +114,7 @@ internal sealed partial class Tunnel
         if (status != HandshakeStatus.Ok)
             return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
         Keypair keypair = _handshake.BeginSession(now)!;
+        HandshakeIndexTakenByKeypair();
         _keypairs.Install(keypair);
 
         _sentLastMinuteHandshake = false;
@@ -157,7 +159,11 @@ internal sealed partial class Tunnel
         }
 
         if (_keypairs.ReceivedWith(keypair))
+        {
+            // The responder's handshake is complete once the initiator used the new keys.
             _timers.HandshakeComplete();
+            LastHandshake = _time.GetUtcNow();
+        }
         _timers.AnyAuthenticatedPacketReceived();
         _timers.AnyAuthenticatedPacketTraversal(now);
         if (!_sentLastMinuteHandshake && Timers.ShouldRekeyAfterReceive(keypair, now))
@@ -173,33 +179,28 @@ internal sealed partial class Tunnel
         return CheckIpPacket(plaintext);
     }
 
-    // The payload must be one IP packet; its own length field strips the padding.
+    // The payload must be one IP packet; its own length field strips the padding. Whether its source address
+    // belongs to this peer (cryptokey routing) is the device's check: see TunnelResult.InnerSource.
     private TunnelResult CheckIpPacket(ReadOnlySpan<byte> plaintext)
     {
         int version = plaintext[0] >> 4;
         int length;
-        ReadOnlySpan<byte> sourceAddress;
         if (version == 4 && plaintext.Length >= 20)
         {
             length = BinaryPrimitives.ReadUInt16BigEndian(plaintext[2..]);
             if (length < 20 || length > plaintext.Length)
                 return TunnelResult.Failed(TunnelError.InvalidIpPacket);
-            sourceAddress = plaintext.Slice(12, 4);
         }
         else if (version == 6 && plaintext.Length >= 40)
         {
             length = 40 + BinaryPrimitives.ReadUInt16BigEndian(plaintext[4..]);
             if (length > plaintext.Length)
                 return TunnelResult.Failed(TunnelError.InvalidIpPacket);
-            sourceAddress = plaintext.Slice(8, 16);
         }
         else
         {
             return TunnelResult.Failed(TunnelError.InvalidIpPacket);
         }
-
-        if (AllowedSource is { } allowed && !allowed(sourceAddress))
-            return TunnelResult.Failed(TunnelError.SourceNotAllowed);
         return TunnelResult.ToTunnel(version == 6, length);
     }
 }

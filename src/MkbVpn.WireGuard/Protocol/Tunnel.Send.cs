@@ -30,7 +30,7 @@ internal sealed partial class Tunnel
             return TryInitiate(dst, now, isRetry: false);
         }
 
-        int padded = TransportData.PaddedLength(packet.Length);
+        int padded = TransportData.PaddedLength(packet.Length, Mtu);
         int size = TransportData.HeaderSize + padded + Messages.AeadTagSize;
         Span<byte> body = dst.Slice(TransportData.HeaderSize, padded);
         packet.CopyTo(body);
