@@ -277,6 +277,21 @@ internal sealed partial class Device
         }
     }
 
+    /// <summary>Removes one allowed range of <paramref name="peer"/>; a range that another peer holds is left alone.</summary>
+    public bool RemoveAllowedIp(Peer peer, IPAddress address, int cidr)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        _tables.EnterWriteLock();
+        try
+        {
+            return _allowedIps.Remove(address, cidr, peer);
+        }
+        finally
+        {
+            _tables.ExitWriteLock();
+        }
+    }
+
     /// <summary>A consistent copy of every peer's state (for UAPI get).</summary>
     public IReadOnlyList<PeerStatus> Snapshot()
     {

@@ -27,8 +27,25 @@ internal sealed class DeviceCounters
         Interlocked.Read(ref NoRoute) + Interlocked.Read(ref NoEndpoint) + Interlocked.Read(ref InvalidTunPacket) +
         Interlocked.Read(ref PeerErrors) + Interlocked.Read(ref SourceNotAllowed);
 
+    /// <summary>Every counter by its stable name (the engine log and the UAPI <c>get=stats</c> extension use these).</summary>
+    public IReadOnlyList<(string Name, long Value)> Values() =>
+    [
+        ("malformed", Interlocked.Read(ref Malformed)),
+        ("invalid_mac", Interlocked.Read(ref InvalidMac)),
+        ("unknown_index", Interlocked.Read(ref UnknownIndex)),
+        ("unknown_peer", Interlocked.Read(ref UnknownPeer)),
+        ("handshake_failed", Interlocked.Read(ref HandshakeFailed)),
+        ("rate_limited", Interlocked.Read(ref RateLimited)),
+        ("cookies_sent", Interlocked.Read(ref CookiesSent)),
+        ("no_route", Interlocked.Read(ref NoRoute)),
+        ("no_endpoint", Interlocked.Read(ref NoEndpoint)),
+        ("invalid_tun_packet", Interlocked.Read(ref InvalidTunPacket)),
+        ("send_failed", Interlocked.Read(ref SendFailed)),
+        ("tun_write_failed", Interlocked.Read(ref TunWriteFailed)),
+        ("peer_errors", Interlocked.Read(ref PeerErrors)),
+        ("source_not_allowed", Interlocked.Read(ref SourceNotAllowed)),
+    ];
+
     public override string ToString() =>
-        $"malformed={Malformed} invalid_mac={InvalidMac} unknown_index={UnknownIndex} unknown_peer={UnknownPeer} " +
-        $"handshake_failed={HandshakeFailed} rate_limited={RateLimited} cookies_sent={CookiesSent} no_route={NoRoute} " +
-        $"no_endpoint={NoEndpoint} invalid_tun_packet={InvalidTunPacket} send_failed={SendFailed} tun_write_failed={TunWriteFailed} peer_errors={PeerErrors} source_not_allowed={SourceNotAllowed}";
+        string.Join(' ', Values().Select(v => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{v.Name}={v.Value}")));
 }
