@@ -64,6 +64,9 @@ public sealed class UserspaceEngine : IDisposable
         return reason;
     }
 
+    /// <summary>Writes the engine's drop counters to its log (the CLI calls this on SIGUSR1; they are also logged at exit).</summary>
+    public void LogCounters(string reason) => _device.LogCounters(reason);
+
     public void Dispose()
     {
         _listener.Dispose();

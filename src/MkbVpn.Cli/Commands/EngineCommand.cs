@@ -15,6 +15,7 @@ namespace MkbVpn.Cli.Commands;
 /// <see cref="DaemonVariable"/> set, the child starts a new session and, once ready, points its stdio
 /// at /dev/null; the parent exits 0 as soon as the socket answers (or with the child's code if it fails).
 /// Stops cleanly on SIGTERM / SIGINT, when the interface is deleted, or when the socket file is removed.
+/// SIGUSR1 writes the drop counters to the log (as does stopping); <c>get=stats</c> on the UAPI socket returns them.
 /// </summary>
 internal static partial class EngineCommand
 {
@@ -58,6 +59,9 @@ internal static partial class EngineCommand
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true); // a lost terminal is no reason to stop
+        UserspaceEngine? running = null;
+        // SIGUSR1 (raw number 10 on Linux): the drop counters go to the log, where an admin looks.
+        using var usr1 = PosixSignalRegistration.Create((PosixSignal)10, c => { c.Cancel = true; Volatile.Read(ref running)?.LogCounters("SIGUSR1"); });
 
         UserspaceEngine engine;
         try
@@ -69,6 +73,7 @@ internal static partial class EngineCommand
             Console.Error.WriteLine($"mkb-vpn engine: error: {e.Message}");
             return ExitCodes.Failure;
         }
+        Volatile.Write(ref running, engine);
         using (engine)
         {
             if (detach)

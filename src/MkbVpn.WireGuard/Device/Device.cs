@@ -179,10 +179,15 @@ internal sealed partial class Device : IDisposable
         }
     }
 
+    /// <summary>Writes the drop counters to the engine log (on SIGUSR1, and when the device stops).</summary>
+    public void LogCounters(string reason) =>
+        _log.Info("drop_counters", $"{reason}: dropped={Counters.Dropped} {Counters}");
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
+        LogCounters("stopping");
         Stop();
         _bind?.Dispose();
         _tun.Dispose();
