@@ -303,6 +303,7 @@ internal sealed partial class Device
                     Interlocked.Increment(ref Counters.PeerErrors);
                     return;
                 case TunnelResultKind.Done when !isResponse:
+                    Interlocked.Increment(ref Counters.CookiesReceived);
                     return; // a cookie reply, consumed: not an authenticated packet for roaming
             }
             // Authenticated (a handshake response): the peer is where it came from.

@@ -13,6 +13,7 @@ internal sealed class DeviceCounters
     public long HandshakeFailed;    // initiation that did not open (decryption, zero DH)
     public long RateLimited;        // initiation refused by the per-source limiter under load
     public long CookiesSent;        // cookie replies sent under load
+    public long CookiesReceived;    // cookie replies from a peer under load, accepted (not a drop)
     public long NoRoute;            // packet from the TUN with no peer for its destination
     public long NoEndpoint;         // packet for a peer whose endpoint is unknown
     public long InvalidTunPacket;   // packet from the TUN that is not IPv4 or IPv6
@@ -37,6 +38,7 @@ internal sealed class DeviceCounters
         ("handshake_failed", Interlocked.Read(ref HandshakeFailed)),
         ("rate_limited", Interlocked.Read(ref RateLimited)),
         ("cookies_sent", Interlocked.Read(ref CookiesSent)),
+        ("cookies_received", Interlocked.Read(ref CookiesReceived)),
         ("no_route", Interlocked.Read(ref NoRoute)),
         ("no_endpoint", Interlocked.Read(ref NoEndpoint)),
         ("invalid_tun_packet", Interlocked.Read(ref InvalidTunPacket)),
