@@ -259,7 +259,7 @@ internal sealed class EngineTestbed : IDisposable
         var values = new Dictionary<string, long>();
         foreach (string line in InOk(ns, "cat", "/proc/net/snmp6").Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
-            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            string[] f = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
             if (f.Length == 2 && long.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out long v))
                 values[f[0]] = v;
         }
@@ -270,10 +270,12 @@ internal sealed class EngineTestbed : IDisposable
     /// Sends up to <paramref name="total"/> datagrams from a fresh UDP socket in namespace <paramref name="ns"/> to
     /// <paramref name="target"/>, in sendmmsg batches of 64 (UDP GSO where sizes allow), at most
     /// <paramref name="perSecond"/> per second (0: as fast as the socket takes them), for at most
-    /// <paramref name="maxTime"/>. <paramref name="fill"/> writes datagram number i into a buffer and returns its
-    /// length. Returns how many the system accepted. Bounded in count and time.
+    /// <paramref name="maxTime"/>; with <paramref name="burst"/>, that many back to back before each pause.
+    /// <paramref name="fill"/> writes datagram number i into a buffer and returns its length. Returns how many the
+    /// system accepted. Bounded in count and time.
     /// </summary>
-    public static long SendFrom(string ns, IPEndPoint target, long total, int perSecond, TimeSpan maxTime, Func<long, byte[], int> fill, CancellationToken stop = default)
+    public static long SendFrom(string ns, IPEndPoint target, long total, int perSecond, TimeSpan maxTime, Func<long, byte[], int> fill,
+        CancellationToken stop = default, int burst = 64)
     {
         long accepted = 0;
         InNamespace(ns, () =>
@@ -294,7 +296,7 @@ internal sealed class EngineTestbed : IDisposable
                 int failed = bind.SendBatch(batch.AsSpan(0, n));
                 sent += n;
                 accepted += n - failed;
-                if (perSecond > 0)
+                if (perSecond > 0 && sent % burst < batch.Length)
                 {
                     TimeSpan due = TimeSpan.FromSeconds((double)sent / perSecond);
                     if (due > sw.Elapsed)
