@@ -92,7 +92,8 @@ PY
 
 handshake_rate() { # completed handshakes per second of the engine in namespace B, as responder
   [ $handshakes -eq 1 ] || { echo "-"; return; }
-  python3 bench/handshake-load.py --ns-gen $nsa --ns-resp $nsb --iface $ifb --target "$epb" --source "$ua" 2>"$tmp/hs.err" || { cat "$tmp/hs.err" >&2; echo "?"; }
+  python3 bench/handshake-load.py --ns-gen $nsa --ns-resp $nsb --iface $ifb --target "$epb" --source "$ua" 2>"$tmp/hs.err" || echo "?"
+  sed 's/^/    handshakes: /' "$tmp/hs.err" >&2
 }
 
 results=$tmp/results
@@ -119,7 +120,7 @@ run() { # $1: label, $2: command that starts an engine: ENGINE IFACE
   # Latency: the median of 300 pings (the average is at the mercy of a few scheduling outliers on shared cores).
   lat=$(ip netns exec $nsa ping -c 300 -i 0.005 -n 203.0.113.2 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
   local gbcpu peak
-  gbcpu=$(awk -v b=$((fbytes + rbytes)) -v t=$((fticks + rticks)) -v hz=$hz 'BEGIN { printf "%.2f", t > 0 ? b / 1e9 / (t / hz) : 0 }')
+  gbcpu=$(awk -v b=$((fbytes + rbytes)) -v t=$((fticks + rticks)) -v hz=$hz 'BEGIN { printf "%.2f", (t > 0) ? b / 1e9 / (t / hz) : 0 }')
   peak=$(( fpeak > rpeak ? fpeak : rpeak ))
   hs=$(handshake_rate)
   printf '%-14s  A->B %6s Mbit/s  B->A %6s Mbit/s  %5s GB/engine-CPU-s  ping %6s ms  RSS idle %6d KiB load %6d KiB  handshakes %6s/s\n' \
