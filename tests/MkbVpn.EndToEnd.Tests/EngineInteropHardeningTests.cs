@@ -168,9 +168,10 @@ public sealed class EngineInteropHardeningTests(ITestOutputHelper output)
         tb.ConfigureBoth(oursInitiates: false);
         byte[][] flood = Mac1ValidInitiations(tb.OursPublic, 64);
         using var stop = new CancellationTokenSource();
-        // About 1,000 valid-mac1 initiations per second (under-load threshold: 128/s), at most 20 s.
-        var flooding = new Background(() => EngineTestbed.SendFrom(tb.NsTheirs, OursEndpoint, 20_000, 1_000, TimeSpan.FromSeconds(20),
-            (i, buffer) => { flood[i % flood.Length].CopyTo(buffer, 0); return HandshakeInitiation.Size; }, stop.Token));
+        // Under load means a backlog of handshake work (as wireguard-go): bursts of 512 valid-mac1 initiations every
+        // half second build one (each costs a Diffie-Hellman), and the state lasts a second. At most 25 s.
+        var flooding = new Background(() => EngineTestbed.SendFrom(tb.NsTheirs, OursEndpoint, 30_000, 1_024, TimeSpan.FromSeconds(25),
+            (i, buffer) => { flood[i % flood.Length].CopyTo(buffer, 0); return HandshakeInitiation.Size; }, stop.Token, burst: 512));
         try
         {
             Assert.NotNull(Shell.WaitFor(() => tb.OursStats()["cookies_sent"] > 100, Deadline));

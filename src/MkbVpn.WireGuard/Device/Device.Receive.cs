@@ -66,9 +66,13 @@ internal sealed partial class Device
         {
             ReceivedDatagram item = items[k];
             ReadOnlySpan<byte> datagram = item.Span;
-            if (Messages.Classify(datagram) != MessageType.TransportData)
+            MessageType type = Messages.Classify(datagram);
+            if (type != MessageType.TransportData)
             {
-                ReceiveHandshakeMessage(item.Span, item.Source, scratch, flushScratch);
+                if (type == MessageType.None)
+                    Interlocked.Increment(ref Counters.Malformed);
+                else
+                    EnqueueHandshake(datagram, item.Source); // to the handshake workers (Device.Handshakes.cs)
                 k++;
                 continue;
             }
@@ -161,6 +165,7 @@ internal sealed partial class Device
     // Used only by the receive loop's thread.
     private readonly TunPacket[] _tunWrites = new TunPacket[BatchSize * 64];
 
+    // A handshake worker: one initiation, response or cookie reply.
     private void ReceiveHandshakeMessage(ReadOnlySpan<byte> datagram, SocketAddress source, byte[] scratch, byte[] flushScratch)
     {
         switch (Messages.Classify(datagram))
@@ -182,10 +187,10 @@ internal sealed partial class Device
 
     /// <summary>
     /// Section 5.3 for a handshake message (initiation or response), device-wide: mac1 first (junk without our
-    /// public key costs one MAC and never counts towards load); then, only for mac1-valid messages, the load
-    /// meter; under load a valid mac2 (cookie) is required (else a cookie reply goes back) and the per-source
-    /// rate limit applies. Returns whether the message may go on to the expensive Diffie-Hellman steps.
-    /// Called with <see cref="_handshakeSync"/> held.
+    /// public key costs one MAC); then, if the device is under load (a backlog of handshake work, as wireguard-go),
+    /// a valid mac2 (cookie) is required (else a cookie reply goes back) and the per-source rate limit applies.
+    /// Returns whether the message may go on to the expensive Diffie-Hellman steps. Called by a handshake worker
+    /// with <see cref="_handshakeSync"/> held.
     /// </summary>
     private bool AdmitHandshakeMessage(CookieChecker checker, ReadOnlySpan<byte> message, SocketAddress source, ReadOnlySpan<byte> sourceBytes, Span<byte> scratch)
     {
@@ -195,7 +200,7 @@ internal sealed partial class Device
             Interlocked.Increment(ref Counters.InvalidMac);
             return false;
         }
-        if (!_load.Record(now))
+        if (!_load.Observe(_handshakes.Count, now))
             return true;
         if (checker.Check(message, sourceBytes, now, underLoad: true) == MacStatus.NeedCookie)
         {
@@ -219,22 +224,25 @@ internal sealed partial class Device
     {
         Span<byte> sourceBytes = stackalloc byte[Endpoints.MaxSourceBytes];
         sourceBytes = sourceBytes[..Endpoints.WriteSourceBytes(source, sourceBytes)];
-        OpenedInitiation? opened;
+        StaticIdentity identity;
         lock (_handshakeSync)
         {
-            if (_identity is not { } identity || _checker is not { } checker)
+            if (_identity is not { } current || _checker is not { } checker)
             {
                 Interlocked.Increment(ref Counters.UnknownPeer);
                 return;
             }
             if (!AdmitHandshakeMessage(checker, message, source, sourceBytes, scratch))
                 return;
-            HandshakeStatus status = Handshake.OpenInitiation(identity, message, out opened);
-            if (status != HandshakeStatus.Ok || opened is null)
-            {
-                Interlocked.Increment(ref Counters.HandshakeFailed);
-                return;
-            }
+            identity = current;
+        }
+        // The Diffie-Hellman steps run outside the device lock: the workers do them in parallel. (A private key
+        // replaced meanwhile zeroes the old identity: the initiation then fails to open, as it should.)
+        HandshakeStatus status = Handshake.OpenInitiation(identity, message, out OpenedInitiation? opened);
+        if (status != HandshakeStatus.Ok || opened is null)
+        {
+            Interlocked.Increment(ref Counters.HandshakeFailed);
+            return;
         }
 
         using (opened)

@@ -9,8 +9,9 @@ namespace MkbVpn.WireGuard.Device;
 
 /// <summary>
 /// The I/O shell around the sans-I/O protocol core (one WireGuard interface): a TUN device, a UDP bind
-/// and the peers. Three loops on dedicated threads: TUN → encrypt → UDP (<c>Device.Send.cs</c>),
-/// UDP → decrypt → TUN (<c>Device.Receive.cs</c>) and the timers (<c>Device.Timers.cs</c>); configuration
+/// and the peers. Loops on dedicated threads: TUN → encrypt → UDP (<c>Device.Send.cs</c>),
+/// UDP → decrypt → TUN (<c>Device.Receive.cs</c>), one handshake worker per core (<c>Device.Handshakes.cs</c>)
+/// and the timers (<c>Device.Timers.cs</c>); configuration
 /// (<c>Device.Peers.cs</c>) comes from the UAPI. Each loop owns its packet buffers (batches reused for
 /// every read); the packet path allocates nothing.
 /// <para>
@@ -93,6 +94,8 @@ internal sealed partial class Device : IDisposable
                 _bind.SetFwmark(_fwmark);
             StartThread("wg-tun-read", RoutineReadFromTun);
             StartThread("wg-udp-receive", RoutineReceiveFromNetwork);
+            for (int i = 0; i < HandshakeWorkers; i++)
+                StartThread($"wg-handshake-{i}", RoutineHandshakes);
             StartThread("wg-timers", RoutineTimers);
             _log.Info("device_started", $"interface {Name} up, UDP port {_bind.Port}");
         }
@@ -220,5 +223,6 @@ internal sealed partial class Device : IDisposable
             }
         }
         _timerWake.Dispose();
+        _handshakes.Dispose();
     }
 }

@@ -11,7 +11,8 @@ internal sealed class DeviceCounters
     public long UnknownIndex;       // response / cookie reply / data for an index no peer holds
     public long UnknownPeer;        // a valid initiation from a public key that is not configured
     public long HandshakeFailed;    // initiation that did not open (decryption, zero DH)
-    public long RateLimited;        // initiation refused by the per-source limiter under load
+    public long RateLimited;        // handshake message refused by the per-source limiter under load
+    public long HandshakeQueueFull; // handshake message dropped: the workers' queue was full
     public long CookiesSent;        // cookie replies sent under load
     public long CookiesReceived;    // cookie replies from a peer under load, accepted (not a drop)
     public long NoRoute;            // packet from the TUN with no peer for its destination
@@ -24,7 +25,7 @@ internal sealed class DeviceCounters
 
     public long Dropped =>
         Interlocked.Read(ref Malformed) + Interlocked.Read(ref InvalidMac) + Interlocked.Read(ref UnknownIndex) +
-        Interlocked.Read(ref UnknownPeer) + Interlocked.Read(ref HandshakeFailed) + Interlocked.Read(ref RateLimited) +
+        Interlocked.Read(ref UnknownPeer) + Interlocked.Read(ref HandshakeFailed) + Interlocked.Read(ref RateLimited) + Interlocked.Read(ref HandshakeQueueFull) +
         Interlocked.Read(ref NoRoute) + Interlocked.Read(ref NoEndpoint) + Interlocked.Read(ref InvalidTunPacket) +
         Interlocked.Read(ref PeerErrors) + Interlocked.Read(ref SourceNotAllowed);
 
@@ -37,6 +38,7 @@ internal sealed class DeviceCounters
         ("unknown_peer", Interlocked.Read(ref UnknownPeer)),
         ("handshake_failed", Interlocked.Read(ref HandshakeFailed)),
         ("rate_limited", Interlocked.Read(ref RateLimited)),
+        ("handshake_queue_full", Interlocked.Read(ref HandshakeQueueFull)),
         ("cookies_sent", Interlocked.Read(ref CookiesSent)),
         ("cookies_received", Interlocked.Read(ref CookiesReceived)),
         ("no_route", Interlocked.Read(ref NoRoute)),
