@@ -134,12 +134,34 @@ internal static class UapiProtocol
         ArgumentNullException.ThrowIfNull(reader);
         error = null;
         int errno = 0;
-        lock (device.ConfigLock)
+        int lines = 0;
+        try
+        {
+            lock (device.ConfigLock)
+                errno = SetLocked(device, reader, ref lines, out error);
+        }
+        finally
+        {
+            // A large configuration (thousands of peers) leaves megabytes of parsing garbage: give it back to the
+            // system now rather than keep it as heap headroom for an engine that allocates nothing per packet.
+            if (lines >= LargeSetLines)
+                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
+        return errno;
+    }
+
+    private const int LargeSetLines = 2_000;
+
+    private static int SetLocked(MkbVpn.WireGuard.Device.Device device, TextReader reader, ref int lines, out string? error)
+    {
+        error = null;
+        int errno = 0;
         {
             var peer = new PeerConfig();
             while (true)
             {
                 string? line = ReadLine(reader);
+                lines++;
                 if (line is null)
                 {
                     error ??= "connection closed in the middle of a set operation";
