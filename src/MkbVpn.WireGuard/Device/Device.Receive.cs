@@ -71,6 +71,9 @@ internal sealed partial class Device
             {
                 if (type == MessageType.None)
                     Interlocked.Increment(ref Counters.Malformed);
+                else if (type != MessageType.CookieReply && _checker is { } checker &&
+                         checker.Check(datagram, default, default, underLoad: false) == MacStatus.InvalidMac1)
+                    Interlocked.Increment(ref Counters.InvalidMac); // junk without our public key: one MAC, never queued
                 else
                     EnqueueHandshake(datagram, item.Source); // to the handshake workers (Device.Handshakes.cs)
                 k++;

@@ -41,7 +41,7 @@ internal sealed partial class Device : IDisposable
     private readonly List<Thread> _threads = new();
 
     private StaticIdentity? _identity;
-    private CookieChecker? _checker;
+    private volatile CookieChecker? _checker;
     private volatile IUdpBind? _bind;
     private int _requestedPort;
     private uint _fwmark;

@@ -82,7 +82,8 @@ internal sealed class CookieChecker : IDisposable
 
     /// <summary>
     /// Checks mac1 (always) and, when <paramref name="underLoad"/>, mac2 against the cookie for
-    /// <paramref name="source"/>. Comparisons are constant-time. Never throws for bad input.
+    /// <paramref name="source"/>. Comparisons are constant-time. Never throws for bad input. With
+    /// <paramref name="underLoad"/> false only the immutable mac1 key is read: safe from any thread.
     /// </summary>
     public MacStatus Check(ReadOnlySpan<byte> message, ReadOnlySpan<byte> source, TimeSpan now, bool underLoad)
     {
