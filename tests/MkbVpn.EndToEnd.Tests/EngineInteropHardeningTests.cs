@@ -373,4 +373,40 @@ public sealed class EngineInteropHardeningTests(ITestOutputHelper output)
             relay.Join(TimeSpan.FromSeconds(10));
         }
     }
+
+    [Fact]
+    public void The_engine_logs_its_drop_counters_on_sigusr1_and_when_it_stops()
+    {
+        using var tb = new EngineTestbed();
+        var psi = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string a in new[] { "netns", "exec", tb.NsOurs, EngineTestbed.MkbVpn, "engine", "--foreground", tb.IfOurs })
+            psi.ArgumentList.Add(a);
+        using Process engine = Process.Start(psi)!; // ip netns exec execs the engine: same process
+        var log = new ConcurrentQueue<string>();
+        engine.ErrorDataReceived += (_, e) => { if (e.Data is not null) log.Enqueue(e.Data); };
+        engine.BeginErrorReadLine();
+        try
+        {
+            Assert.NotNull(Shell.WaitFor(() => File.Exists(EngineTestbed.SocketOf(tb.IfOurs)), Deadline));
+            string hex = Convert.ToHexStringLower(WireGuardKey.ParseBase64(tb.OursPrivate).Bytes);
+            Assert.Equal("errno=0\n\n", EngineTestbed.Uapi(tb.IfOurs, $"set=1\nprivate_key={hex}\nlisten_port={EngineTestbed.OursPort}\n\n"));
+            EngineTestbed.SendFrom(tb.NsTheirs, OursEndpoint, 3, 0, TimeSpan.FromSeconds(5), (i, buffer) => { buffer[0] = 9; return 3; });
+            Assert.NotNull(Shell.WaitFor(() => tb.OursStats()["malformed"] == 3, Deadline));
+
+            Assert.Equal(0, Shell.Run("kill", "-USR1", engine.Id.ToString(CultureInfo.InvariantCulture)).ExitCode);
+            Assert.NotNull(Shell.WaitFor(() => log.Any(l => l.Contains("drop_counters: SIGUSR1: dropped=3 malformed=3 ", StringComparison.Ordinal)), Deadline));
+            Assert.False(engine.HasExited, "SIGUSR1 stopped the engine");
+
+            Assert.Equal(0, Shell.Run("kill", "-TERM", engine.Id.ToString(CultureInfo.InvariantCulture)).ExitCode);
+            Assert.True(engine.WaitForExit(10_000));
+            engine.WaitForExit();
+            Assert.Contains(log, l => l.Contains("drop_counters: stopping: dropped=3 malformed=3 ", StringComparison.Ordinal));
+            Assert.DoesNotContain(log, l => l.Contains(tb.OursPrivate, StringComparison.Ordinal) || l.Contains(hex, StringComparison.Ordinal));
+        }
+        finally
+        {
+            if (!engine.HasExited)
+                engine.Kill();
+        }
+    }
 }
