@@ -16,6 +16,9 @@ internal sealed partial class Device
         var flushScratch = new byte[PacketBatch.BufferSize];
         var items = new ReceivedDatagram[BatchSize * 64];
         var results = new TunnelResult[items.Length];
+        using var lanes = new CryptoLanes(CryptoLaneCount, "wg-decrypt", _stopped.Token);
+        _decryptLanes = lanes;
+        _openWork = OpenShare;
         while (!_stopped.IsCancellationRequested)
         {
             IUdpBind? bind = _bind;
@@ -104,32 +107,104 @@ internal sealed partial class Device
         }
 
         bool delivered = false;
-        lock (peer.Sync)
+        if (end - start >= CryptoLanes.MinParallel && _decryptLanes is { Lanes: > 1 } lanes)
         {
-            if (peer.Removed || peer.Tunnel is not { } tunnel)
-                return;
-            bool authenticated = false;
-            for (int j = start; j < end; j++)
+            // A long run: checked under the lock, decrypted over all lanes outside it, completed under it in order.
+            Tunnel? prepared;
+            lock (peer.Sync)
             {
-                ReceivedDatagram item = items[j];
-                // In place: the plaintext lands where the ciphertext was (never past this datagram).
-                TunnelResult r = tunnel.Decapsulate(item.Span, item.Buffer.AsSpan(item.Offset + TransportData.HeaderSize, item.Length - TransportData.HeaderSize));
-                results[j] = r;
-                if (r.Kind == TunnelResultKind.Error)
-                    Interlocked.Increment(ref Counters.PeerErrors);
-                else
-                    authenticated = true;
-                delivered |= r.Kind is TunnelResultKind.WriteToTunnelV4 or TunnelResultKind.WriteToTunnelV6;
+                if (peer.Removed || peer.Tunnel is not { } t)
+                    return;
+                prepared = t;
+                for (int j = start; j < end; j++)
+                {
+                    ReceivedDatagram item = items[j];
+                    results[j] = t.DecapsulatePrepare(item.Span, Plaintext(item), out _opens[j - start]);
+                }
             }
-            // Authenticated data or keepalives: the peer is where they came from (roaming).
-            if (authenticated)
-                UpdateEndpoint(peer, items[start].Source);
-            if (tunnel.QueuedPackets > 0)
-                FlushQueue(peer, tunnel, flushScratch);
+            _openRun = (items, start);
+            lanes.Run(end - start, _openWork!);
+            _openRun = default;
+            lock (peer.Sync)
+            {
+                if (peer.Removed || !ReferenceEquals(peer.Tunnel, prepared))
+                    return;
+                for (int j = start; j < end; j++)
+                {
+                    ref PendingOpen open = ref _opens[j - start];
+                    if (open.Keypair is not null)
+                        results[j] = prepared.DecapsulateOpened(open, _opened[j - start], items[j].Span, Plaintext(items[j]));
+                    open = default;
+                }
+                delivered = AfterDecrypt(peer, prepared, items, results, start, end, flushScratch);
+            }
+        }
+        else
+        {
+            lock (peer.Sync)
+            {
+                if (peer.Removed || peer.Tunnel is not { } tunnel)
+                    return;
+                for (int j = start; j < end; j++)
+                {
+                    ReceivedDatagram item = items[j];
+                    // In place: the plaintext lands where the ciphertext was (never past this datagram).
+                    results[j] = tunnel.Decapsulate(item.Span, Plaintext(item));
+                }
+                delivered = AfterDecrypt(peer, tunnel, items, results, start, end, flushScratch);
+            }
         }
         if (!delivered)
             return;
+        DeliverRun(peer, items, results, start, end);
+    }
 
+    private static Span<byte> Plaintext(in ReceivedDatagram item) =>
+        item.Buffer.AsSpan(item.Offset + TransportData.HeaderSize, item.Length - TransportData.HeaderSize);
+
+    // Used only by the receive loop's thread (and, during lanes.Run, by the helpers for their shares).
+    private CryptoLanes? _decryptLanes;
+    private readonly PendingOpen[] _opens = new PendingOpen[BatchSize * 64];
+    private readonly bool[] _opened = new bool[BatchSize * 64];
+    private (ReceivedDatagram[] Items, int Start) _openRun;
+    private Action<int, int, int>? _openWork;
+
+    private void OpenShare(int lane, int from, int to)
+    {
+        (ReceivedDatagram[] items, int start) = _openRun;
+        for (int k = from; k < to; k++)
+        {
+            ref PendingOpen open = ref _opens[k];
+            if (open.Keypair is not { } keypair)
+                continue;
+            ReceivedDatagram item = items[start + k];
+            _opened[k] = keypair.TryOpenOnLane(lane, open.Counter, open.Ciphertext(item.Span), open.Tag(item.Span), Plaintext(item)[..open.Length]);
+        }
+    }
+
+    // Under the peer's lock after a run was decrypted: counts, roaming, packets queued for a new session.
+    private bool AfterDecrypt(Peer peer, Tunnel tunnel, ReceivedDatagram[] items, TunnelResult[] results, int start, int end, byte[] flushScratch)
+    {
+        bool authenticated = false, delivered = false;
+        for (int j = start; j < end; j++)
+        {
+            TunnelResult r = results[j];
+            if (r.Kind == TunnelResultKind.Error)
+                Interlocked.Increment(ref Counters.PeerErrors);
+            else
+                authenticated = true;
+            delivered |= r.Kind is TunnelResultKind.WriteToTunnelV4 or TunnelResultKind.WriteToTunnelV6;
+        }
+        // Authenticated data or keepalives: the peer is where they came from (roaming).
+        if (authenticated)
+            UpdateEndpoint(peer, items[start].Source);
+        if (tunnel.QueuedPackets > 0)
+            FlushQueue(peer, tunnel, flushScratch);
+        return delivered;
+    }
+
+    private void DeliverRun(Peer peer, ReceivedDatagram[] items, TunnelResult[] results, int start, int end)
+    {
         // Cryptokey routing on receive (whitepaper 2.2): the inner source must route back to this peer.
         int packets = 0;
         _tables.EnterReadLock();

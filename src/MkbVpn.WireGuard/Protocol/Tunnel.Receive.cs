@@ -133,6 +133,37 @@ internal sealed partial class Tunnel
 
     private TunnelResult ReceiveData(ReadOnlySpan<byte> message, Span<byte> dst, TimeSpan now)
     {
+        TunnelResult r = PrepareData(message, dst, now, out PendingOpen pending);
+        if (pending.Keypair is not { } keypair)
+            return r;
+        ReadOnlySpan<byte> encrypted = TransportData.Encrypted(message);
+        bool opened = keypair.TryOpen(pending.Counter, encrypted[..pending.Length], encrypted[pending.Length..], dst[..pending.Length]);
+        return CompleteData(pending, opened, message, dst, now);
+    }
+
+    /// <summary>
+    /// <see cref="Decapsulate"/> of a transport data message in two steps around the AEAD, for a caller that opens
+    /// it outside the peer's lock (possibly on another thread): this step finds the keypair and checks expiry,
+    /// size and the replay window. With a <c>pending.Keypair</c>, the caller runs
+    /// <c>TryOpenOnLane(lane, pending.Counter, ciphertext, tag, plaintext)</c> (see <see cref="PendingOpen"/>), then
+    /// <see cref="DecapsulateOpened"/> under the lock again, in arrival order. Otherwise the result is final.
+    /// </summary>
+    public TunnelResult DecapsulatePrepare(ReadOnlySpan<byte> message, Span<byte> dst, out PendingOpen pending)
+    {
+        pending = default;
+        if (Messages.Classify(message) != MessageType.TransportData)
+            return Counters.Count(TunnelResult.Failed(TunnelError.Malformed));
+        TunnelResult r = PrepareData(message, dst, Now(), out pending);
+        return pending.Keypair is null ? Counters.Count(r) : r;
+    }
+
+    /// <summary>The second step of <see cref="DecapsulatePrepare"/>: the replay window, timers, session confirmation, the IP check.</summary>
+    public TunnelResult DecapsulateOpened(in PendingOpen pending, bool opened, ReadOnlySpan<byte> message, Span<byte> dst) =>
+        Counters.Count(CompleteData(pending, opened, message, dst, Now()));
+
+    private TunnelResult PrepareData(ReadOnlySpan<byte> message, Span<byte> dst, TimeSpan now, out PendingOpen pending)
+    {
+        pending = default;
         Keypair? keypair = _keypairs.Find(TransportData.Receiver(message));
         if (keypair is null)
             return TunnelResult.Failed(TunnelError.UnknownIndex);
@@ -149,10 +180,17 @@ internal sealed partial class Tunnel
             return TunnelResult.Failed(TunnelError.BufferTooSmall);
         if (!keypair.ReceiveWindow.MightAccept(counter))
             return TunnelResult.Failed(TunnelError.Replay);
+        pending = new PendingOpen(keypair, counter, length);
+        return TunnelResult.Done;
+    }
 
-        if (!keypair.TryOpen(counter, encrypted[..length], encrypted[length..], plaintext))
+    private TunnelResult CompleteData(in PendingOpen pending, bool opened, ReadOnlySpan<byte> message, Span<byte> dst, TimeSpan now)
+    {
+        Keypair keypair = pending.Keypair!;
+        Span<byte> plaintext = dst[..pending.Length];
+        if (!opened)
             return TunnelResult.Failed(TunnelError.DecryptionFailed);
-        if (!keypair.ReceiveWindow.TryAccept(counter))
+        if (!keypair.ReceiveWindow.TryAccept(pending.Counter))
         {
             plaintext.Clear();
             return TunnelResult.Failed(TunnelError.Replay);
@@ -173,7 +211,7 @@ internal sealed partial class Tunnel
         }
         Counters.ReceivedBytes += message.Length;
 
-        if (length == 0)
+        if (pending.Length == 0)
             return TunnelResult.Done; // keepalive
         _timers.DataReceived(now);
         return CheckIpPacket(plaintext);
@@ -203,4 +241,11 @@ internal sealed partial class Tunnel
         }
         return TunnelResult.ToTunnel(version == 6, length);
     }
+}
+
+/// <summary>A transport data message checked by <see cref="Tunnel.DecapsulatePrepare"/>, waiting for its AEAD.</summary>
+internal readonly record struct PendingOpen(Keypair? Keypair, ulong Counter, int Length)
+{
+    public ReadOnlySpan<byte> Ciphertext(ReadOnlySpan<byte> message) => TransportData.Encrypted(message)[..Length];
+    public ReadOnlySpan<byte> Tag(ReadOnlySpan<byte> message) => TransportData.Encrypted(message)[Length..];
 }
