@@ -8,16 +8,17 @@
 #   responder's completed handshakes per second (bench/handshake-load.py: valid initiations from 512 peers).
 # Then the medians over the rounds and the ratios ours / upstream (the yardstick) and ours / Debian.
 # Prints figures; asserts nothing (not a test).
-#   sudo bench/engine-throughput.sh [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6]
-#   (or MKB_VPN_UPSTREAM_WG_GO=/path/to/wireguard-go; -6: IPv6 underlay)
+#   sudo bench/engine-throughput.sh [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H] [-D] [-e LABEL:COMMAND]...
+#   (or MKB_VPN_UPSTREAM_WG_GO=/path/to/wireguard-go; -6: IPv6 underlay; -H: no handshake test; -D: without Debian's;
+#   -e: one more engine, e.g. another build of ours: -e "old:/tmp/old/mkb-vpn engine")
 # Addresses (TESTBED.md): underlay 198.18.8.0/24 (fd00:18:8::/64 with -6), tunnel 203.0.113.0/24.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=10 rounds=2 upstream=${MKB_VPN_UPSTREAM_WG_GO:-} v6=0 handshakes=1
-while getopts "t:r:u:6H" o; do
+secs=10 rounds=2 upstream=${MKB_VPN_UPSTREAM_WG_GO:-} v6=0 handshakes=1 debian=1 extra=()
+while getopts "t:r:u:6HDe:" o; do
   case $o in
-    t) secs=$OPTARG ;; r) rounds=$OPTARG ;; u) upstream=$OPTARG ;; 6) v6=1 ;; H) handshakes=0 ;;
-    *) echo "usage: $0 [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H: no handshake test]" >&2; exit 2 ;;
+    t) secs=$OPTARG ;; r) rounds=$OPTARG ;; u) upstream=$OPTARG ;; 6) v6=1 ;; H) handshakes=0 ;; D) debian=0 ;; e) extra+=("$OPTARG") ;;
+    *) echo "usage: $0 [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H: no handshake test] [-D: no Debian] [-e LABEL:COMMAND]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 6; }
@@ -129,9 +130,11 @@ run() { # $1: label, $2: command that starts an engine: ENGINE IFACE
   teardown
 }
 
-engines=("debian-wg-go:wireguard-go")
+engines=()
+[ $debian -eq 1 ] && engines+=("debian-wg-go:wireguard-go")
 [ -n "$upstream" ] && engines+=("upstream-wg-go:$upstream")
 engines+=("mkb-vpn:$bin engine")
+engines+=("${extra[@]}")
 echo "== $rounds rounds, alternating order; iperf3 TCP single stream ${secs}s per direction; underlay $([ $v6 -eq 1 ] && echo IPv6 || echo IPv4)"
 for r in $(seq "$rounds"); do
   if [ $((r % 2)) -eq 1 ]; then order=("${engines[@]}"); else order=(); for ((i=${#engines[@]}-1; i>=0; i--)); do order+=("${engines[$i]}"); done; fi
