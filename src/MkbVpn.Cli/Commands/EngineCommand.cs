@@ -26,18 +26,19 @@ internal static partial class EngineCommand
     {
         var foreground = new Option<bool>("--foreground", "-f") { Description = "Stay in the foreground (also $WG_PROCESS_FOREGROUND=1); log to stderr" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log debug events too (never keys)" };
+        var lanes = new Option<int?>("--crypto-lanes") { Description = "Threads that share the encryption of a large batch (default: one per core from 4 cores on, else 1)" };
         var name = new Argument<string>("IFACE") { Description = "The interface to create (at most 15 characters)" };
         var cmd = new Command("engine", "Run mkb-vpn's userspace WireGuard engine for IFACE, like wireguard-go: configure it with wg(8).\n" +
             "Usable as WG_QUICK_USERSPACE_IMPLEMENTATION and as MKB_VPN_ENGINE (through scripts/mkb-vpn-engine).\n" +
-            "Example: sudo mkb-vpn engine wg0 && sudo wg setconf wg0 wg0.conf") { foreground, verbose, name };
-        cmd.SetHandler(p => Run(p.GetValue(name)!, p.GetValue(foreground), p.GetValue(verbose)));
+            "Example: sudo mkb-vpn engine wg0 && sudo wg setconf wg0 wg0.conf") { foreground, verbose, lanes, name };
+        cmd.SetHandler(p => Run(p.GetValue(name)!, p.GetValue(foreground), p.GetValue(verbose), p.GetValue(lanes)));
         return cmd;
     }
 
     [GeneratedRegex("^[a-zA-Z0-9_=+.-]{1,15}$")]
     private static partial Regex InterfaceName();
 
-    private static int Run(string name, bool foreground, bool verbose)
+    private static int Run(string name, bool foreground, bool verbose, int? cryptoLanes)
     {
         if (!InterfaceName().IsMatch(name))
         {
@@ -50,10 +51,10 @@ internal static partial class EngineCommand
             return StartInBackground(name);
         if (isChild)
             UserspaceEngine.StartNewSession();
-        return Serve(name, detach: isChild, verbose);
+        return Serve(name, detach: isChild, verbose, cryptoLanes);
     }
 
-    private static int Serve(string name, bool detach, bool verbose)
+    private static int Serve(string name, bool detach, bool verbose, int? cryptoLanes)
     {
         using var stop = new CancellationTokenSource();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
@@ -66,7 +67,7 @@ internal static partial class EngineCommand
         UserspaceEngine engine;
         try
         {
-            engine = UserspaceEngine.Start(name, Console.Error, verbose);
+            engine = UserspaceEngine.Start(name, Console.Error, verbose, cryptoLanes);
         }
         catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or ArgumentException)
         {

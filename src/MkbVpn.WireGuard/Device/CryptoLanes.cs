@@ -66,8 +66,11 @@ internal sealed class CryptoLanes : IDisposable
             h.Go.Release();
         (int from, int to) = Share(0);
         work(0, from, to);
-        // The helpers' shares are as large as ours: a short spin usually sees them finish.
-        if (!SpinWait.SpinUntil(() => Volatile.Read(ref _pending) == 0, 1))
+        // The helpers' shares are as large as ours: a few spins often see them finish; then block (never burn a core).
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _pending) != 0 && !spin.NextSpinWillYield)
+            spin.SpinOnce();
+        if (Volatile.Read(ref _pending) != 0)
             _done.Wait(_stopped);
         _work = null;
         if (Interlocked.Exchange(ref _failure, null) is { } failure)

@@ -125,8 +125,16 @@ internal sealed partial class Device
     /// <summary>Large batches whose AEAD work was split over the lanes (encryption, decryption): for tests and diagnostics.</summary>
     public (long Encrypted, long Decrypted) ParallelCryptoRuns => (_encryptLanes?.ParallelRuns ?? 0, _decryptLanes?.ParallelRuns ?? 0);
 
-    /// <summary>Threads that share the AEAD work of one large batch (the loop's own thread and helpers): one per core.</summary>
-    public static int CryptoLaneCount => Math.Clamp(Environment.ProcessorCount, 1, Keypair.MaxLanes);
+    /// <summary>
+    /// The default number of threads that share the AEAD work of one large batch (the loop's own thread and
+    /// helpers): one per core from 4 cores on. On 2 cores the data-path threads of the engine (and the system's
+    /// TCP stack they feed) already keep both cores busy, and measured, splitting a batch there costs more in
+    /// hand-offs than it gains (bench/engine-throughput.sh with -e, see Device/README.md).
+    /// </summary>
+    public static int DefaultCryptoLanes => Environment.ProcessorCount >= 4 ? Math.Min(Environment.ProcessorCount, Keypair.MaxLanes) : 1;
+
+    /// <summary>Threads that share the AEAD work of one large batch in this device.</summary>
+    public int CryptoLaneCount { get; init; } = DefaultCryptoLanes;
 
     // With seals: transport data is only framed here (the caller encrypts it over the lanes); without: sealed here.
     private int EncryptRun(Peer peer, PacketBatch batch, int start, int end, byte[] scratch, OutgoingDatagram[] outgoing, int pending, PendingSeal[]? seals)
