@@ -28,11 +28,15 @@ public sealed class UserspaceEngine : IDisposable
     public string SocketPath => _listener.Path;
 
     /// <summary>Creates the interface and the sockets. Throws <see cref="IOException"/> (or <see cref="SocketException"/>) with a message for the user.</summary>
-    public static UserspaceEngine Start(string interfaceName, TextWriter? log, bool verbose = false)
+    /// <param name="cryptoLanes">Threads sharing the AEAD work of a large batch (null: one per core from 4 cores on, else 1).</param>
+    public static UserspaceEngine Start(string interfaceName, TextWriter? log, bool verbose = false, int? cryptoLanes = null)
     {
         var engineLog = new EngineLog(log, verbose);
         var tun = LinuxTun.Create(interfaceName);
-        var device = new MkbVpn.WireGuard.Device.Device(tun, port => SocketBind.Open(port), log: engineLog);
+        var device = new MkbVpn.WireGuard.Device.Device(tun, port => SocketBind.Open(port), log: engineLog)
+        {
+            CryptoLaneCount = Math.Clamp(cryptoLanes ?? MkbVpn.WireGuard.Device.Device.DefaultCryptoLanes, 1, Protocol.Keypair.MaxLanes),
+        };
         try
         {
             device.Start();
@@ -63,6 +67,9 @@ public sealed class UserspaceEngine : IDisposable
         _log.Info("engine_stopping", reason);
         return reason;
     }
+
+    /// <summary>Writes the engine's drop counters to its log (the CLI calls this on SIGUSR1; they are also logged at exit).</summary>
+    public void LogCounters(string reason) => _device.LogCounters(reason);
 
     public void Dispose()
     {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
@@ -41,8 +42,24 @@ internal sealed class EngineTestbed : IDisposable
     private readonly string _dir;
     private readonly List<string> _namespaces = [];
 
-    public EngineTestbed()
+    /// <summary>The wireguard-go binary on the far side: Debian's by default, or the upstream one a test was given.</summary>
+    public string TheirsBinary { get; }
+
+    /// <summary>Set to the upstream wireguard-go binary's path to run the interop theories against it too (never a path in the repository).</summary>
+    public const string UpstreamVariable = "MKB_VPN_UPSTREAM_WG_GO";
+
+    /// <summary>Debian's wireguard-go always; the upstream binary as well when <see cref="UpstreamVariable"/> names one.</summary>
+    public static TheoryData<string> WireguardGoBinaries()
     {
+        var binaries = new TheoryData<string> { "wireguard-go" };
+        if (Environment.GetEnvironmentVariable(UpstreamVariable) is { Length: > 0 } upstream && File.Exists(upstream))
+            binaries.Add(upstream);
+        return binaries;
+    }
+
+    public EngineTestbed(string theirsBinary = "wireguard-go")
+    {
+        TheirsBinary = theirsBinary;
         if (!string.Equals(Shell.Run("id", "-u").StdOut.Trim(), "0", StringComparison.Ordinal))
             throw new InvalidOperationException("the engine interop tests need root (network namespaces, TUN devices): run scripts/test.sh as root");
         _dir = Directory.CreateTempSubdirectory($"mkb-engine-e2e-{Id}-").FullName;
@@ -101,8 +118,8 @@ internal sealed class EngineTestbed : IDisposable
 
     public void StartTheirs()
     {
-        var r = In(NsTheirs, "wireguard-go", IfTheirs);
-        Assert.True(r.ExitCode == 0, $"wireguard-go {IfTheirs}: {r}");
+        var r = In(NsTheirs, TheirsBinary, IfTheirs);
+        Assert.True(r.ExitCode == 0, $"{TheirsBinary} {IfTheirs}: {r}");
         Assert.NotNull(Shell.WaitFor(() => In(NsTheirs, "wg", "show", IfTheirs).ExitCode == 0, TimeSpan.FromSeconds(10)));
     }
 
@@ -205,6 +222,89 @@ internal sealed class EngineTestbed : IDisposable
         thread.Join();
         if (failure is not null)
             throw new InvalidOperationException($"in namespace {ns}: {failure.Message}", failure);
+    }
+
+    /// <summary>One UAPI request to an interface's socket (as wg does); returns the whole answer.</summary>
+    public static string Uapi(string iface, string request)
+    {
+        using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        s.ReceiveTimeout = 5000;
+        s.Connect(new UnixDomainSocketEndPoint(SocketOf(iface)));
+        s.Send(System.Text.Encoding.UTF8.GetBytes(request));
+        var reply = new System.Text.StringBuilder();
+        var buffer = new byte[4096];
+        int n;
+        while (!reply.ToString().EndsWith("\n\n", StringComparison.Ordinal) && (n = s.Receive(buffer)) > 0)
+            reply.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
+        return reply.ToString();
+    }
+
+    /// <summary>Our engine's drop counters (UAPI get=stats, the extension the service reads).</summary>
+    public Dictionary<string, long> OursStats()
+    {
+        var stats = new Dictionary<string, long>();
+        foreach (string line in Uapi(IfOurs, "get=stats\n\n").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = line.IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0 && long.TryParse(line[(eq + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v))
+                stats[line[..eq]] = v;
+        }
+        Assert.True(stats.TryGetValue("errno", out long errno) && errno == 0, "get=stats failed");
+        return stats;
+    }
+
+    /// <summary>The IPv6 statistics of a namespace (/proc/net/snmp6), e.g. Ip6FragCreates, Ip6ReasmReqds.</summary>
+    public Dictionary<string, long> Snmp6(string ns)
+    {
+        var values = new Dictionary<string, long>();
+        foreach (string line in InOk(ns, "cat", "/proc/net/snmp6").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] f = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length == 2 && long.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out long v))
+                values[f[0]] = v;
+        }
+        return values;
+    }
+
+    /// <summary>
+    /// Sends up to <paramref name="total"/> datagrams from a fresh UDP socket in namespace <paramref name="ns"/> to
+    /// <paramref name="target"/>, in sendmmsg batches of 64 (UDP GSO where sizes allow), at most
+    /// <paramref name="perSecond"/> per second (0: as fast as the socket takes them), for at most
+    /// <paramref name="maxTime"/>; with <paramref name="burst"/>, that many back to back before each pause.
+    /// <paramref name="fill"/> writes datagram number i into a buffer and returns its length. Returns how many the
+    /// system accepted. Bounded in count and time.
+    /// </summary>
+    public static long SendFrom(string ns, IPEndPoint target, long total, int perSecond, TimeSpan maxTime, Func<long, byte[], int> fill,
+        CancellationToken stop = default, int burst = 64)
+    {
+        long accepted = 0;
+        InNamespace(ns, () =>
+        {
+            using var bind = global::MkbVpn.WireGuard.Udp.SocketBind.Open(0);
+            System.Net.SocketAddress destination = bind.ToSocketAddress(target);
+            var batch = new global::MkbVpn.WireGuard.OutgoingDatagram[64];
+            var buffers = new byte[batch.Length][];
+            for (int k = 0; k < buffers.Length; k++)
+                buffers[k] = GC.AllocateArray<byte>(2048, pinned: true);
+            var sw = Stopwatch.StartNew();
+            long sent = 0;
+            while (sent < total && sw.Elapsed < maxTime && !stop.IsCancellationRequested)
+            {
+                int n = (int)Math.Min(batch.Length, total - sent);
+                for (int k = 0; k < n; k++)
+                    batch[k] = new global::MkbVpn.WireGuard.OutgoingDatagram { Buffer = buffers[k], Length = fill(sent + k, buffers[k]), Destination = destination };
+                int failed = bind.SendBatch(batch.AsSpan(0, n));
+                sent += n;
+                accepted += n - failed;
+                if (perSecond > 0 && sent % burst < batch.Length)
+                {
+                    TimeSpan due = TimeSpan.FromSeconds((double)sent / perSecond);
+                    if (due > sw.Elapsed)
+                        Thread.Sleep(due - sw.Elapsed);
+                }
+            }
+        });
+        return accepted;
     }
 
     private const int CloneNewNet = 0x40000000;

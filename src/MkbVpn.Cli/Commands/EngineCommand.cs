@@ -15,6 +15,7 @@ namespace MkbVpn.Cli.Commands;
 /// <see cref="DaemonVariable"/> set, the child starts a new session and, once ready, points its stdio
 /// at /dev/null; the parent exits 0 as soon as the socket answers (or with the child's code if it fails).
 /// Stops cleanly on SIGTERM / SIGINT, when the interface is deleted, or when the socket file is removed.
+/// SIGUSR1 writes the drop counters to the log (as does stopping); <c>get=stats</c> on the UAPI socket returns them.
 /// </summary>
 internal static partial class EngineCommand
 {
@@ -25,18 +26,19 @@ internal static partial class EngineCommand
     {
         var foreground = new Option<bool>("--foreground", "-f") { Description = "Stay in the foreground (also $WG_PROCESS_FOREGROUND=1); log to stderr" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log debug events too (never keys)" };
+        var lanes = new Option<int?>("--crypto-lanes") { Description = "Threads that share the encryption of a large batch (default: one per core from 4 cores on, else 1)" };
         var name = new Argument<string>("IFACE") { Description = "The interface to create (at most 15 characters)" };
         var cmd = new Command("engine", "Run mkb-vpn's userspace WireGuard engine for IFACE, like wireguard-go: configure it with wg(8).\n" +
             "Usable as WG_QUICK_USERSPACE_IMPLEMENTATION and as MKB_VPN_ENGINE (through scripts/mkb-vpn-engine).\n" +
-            "Example: sudo mkb-vpn engine wg0 && sudo wg setconf wg0 wg0.conf") { foreground, verbose, name };
-        cmd.SetHandler(p => Run(p.GetValue(name)!, p.GetValue(foreground), p.GetValue(verbose)));
+            "Example: sudo mkb-vpn engine wg0 && sudo wg setconf wg0 wg0.conf") { foreground, verbose, lanes, name };
+        cmd.SetHandler(p => Run(p.GetValue(name)!, p.GetValue(foreground), p.GetValue(verbose), p.GetValue(lanes)));
         return cmd;
     }
 
     [GeneratedRegex("^[a-zA-Z0-9_=+.-]{1,15}$")]
     private static partial Regex InterfaceName();
 
-    private static int Run(string name, bool foreground, bool verbose)
+    private static int Run(string name, bool foreground, bool verbose, int? cryptoLanes)
     {
         if (!InterfaceName().IsMatch(name))
         {
@@ -49,26 +51,30 @@ internal static partial class EngineCommand
             return StartInBackground(name);
         if (isChild)
             UserspaceEngine.StartNewSession();
-        return Serve(name, detach: isChild, verbose);
+        return Serve(name, detach: isChild, verbose, cryptoLanes);
     }
 
-    private static int Serve(string name, bool detach, bool verbose)
+    private static int Serve(string name, bool detach, bool verbose, int? cryptoLanes)
     {
         using var stop = new CancellationTokenSource();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true); // a lost terminal is no reason to stop
+        UserspaceEngine? running = null;
+        // SIGUSR1 (raw number 10 on Linux): the drop counters go to the log, where an admin looks.
+        using var usr1 = PosixSignalRegistration.Create((PosixSignal)10, c => { c.Cancel = true; Volatile.Read(ref running)?.LogCounters("SIGUSR1"); });
 
         UserspaceEngine engine;
         try
         {
-            engine = UserspaceEngine.Start(name, Console.Error, verbose);
+            engine = UserspaceEngine.Start(name, Console.Error, verbose, cryptoLanes);
         }
         catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or ArgumentException)
         {
             Console.Error.WriteLine($"mkb-vpn engine: error: {e.Message}");
             return ExitCodes.Failure;
         }
+        Volatile.Write(ref running, engine);
         using (engine)
         {
             if (detach)

@@ -130,10 +130,8 @@ internal sealed partial class Device
             _tables.EnterWriteLock();
             try
             {
-                uint indexBase = NewIndexBase();
-                peer = new Peer(publicKey, indexBase, ++_peerNumbers);
+                peer = new Peer(publicKey, ++_peerNumbers);
                 _peers.Add(publicKey, peer);
-                _byIndex.Add(indexBase, peer);
             }
             finally
             {
@@ -143,19 +141,6 @@ internal sealed partial class Device
             created = true;
             _log.Info("peer_added", $"{peer} added");
             return peer;
-        }
-    }
-
-    // Random, unique, never 0 (called with the write lock held).
-    private uint NewIndexBase()
-    {
-        Span<byte> b = stackalloc byte[4];
-        while (true)
-        {
-            _random.GetBytes(b);
-            uint candidate = BitConverter.ToUInt32(b) & Tunnel.MaxIndexBase;
-            if (candidate != 0 && !_byIndex.ContainsKey(candidate))
-                return candidate;
         }
     }
 
@@ -169,7 +154,6 @@ internal sealed partial class Device
             {
                 if (!_peers.Remove(peer.PublicKey))
                     return;
-                _byIndex.Remove(peer.IndexBase);
                 _allowedIps.RemoveByPeer(peer);
             }
             finally
@@ -210,8 +194,13 @@ internal sealed partial class Device
                 key = null;
             if (key is null ? peer.PresharedKey is null : key.Equals(peer.PresharedKey))
                 return;
-            peer.PresharedKey = key;
-            RebuildTunnel(peer);
+            // As wireguard-go: the session continues; the new key applies from the next handshake. The peer's
+            // timestamp and flood history stay, so an initiation captured earlier is still refused.
+            lock (peer.Sync)
+            {
+                peer.PresharedKey = key;
+                peer.Tunnel?.SetPresharedKey(key);
+            }
         }
     }
 
@@ -288,6 +277,21 @@ internal sealed partial class Device
         }
     }
 
+    /// <summary>Removes one allowed range of <paramref name="peer"/>; a range that another peer holds is left alone.</summary>
+    public bool RemoveAllowedIp(Peer peer, IPAddress address, int cidr)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        _tables.EnterWriteLock();
+        try
+        {
+            return _allowedIps.Remove(address, cidr, peer);
+        }
+        finally
+        {
+            _tables.ExitWriteLock();
+        }
+    }
+
     /// <summary>A consistent copy of every peer's state (for UAPI get).</summary>
     public IReadOnlyList<PeerStatus> Snapshot()
     {
@@ -329,8 +333,8 @@ internal sealed partial class Device
         }
     }
 
-    // A tunnel is bound to the local identity and the pre-shared key: a change of either starts a new one
-    // (sessions restart; the byte counters and latest handshake carry over).
+    // A tunnel is bound to the local identity: a new private key starts a new one (sessions restart; the byte
+    // counters and latest handshake carry over). A new pre-shared key does not (SetPresharedKey).
     private void RebuildTunnel(Peer peer)
     {
         StaticIdentity? identity;
@@ -354,23 +358,10 @@ internal sealed partial class Device
             }
             if (identity is null || checker is null)
                 return;
-            var tunnel = new Tunnel(identity, peer.PublicKey, peer.PresharedKey, peer.IndexBase, _time, _random, checker, peer.PersistentKeepalive);
-            tunnel.AllowedSource = address => IsAllowedSource(peer, address);
-            peer.Tunnel = tunnel;
-        }
-    }
-
-    // Cryptokey routing on receive: the packet's source must route back to the peer it came from.
-    private bool IsAllowedSource(Peer peer, ReadOnlySpan<byte> address)
-    {
-        _tables.EnterReadLock();
-        try
-        {
-            return ReferenceEquals(_allowedIps.Lookup(address), peer);
-        }
-        finally
-        {
-            _tables.ExitReadLock();
+            peer.Tunnel = new Tunnel(identity, peer.PublicKey, peer.PresharedKey, _time, _random, checker, peer.PersistentKeepalive, _indices, peer)
+            {
+                Mtu = _mtu,
+            };
         }
     }
 }

@@ -12,8 +12,15 @@ internal sealed partial class Device
     {
         var buffer = new byte[PacketBatch.BufferSize];
         var peers = new List<Peer>();
+        long mtuCheckedAt = 0;
         while (!_stopped.IsCancellationRequested)
         {
+            // The MTU caps the padding (section 5.4.6); `ip link set mtu` may change it at any time.
+            if (_time.GetElapsedTime(mtuCheckedAt) >= TimeSpan.FromSeconds(1))
+            {
+                mtuCheckedAt = _time.GetTimestamp();
+                _mtu = _tun.Mtu;
+            }
             peers.Clear();
             _tables.EnterReadLock();
             try
@@ -44,6 +51,7 @@ internal sealed partial class Device
         {
             if (peer.Removed || peer.Tunnel is not { } tunnel)
                 return;
+            tunnel.Mtu = _mtu;
             // Several actions can be due at once; the bound only guards against a protocol bug looping.
             for (int i = 0; i < 16; i++)
             {

@@ -9,8 +9,9 @@ namespace MkbVpn.WireGuard.Device;
 
 /// <summary>
 /// The I/O shell around the sans-I/O protocol core (one WireGuard interface): a TUN device, a UDP bind
-/// and the peers. Three loops on dedicated threads: TUN → encrypt → UDP (<c>Device.Send.cs</c>),
-/// UDP → decrypt → TUN (<c>Device.Receive.cs</c>) and the timers (<c>Device.Timers.cs</c>); configuration
+/// and the peers. Loops on dedicated threads: TUN → encrypt → UDP (<c>Device.Send.cs</c>),
+/// UDP → decrypt → TUN (<c>Device.Receive.cs</c>), one handshake worker per core (<c>Device.Handshakes.cs</c>)
+/// and the timers (<c>Device.Timers.cs</c>); configuration
 /// (<c>Device.Peers.cs</c>) comes from the UAPI. Each loop owns its packet buffers (batches reused for
 /// every read); the packet path allocates nothing.
 /// <para>
@@ -32,7 +33,6 @@ internal sealed partial class Device : IDisposable
     private readonly EngineLog _log;
     private readonly ReaderWriterLockSlim _tables = new(LockRecursionPolicy.NoRecursion);
     private readonly Dictionary<WireGuardKey, Peer> _peers = new();
-    private readonly Dictionary<uint, Peer> _byIndex = new();
     private readonly AllowedIps<Peer> _allowedIps = new();
     private readonly Lock _handshakeSync = new();
     private readonly HandshakeLoad _load = new();
@@ -41,12 +41,12 @@ internal sealed partial class Device : IDisposable
     private readonly List<Thread> _threads = new();
 
     private StaticIdentity? _identity;
-    private CookieChecker? _checker;
+    private volatile CookieChecker? _checker;
     private volatile IUdpBind? _bind;
     private int _requestedPort;
     private uint _fwmark;
     private int _peerNumbers;
-    private volatile bool _underLoad;
+    private volatile int _mtu;
     private bool _started;
     private int _disposed;
 
@@ -61,7 +61,12 @@ internal sealed partial class Device : IDisposable
         _time = time ?? TimeProvider.System;
         _random = random ?? RandomNumberGenerator.Create();
         _log = log ?? EngineLog.None;
+        _indices = new SessionIndexTable(_random);
+        _mtu = tun.Mtu;
     }
+
+    // Every live session index of every peer (random, unique): responses, cookie replies and data route by it.
+    private readonly SessionIndexTable _indices;
 
     public string Name => _tun.Name;
 
@@ -89,6 +94,8 @@ internal sealed partial class Device : IDisposable
                 _bind.SetFwmark(_fwmark);
             StartThread("wg-tun-read", RoutineReadFromTun);
             StartThread("wg-udp-receive", RoutineReceiveFromNetwork);
+            for (int i = 0; i < HandshakeWorkers; i++)
+                StartThread($"wg-handshake-{i}", RoutineHandshakes);
             StartThread("wg-timers", RoutineTimers);
             _log.Info("device_started", $"interface {Name} up, UDP port {_bind.Port}");
         }
@@ -145,18 +152,17 @@ internal sealed partial class Device : IDisposable
             Interlocked.Increment(ref Counters.SendFailed);
     }
 
-    /// <summary>Acts on one tunnel result whose bytes are in <paramref name="buffer"/>. Called with the peer's lock held.</summary>
+    /// <summary>
+    /// Acts on one handshake-path tunnel result whose bytes are in <paramref name="buffer"/> (a message for the
+    /// network, or an error). Packets for the TUN come only from transport data, which DecryptRun handles.
+    /// Called with the peer's lock held.
+    /// </summary>
     private void Dispatch(Peer peer, TunnelResult result, ReadOnlySpan<byte> buffer)
     {
         switch (result.Kind)
         {
             case TunnelResultKind.WriteToNetwork:
                 SendToPeer(peer, buffer[..result.Length]);
-                break;
-            case TunnelResultKind.WriteToTunnelV4:
-            case TunnelResultKind.WriteToTunnelV6:
-                if (!_tun.Write(buffer[..result.Length]))
-                    Interlocked.Increment(ref Counters.TunWriteFailed);
                 break;
             case TunnelResultKind.Error:
                 Interlocked.Increment(ref Counters.PeerErrors);
@@ -176,10 +182,15 @@ internal sealed partial class Device : IDisposable
         }
     }
 
+    /// <summary>Writes the drop counters to the engine log (on SIGUSR1, and when the device stops).</summary>
+    public void LogCounters(string reason) =>
+        _log.Info("drop_counters", $"{reason}: dropped={Counters.Dropped} {Counters}");
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
+        LogCounters("stopping");
         Stop();
         _bind?.Dispose();
         _tun.Dispose();
@@ -195,7 +206,6 @@ internal sealed partial class Device : IDisposable
             {
                 peers = _peers.Values.ToList();
                 _peers.Clear();
-                _byIndex.Clear();
                 _allowedIps.Clear();
             }
             finally
@@ -213,5 +223,6 @@ internal sealed partial class Device : IDisposable
             }
         }
         _timerWake.Dispose();
+        _handshakes.Dispose();
     }
 }

@@ -10,17 +10,13 @@ namespace MkbVpn.WireGuard.Device;
 /// </summary>
 internal sealed class Peer
 {
-    public Peer(WireGuardKey publicKey, uint indexBase, int number)
+    public Peer(WireGuardKey publicKey, int number)
     {
         PublicKey = publicKey;
-        IndexBase = indexBase;
         Number = number;
     }
 
     public WireGuardKey PublicKey { get; }
-
-    /// <summary>High 24 bits of every session index this peer's tunnel hands out.</summary>
-    public uint IndexBase { get; }
 
     /// <summary>A local number for log lines (keys are never logged).</summary>
     public int Number { get; }
@@ -41,7 +37,7 @@ internal sealed class Peer
     /// <summary>Set once the peer is removed: threads that still hold it must not use it.</summary>
     public bool Removed { get; set; }
 
-    // Counters of tunnels replaced earlier (new private key or pre-shared key), so wg's totals keep growing.
+    // Counters of tunnels replaced earlier (new private key), so wg's totals keep growing.
     public long ReceivedBase { get; set; }
     public long SentBase { get; set; }
     public DateTimeOffset? LastHandshakeBase { get; set; }

@@ -74,8 +74,9 @@ internal static class Constants
     // ---------------------------------------------------------------------------------
 
     /// <summary>
-    /// Handshake retransmissions per Rekey-Attempt-Time (90 s / 5 s, as wireguard-go's MaxTimerHandshakes);
-    /// after this many the peer gives up and drops its queued packets.
+    /// Rekey-Attempt-Time / Rekey-Timeout (90 s / 5 s), wireguard-go's MaxTimerHandshakes. As wireguard-go, the
+    /// retransmit timer gives up once the attempt count exceeds it: 1 initiation + 19 retransmissions, 20 in all
+    /// (its log: "giving up after MaxTimerHandshakes+2 attempts"); then the queued packets are dropped.
     /// </summary>
     public const int MaxHandshakeAttempts = 18;
 
@@ -94,11 +95,14 @@ internal static class Constants
     /// <summary>Packets held per peer while a handshake is in progress (wireguard-go: QueueStagedSize 128).</summary>
     public const int MaxQueuedPackets = 128;
 
+    /// <summary>Handshake messages waiting for a handshake worker at most; more are dropped (wireguard-go: QueueHandshakeSize).</summary>
+    public const int HandshakeQueueSize = 1024;
+
     /// <summary>
-    /// Handshake messages per second the device accepts before it is "under load" and demands MAC2
-    /// (wireguard-go: QueueHandshakeSize / 8 = 128). Used by the device layer with <see cref="Cookies"/>.
+    /// The device is "under load" (demands MAC2, section 5.3) while this many handshake messages wait for a worker,
+    /// and for a second after (wireguard-go: QueueHandshakeSize / 8). Used by the device with <see cref="HandshakeLoad"/>.
     /// </summary>
-    public const int UnderLoadHandshakesPerSecond = 128;
+    public const int UnderLoadQueueLength = HandshakeQueueSize / 8;
 
     /// <summary>Per-source-address token bucket for handshakes once under load (wireguard-go ratelimiter: 20/s, burst 5).</summary>
     public const int HandshakesPerSecondPerSource = 20;

@@ -82,7 +82,8 @@ internal sealed class CookieChecker : IDisposable
 
     /// <summary>
     /// Checks mac1 (always) and, when <paramref name="underLoad"/>, mac2 against the cookie for
-    /// <paramref name="source"/>. Comparisons are constant-time. Never throws for bad input.
+    /// <paramref name="source"/>. Comparisons are constant-time. Never throws for bad input. With
+    /// <paramref name="underLoad"/> false only the immutable mac1 key is read: safe from any thread.
     /// </summary>
     public MacStatus Check(ReadOnlySpan<byte> message, ReadOnlySpan<byte> source, TimeSpan now, bool underLoad)
     {
@@ -157,7 +158,9 @@ internal sealed class CookieChecker : IDisposable
 internal sealed class CookieGenerator : IDisposable
 {
     private readonly byte[] _mac1Key;
-    private readonly Key _cookieKey;
+    // HASH("cookie--" || Spub), kept as bytes: a libsodium key object (guarded pages) per peer would cost ~12 KB
+    // of memory each for something a peer uses only under attack. The key object is made per cookie reply.
+    private readonly byte[] _cookieKey;
     private readonly byte[] _lastMac1 = new byte[Kdf.MacSize];
     private readonly byte[] _cookie = new byte[Kdf.MacSize];
     private bool _haveLastMac1;
@@ -167,9 +170,7 @@ internal sealed class CookieGenerator : IDisposable
     {
         ArgumentNullException.ThrowIfNull(peerPublicKey);
         _mac1Key = MacLayout.LabelKey(Constants.LabelMac1, peerPublicKey.Bytes);
-        byte[] cookieKey = MacLayout.LabelKey(Constants.LabelCookie, peerPublicKey.Bytes);
-        _cookieKey = Key.Import(AeadAlgorithm.XChaCha20Poly1305, cookieKey, KeyBlobFormat.RawSymmetricKey);
-        CryptographicOperations.ZeroMemory(cookieKey);
+        _cookieKey = MacLayout.LabelKey(Constants.LabelCookie, peerPublicKey.Bytes);
     }
 
     public bool HasValidCookie(TimeSpan now) => _cookieSet is { } set && now - set <= Constants.CookieRefreshTime;
@@ -201,7 +202,8 @@ internal sealed class CookieGenerator : IDisposable
         if (Messages.Classify(reply) != MessageType.CookieReply || !_haveLastMac1)
             return false;
         Span<byte> cookie = stackalloc byte[Kdf.MacSize];
-        bool ok = AeadAlgorithm.XChaCha20Poly1305.Decrypt(_cookieKey, CookieReply.Nonce(reply), _lastMac1,
+        using var key = Key.Import(AeadAlgorithm.XChaCha20Poly1305, _cookieKey, KeyBlobFormat.RawSymmetricKey);
+        bool ok = AeadAlgorithm.XChaCha20Poly1305.Decrypt(key, CookieReply.Nonce(reply), _lastMac1,
             CookieReply.EncryptedCookie(reply), cookie);
         if (ok)
         {
@@ -216,7 +218,7 @@ internal sealed class CookieGenerator : IDisposable
     public void Dispose()
     {
         CryptographicOperations.ZeroMemory(_cookie);
-        _cookieKey.Dispose();
+        CryptographicOperations.ZeroMemory(_cookieKey);
     }
 
     public override string ToString() => "CookieGenerator";

@@ -437,6 +437,15 @@ internal sealed class Handshake : IDisposable
         }
     }
 
+    /// <summary>Replaces the pre-shared key (null: none) for handshake steps from now on; nothing else changes.</summary>
+    public void SetPresharedKey(WireGuardKey? presharedKey)
+    {
+        if (presharedKey is null)
+            CryptographicOperations.ZeroMemory(_presharedKey);
+        else
+            presharedKey.Bytes.CopyTo(_presharedKey);
+    }
+
     /// <summary>Forgets the handshake in progress (not the replay/flood history).</summary>
     public void Clear()
     {

@@ -14,10 +14,21 @@ internal sealed class Keypair : IDisposable
     public const int NonceSize = 12;
     public const int TagSize = 16;
 
+    /// <summary>Most crypto lanes a keypair serves (see <see cref="SealOnLane"/>).</summary>
+    public const int MaxLanes = 16;
+
     private readonly ChaCha20Poly1305 _send;
     private readonly ChaCha20Poly1305 _receive;
+    // Lanes: one AEAD object per thread that seals or opens outside the peer's lock (an AEAD object is not
+    // thread-safe). Made on a lane's first use (only busy sessions on busy hosts get more than none), from the
+    // keys kept here, erased on dispose.
+    private readonly byte[] _sendKey = new byte[32];
+    private readonly byte[] _receiveKey = new byte[32];
+    private readonly ChaCha20Poly1305?[] _sendLanes = new ChaCha20Poly1305?[MaxLanes];
+    private readonly ChaCha20Poly1305?[] _receiveLanes = new ChaCha20Poly1305?[MaxLanes];
+    private readonly Lock _lanesSync = new();
     private long _sendCounter = -1;
-    private bool _disposed;
+    private volatile bool _disposed;
 
     /// <summary>Takes copies of the keys; the caller zeroes its own.</summary>
     public Keypair(ReadOnlySpan<byte> sendKey, ReadOnlySpan<byte> receiveKey, uint localIndex, uint remoteIndex, bool isInitiator, TimeSpan created)
@@ -25,6 +36,8 @@ internal sealed class Keypair : IDisposable
         Debug.Assert(sendKey.Length == 32 && receiveKey.Length == 32);
         _send = new ChaCha20Poly1305(sendKey);
         _receive = new ChaCha20Poly1305(receiveKey);
+        sendKey.CopyTo(_sendKey);
+        receiveKey.CopyTo(_receiveKey);
         LocalIndex = localIndex;
         RemoteIndex = remoteIndex;
         IsInitiator = isInitiator;
@@ -81,6 +94,62 @@ internal sealed class Keypair : IDisposable
         }
     }
 
+    /// <summary>
+    /// <see cref="Seal"/> for a thread outside the peer's lock: lane <paramref name="lane"/> belongs to one thread
+    /// at a time. False (nothing may be sent: the buffer holds plaintext) if the keypair was erased meanwhile.
+    /// </summary>
+    public bool SealOnLane(int lane, ulong counter, Span<byte> body, Span<byte> tag)
+    {
+        Span<byte> nonce = stackalloc byte[NonceSize];
+        WriteNonce(nonce, counter);
+        try
+        {
+            if (Lane(_sendLanes, _sendKey, lane) is not { } aead)
+                return false;
+            aead.Encrypt(nonce, body, body, tag);
+            return !_disposed;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary><see cref="TryOpen"/> for a thread outside the peer's lock, on its own lane.</summary>
+    public bool TryOpenOnLane(int lane, ulong counter, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext)
+    {
+        Span<byte> nonce = stackalloc byte[NonceSize];
+        WriteNonce(nonce, counter);
+        try
+        {
+            if (Lane(_receiveLanes, _receiveKey, lane) is not { } aead)
+                return false;
+            aead.Decrypt(nonce, ciphertext, tag, plaintext);
+            return !_disposed;
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    private ChaCha20Poly1305? Lane(ChaCha20Poly1305?[] lanes, byte[] key, int lane)
+    {
+        Debug.Assert(lane is >= 0 and < MaxLanes);
+        if (Volatile.Read(ref lanes[lane]) is { } existing)
+            return existing;
+        lock (_lanesSync)
+        {
+            if (_disposed)
+                return null;
+            return lanes[lane] ??= new ChaCha20Poly1305(key);
+        }
+    }
+
     /// <summary>Section 5.4.6: 32 bits of zeros followed by the 64-bit little-endian counter.</summary>
     public static void WriteNonce(Span<byte> nonce, ulong counter)
     {
@@ -93,9 +162,19 @@ internal sealed class Keypair : IDisposable
     {
         if (_disposed)
             return;
-        _disposed = true;
+        lock (_lanesSync)
+        {
+            _disposed = true;
+            CryptographicOperations.ZeroMemory(_sendKey);
+            CryptographicOperations.ZeroMemory(_receiveKey);
+        }
         _send.Dispose();
         _receive.Dispose();
+        // A lane still in use finishes its call (the handle is released after it) and reports failure.
+        foreach (ChaCha20Poly1305? aead in _sendLanes)
+            aead?.Dispose();
+        foreach (ChaCha20Poly1305? aead in _receiveLanes)
+            aead?.Dispose();
     }
 
     public override string ToString() => $"Keypair(local={LocalIndex:x8}, remote={RemoteIndex:x8}, initiator={IsInitiator})";
@@ -108,6 +187,17 @@ internal sealed class Keypair : IDisposable
 /// </summary>
 internal sealed class Keypairs : IDisposable
 {
+    private readonly SessionIndexTable? _indices;
+    private readonly object _owner;
+
+    /// <param name="indices">Where the keypairs' local indices are registered; each is released when its keypair is erased.</param>
+    /// <param name="owner">The owner the indices were registered for.</param>
+    public Keypairs(SessionIndexTable? indices = null, object? owner = null)
+    {
+        _indices = indices;
+        _owner = owner ?? this;
+    }
+
     public Keypair? Current { get; private set; }
     public Keypair? Previous { get; private set; }
     public Keypair? Next { get; private set; }
@@ -120,14 +210,14 @@ internal sealed class Keypairs : IDisposable
             // The initiator can use its keypair at once; an unconfirmed next keypair is displaced.
             if (Next is not null)
             {
-                Previous?.Dispose();
+                Retire(Previous);
                 Previous = Next;
                 Next = null;
-                Current?.Dispose();
+                Retire(Current);
             }
             else
             {
-                Previous?.Dispose();
+                Retire(Previous);
                 Previous = Current;
             }
             Current = keypair;
@@ -135,9 +225,9 @@ internal sealed class Keypairs : IDisposable
         else
         {
             // The responder waits for the initiator's first data packet before it sends with the new keys.
-            Next?.Dispose();
+            Retire(Next);
             Next = keypair;
-            Previous?.Dispose();
+            Retire(Previous);
             Previous = null;
         }
     }
@@ -159,7 +249,7 @@ internal sealed class Keypairs : IDisposable
     {
         if (Next is null || !ReferenceEquals(keypair, Next))
             return false;
-        Previous?.Dispose();
+        Retire(Previous);
         Previous = Current;
         Current = Next;
         Next = null;
@@ -169,11 +259,20 @@ internal sealed class Keypairs : IDisposable
     /// <summary>Zeroes (disposes) all keypairs: Reject-After-Time x 3 passed, or the peer is removed.</summary>
     public void Clear()
     {
-        Previous?.Dispose();
-        Current?.Dispose();
-        Next?.Dispose();
+        Retire(Previous);
+        Retire(Current);
+        Retire(Next);
         Previous = Current = Next = null;
     }
 
     public void Dispose() => Clear();
+
+    // Erases a keypair's keys and frees its session index.
+    private void Retire(Keypair? keypair)
+    {
+        if (keypair is null)
+            return;
+        keypair.Dispose();
+        _indices?.Release(keypair.LocalIndex, _owner);
+    }
 }

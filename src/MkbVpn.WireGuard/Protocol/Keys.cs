@@ -124,28 +124,18 @@ public static class WireGuardKeys
     {
         System.Diagnostics.Debug.Assert(privateKey.Length == WireGuardKey.Size && publicKey.Length == WireGuardKey.Size);
         System.Diagnostics.Debug.Assert(sharedSecret.Length == WireGuardKey.Size);
+        // libsodium refuses an all-zero result itself; the check here keeps the rule visible (and constant-time).
+        if (MkbVpn.WireGuard.Interop.Sodium.ScalarMult(sharedSecret, privateKey, publicKey) && !IsAllZero(sharedSecret))
+            return true;
         sharedSecret.Clear();
-        if (!PublicKey.TryImport(KeyAgreementAlgorithm.X25519, publicKey, KeyBlobFormat.RawPublicKey, out PublicKey? peer))
-            return false;
-        using var key = Key.Import(KeyAgreementAlgorithm.X25519, privateKey, KeyBlobFormat.RawPrivateKey);
-        var parameters = new SharedSecretCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport };
-        using SharedSecret? secret = KeyAgreementAlgorithm.X25519.Agree(key, peer!, in parameters);
-        if (secret is null)
-            return false;
-        byte[] raw = secret.Export(SharedSecretBlobFormat.RawSharedSecret);
-        bool ok = raw.Length == WireGuardKey.Size && !IsAllZero(raw);
-        if (ok)
-            raw.CopyTo(sharedSecret);
-        CryptographicOperations.ZeroMemory(raw);
-        return ok;
+        return false;
     }
 
     /// <summary>The X25519 public key of a raw 32-byte private scalar, into a caller buffer.</summary>
     internal static void PublicKeyOf(ReadOnlySpan<byte> privateKey, Span<byte> publicKey)
     {
         System.Diagnostics.Debug.Assert(privateKey.Length == WireGuardKey.Size && publicKey.Length == WireGuardKey.Size);
-        using var key = Key.Import(KeyAgreementAlgorithm.X25519, privateKey, KeyBlobFormat.RawPrivateKey);
-        key.PublicKey.Export(KeyBlobFormat.RawPublicKey).CopyTo(publicKey);
+        MkbVpn.WireGuard.Interop.Sodium.ScalarMultBase(publicKey, privateKey);
     }
 
     private static bool IsAllZero(ReadOnlySpan<byte> bytes)

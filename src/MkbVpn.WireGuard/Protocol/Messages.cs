@@ -135,6 +135,21 @@ internal static class TransportData
     public static int PaddedLength(int packetLength) =>
         (packetLength + Constants.PaddingMultiple - 1) & ~(Constants.PaddingMultiple - 1);
 
+    /// <summary>
+    /// Section 5.4.6 with the interface MTU: the padding never takes a packet past the MTU (a 1420-byte packet
+    /// on a 1420 MTU is sent unpadded, 1452 bytes on the wire, as wireguard-go and the kernel), so a full-size
+    /// packet fits a 1500-byte IPv6 underlay. A packet longer than the MTU is padded as its last MTU-sized
+    /// unit would be. <paramref name="mtu"/> 0: no MTU known, plain padding.
+    /// </summary>
+    public static int PaddedLength(int packetLength, int mtu)
+    {
+        if (mtu <= 0)
+            return PaddedLength(packetLength);
+        int last = packetLength > mtu ? packetLength % mtu : packetLength;
+        int padded = Math.Min(PaddedLength(last), mtu);
+        return packetLength + (padded - last);
+    }
+
     /// <summary>The message size for <paramref name="packetLength"/> bytes of IP packet.</summary>
     public static int MessageSize(int packetLength) => HeaderSize + PaddedLength(packetLength) + Messages.AeadTagSize;
 

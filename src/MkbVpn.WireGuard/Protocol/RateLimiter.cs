@@ -68,33 +68,22 @@ internal sealed class HandshakeRateLimiter
 }
 
 /// <summary>
-/// Whether the device is "under load" (whitepaper 5.3): more than <see cref="Constants.UnderLoadHandshakesPerSecond"/>
-/// handshake messages in the last second. Stays under load for a second after the rate drops, as
-/// wireguard-go does, so an attacker cannot toggle it cheaply. Time is passed in. Not thread-safe.
+/// Whether the device is "under load" (whitepaper 5.3), as wireguard-go decides it: its queue of handshake
+/// messages waiting for a worker holds <see cref="Constants.UnderLoadQueueLength"/> or more (the device cannot keep
+/// up with the Diffie-Hellman work), and for a second after that was last seen, so an attacker cannot toggle it
+/// cheaply. Junk that fails mac1 costs a worker one MAC and never builds a backlog; a flood the device can afford
+/// costs legitimate peers no cookie round trip. Time and the backlog are passed in. Not thread-safe.
 /// </summary>
 internal sealed class HandshakeLoad
 {
-    private static readonly TimeSpan Window = TimeSpan.FromSeconds(1);
-    private TimeSpan _windowStart;
-    private int _count;
+    private static readonly TimeSpan StickyFor = TimeSpan.FromSeconds(1);
     private TimeSpan? _lastUnderLoad;
 
-    /// <summary>Counts one handshake message and returns whether the device is now under load.</summary>
-    public bool Record(TimeSpan now)
+    /// <summary>Notes the current backlog and returns whether the device is under load now.</summary>
+    public bool Observe(int backlog, TimeSpan now)
     {
-        if (now - _windowStart >= Window)
-        {
-            _windowStart = now;
-            _count = 0;
-        }
-        _count++;
-        return IsUnderLoad(now);
-    }
-
-    public bool IsUnderLoad(TimeSpan now)
-    {
-        if (now - _windowStart < Window && _count > Constants.UnderLoadHandshakesPerSecond)
+        if (backlog >= Constants.UnderLoadQueueLength)
             _lastUnderLoad = now;
-        return _lastUnderLoad is { } last && now - last < Window;
+        return _lastUnderLoad is { } last && now - last < StickyFor;
     }
 }

@@ -125,7 +125,7 @@ internal sealed class Timers
 
         if (Expired(ref _retransmitHandshake, now))
         {
-            if (HandshakeAttempts >= Constants.MaxHandshakeAttempts)
+            if (HandshakeAttempts > Constants.MaxHandshakeAttempts)
             {
                 actions |= TimerActions.GiveUpHandshake;
                 _sendKeepalive = null;

@@ -85,13 +85,14 @@ internal sealed partial class Tunnel
             return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
         _cookies.AddMacs(response, now);
         Keypair keypair = _handshake.BeginSession(now)!;
+        HandshakeIndexTakenByKeypair();
         _keypairs.Install(keypair);
 
         // As wireguard-go: a response counts as a sent handshake, so the responder does not race
         // with its own initiation while it waits for the initiator's first data packet.
         _lastInitiationSent = now;
         _sentLastMinuteHandshake = false;
-        LastHandshake = _time.GetUtcNow();
+        // The latest handshake is recorded when the initiator confirms the session (its first data), as wireguard-go.
         _timers.AnyAuthenticatedPacketReceived();
         _timers.AnyAuthenticatedPacketTraversal(now);
         _timers.SessionDerived(now);
@@ -113,6 +114,7 @@ internal sealed partial class Tunnel
         if (status != HandshakeStatus.Ok)
             return TunnelResult.Failed(TunnelError.HandshakeFailed, status);
         Keypair keypair = _handshake.BeginSession(now)!;
+        HandshakeIndexTakenByKeypair();
         _keypairs.Install(keypair);
 
         _sentLastMinuteHandshake = false;
@@ -131,6 +133,37 @@ internal sealed partial class Tunnel
 
     private TunnelResult ReceiveData(ReadOnlySpan<byte> message, Span<byte> dst, TimeSpan now)
     {
+        TunnelResult r = PrepareData(message, dst, now, out PendingOpen pending);
+        if (pending.Keypair is not { } keypair)
+            return r;
+        ReadOnlySpan<byte> encrypted = TransportData.Encrypted(message);
+        bool opened = keypair.TryOpen(pending.Counter, encrypted[..pending.Length], encrypted[pending.Length..], dst[..pending.Length]);
+        return CompleteData(pending, opened, message, dst, now);
+    }
+
+    /// <summary>
+    /// <see cref="Decapsulate"/> of a transport data message in two steps around the AEAD, for a caller that opens
+    /// it outside the peer's lock (possibly on another thread): this step finds the keypair and checks expiry,
+    /// size and the replay window. With a <c>pending.Keypair</c>, the caller runs
+    /// <c>TryOpenOnLane(lane, pending.Counter, ciphertext, tag, plaintext)</c> (see <see cref="PendingOpen"/>), then
+    /// <see cref="DecapsulateOpened"/> under the lock again, in arrival order. Otherwise the result is final.
+    /// </summary>
+    public TunnelResult DecapsulatePrepare(ReadOnlySpan<byte> message, Span<byte> dst, out PendingOpen pending)
+    {
+        pending = default;
+        if (Messages.Classify(message) != MessageType.TransportData)
+            return Counters.Count(TunnelResult.Failed(TunnelError.Malformed));
+        TunnelResult r = PrepareData(message, dst, Now(), out pending);
+        return pending.Keypair is null ? Counters.Count(r) : r;
+    }
+
+    /// <summary>The second step of <see cref="DecapsulatePrepare"/>: the replay window, timers, session confirmation, the IP check.</summary>
+    public TunnelResult DecapsulateOpened(in PendingOpen pending, bool opened, ReadOnlySpan<byte> message, Span<byte> dst) =>
+        Counters.Count(CompleteData(pending, opened, message, dst, Now()));
+
+    private TunnelResult PrepareData(ReadOnlySpan<byte> message, Span<byte> dst, TimeSpan now, out PendingOpen pending)
+    {
+        pending = default;
         Keypair? keypair = _keypairs.Find(TransportData.Receiver(message));
         if (keypair is null)
             return TunnelResult.Failed(TunnelError.UnknownIndex);
@@ -147,17 +180,28 @@ internal sealed partial class Tunnel
             return TunnelResult.Failed(TunnelError.BufferTooSmall);
         if (!keypair.ReceiveWindow.MightAccept(counter))
             return TunnelResult.Failed(TunnelError.Replay);
+        pending = new PendingOpen(keypair, counter, length);
+        return TunnelResult.Done;
+    }
 
-        if (!keypair.TryOpen(counter, encrypted[..length], encrypted[length..], plaintext))
+    private TunnelResult CompleteData(in PendingOpen pending, bool opened, ReadOnlySpan<byte> message, Span<byte> dst, TimeSpan now)
+    {
+        Keypair keypair = pending.Keypair!;
+        Span<byte> plaintext = dst[..pending.Length];
+        if (!opened)
             return TunnelResult.Failed(TunnelError.DecryptionFailed);
-        if (!keypair.ReceiveWindow.TryAccept(counter))
+        if (!keypair.ReceiveWindow.TryAccept(pending.Counter))
         {
             plaintext.Clear();
             return TunnelResult.Failed(TunnelError.Replay);
         }
 
         if (_keypairs.ReceivedWith(keypair))
+        {
+            // The responder's handshake is complete once the initiator used the new keys.
             _timers.HandshakeComplete();
+            LastHandshake = _time.GetUtcNow();
+        }
         _timers.AnyAuthenticatedPacketReceived();
         _timers.AnyAuthenticatedPacketTraversal(now);
         if (!_sentLastMinuteHandshake && Timers.ShouldRekeyAfterReceive(keypair, now))
@@ -167,39 +211,41 @@ internal sealed partial class Tunnel
         }
         Counters.ReceivedBytes += message.Length;
 
-        if (length == 0)
+        if (pending.Length == 0)
             return TunnelResult.Done; // keepalive
         _timers.DataReceived(now);
         return CheckIpPacket(plaintext);
     }
 
-    // The payload must be one IP packet; its own length field strips the padding.
+    // The payload must be one IP packet; its own length field strips the padding. Whether its source address
+    // belongs to this peer (cryptokey routing) is the device's check: see TunnelResult.InnerSource.
     private TunnelResult CheckIpPacket(ReadOnlySpan<byte> plaintext)
     {
         int version = plaintext[0] >> 4;
         int length;
-        ReadOnlySpan<byte> sourceAddress;
         if (version == 4 && plaintext.Length >= 20)
         {
             length = BinaryPrimitives.ReadUInt16BigEndian(plaintext[2..]);
             if (length < 20 || length > plaintext.Length)
                 return TunnelResult.Failed(TunnelError.InvalidIpPacket);
-            sourceAddress = plaintext.Slice(12, 4);
         }
         else if (version == 6 && plaintext.Length >= 40)
         {
             length = 40 + BinaryPrimitives.ReadUInt16BigEndian(plaintext[4..]);
             if (length > plaintext.Length)
                 return TunnelResult.Failed(TunnelError.InvalidIpPacket);
-            sourceAddress = plaintext.Slice(8, 16);
         }
         else
         {
             return TunnelResult.Failed(TunnelError.InvalidIpPacket);
         }
-
-        if (AllowedSource is { } allowed && !allowed(sourceAddress))
-            return TunnelResult.Failed(TunnelError.SourceNotAllowed);
         return TunnelResult.ToTunnel(version == 6, length);
     }
+}
+
+/// <summary>A transport data message checked by <see cref="Tunnel.DecapsulatePrepare"/>, waiting for its AEAD.</summary>
+internal readonly record struct PendingOpen(Keypair? Keypair, ulong Counter, int Length)
+{
+    public ReadOnlySpan<byte> Ciphertext(ReadOnlySpan<byte> message) => TransportData.Encrypted(message)[..Length];
+    public ReadOnlySpan<byte> Tag(ReadOnlySpan<byte> message) => TransportData.Encrypted(message)[Length..];
 }

@@ -22,12 +22,14 @@ internal sealed partial class Tunnel
             // Section 6.3: no new session for 3 x Reject-After-Time, erase everything.
             _keypairs.Clear();
             _handshake.Clear();
+            ReleaseHandshakeIndex();
             ClearQueue();
         }
 
         if (Take(TimerActions.GiveUpHandshake))
         {
             _handshake.Clear();
+            ReleaseHandshakeIndex();
             ClearQueue();
             _pending &= ~TimerActions.SendHandshakeInitiation;
         }

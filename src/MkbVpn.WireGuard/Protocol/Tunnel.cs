@@ -2,9 +2,6 @@ using System.Security.Cryptography;
 
 namespace MkbVpn.WireGuard.Protocol;
 
-/// <summary>Decides whether a decrypted packet's source address (4 or 16 bytes) may come from this peer.</summary>
-internal delegate bool SourceAddressFilter(ReadOnlySpan<byte> sourceAddress);
-
 /// <summary>
 /// One peer's WireGuard session, sans I/O (after boringtun's Tunn): bytes and time in, a
 /// <see cref="TunnelResult"/> and bytes in the caller's buffer out. Owns the handshake, the keypairs,
@@ -19,21 +16,19 @@ internal delegate bool SourceAddressFilter(ReadOnlySpan<byte> sourceAddress);
 /// </summary>
 internal sealed partial class Tunnel : IDisposable
 {
-    /// <summary>Session indices are (indexBase &lt;&lt; 8) | a rolling byte, so a device can route by index >> 8.</summary>
-    public const uint MaxIndexBase = (1u << 24) - 1;
-
     private readonly StaticIdentity _local;
     private readonly Handshake _handshake;
     private readonly CookieGenerator _cookies;
     private readonly CookieChecker _checker;
     private readonly bool _ownsChecker;
-    private readonly Keypairs _keypairs = new();
+    private readonly Keypairs _keypairs;
     private readonly Timers _timers;
     private readonly Queue<byte[]> _queue = new();
     private readonly TimeProvider _time;
     private readonly RandomNumberGenerator _random;
-    private readonly uint _indexBase;
-    private byte _indexCounter;
+    private readonly SessionIndexTable _indices;
+    private readonly object _owner;
+    private uint? _handshakeIndex;   // the index of a handshake in progress (not yet a keypair's)
 
     private TimeSpan? _lastInitiationSent;
     private TimerActions _pending;
@@ -44,30 +39,29 @@ internal sealed partial class Tunnel : IDisposable
         StaticIdentity local,
         WireGuardKey peerPublicKey,
         WireGuardKey? presharedKey,
-        uint indexBase,
         TimeProvider time,
         RandomNumberGenerator random,
         CookieChecker? cookieChecker = null,
-        TimeSpan persistentKeepalive = default)
+        TimeSpan persistentKeepalive = default,
+        SessionIndexTable? indices = null,
+        object? owner = null)
     {
         ArgumentNullException.ThrowIfNull(local);
         ArgumentNullException.ThrowIfNull(peerPublicKey);
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(random);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(indexBase, MaxIndexBase);
         _local = local;
         PeerPublicKey = peerPublicKey;
         _time = time;
         _random = random;
-        _indexBase = indexBase;
+        _indices = indices ?? new SessionIndexTable(random);
+        _owner = owner ?? this;
+        _keypairs = new Keypairs(_indices, _owner);
         _handshake = new Handshake(local, peerPublicKey, presharedKey);
         _cookies = new CookieGenerator(peerPublicKey);
         _ownsChecker = cookieChecker is null;
         _checker = cookieChecker ?? new CookieChecker(local.PublicKey, random);
         _timers = new Timers(random, persistentKeepalive);
-        Span<byte> b = stackalloc byte[1];
-        random.GetBytes(b);
-        _indexCounter = b[0];
     }
 
     public WireGuardKey PeerPublicKey { get; }
@@ -80,8 +74,14 @@ internal sealed partial class Tunnel : IDisposable
     /// <summary>Set by the device when it receives more handshakes than it can afford: mac2 (cookies) is then required.</summary>
     public bool UnderLoad { get; set; }
 
-    /// <summary>Cryptokey routing on receive: when set, decrypted packets must have an allowed source address.</summary>
-    public SourceAddressFilter? AllowedSource { get; set; }
+    /// <summary>The interface MTU: padding stops there (section 5.4.6). 0: unknown, always pad to 16.</summary>
+    public int Mtu { get; set; }
+
+    /// <summary>
+    /// A new pre-shared key (or none). The session in use continues; the key applies from the next handshake,
+    /// as wireguard-go. The replay (timestamp) and flood history of the peer is kept.
+    /// </summary>
+    public void SetPresharedKey(WireGuardKey? presharedKey) => _handshake.SetPresharedKey(presharedKey);
 
     public TimeSpan PersistentKeepalive
     {
@@ -118,7 +118,24 @@ internal sealed partial class Tunnel : IDisposable
     private static bool Usable(Keypair? keypair, TimeSpan now) =>
         keypair is not null && !keypair.IsExpired(now) && keypair.SendCount < Constants.RejectAfterMessages;
 
-    private uint NextIndex() => (_indexBase << 8) | ++_indexCounter;
+    // A fresh random session index for a new handshake (whitepaper 5.4.2); an unfinished handshake's index is freed.
+    private uint NextIndex()
+    {
+        ReleaseHandshakeIndex();
+        uint index = _indices.Allocate(_owner);
+        _handshakeIndex = index;
+        return index;
+    }
+
+    private void ReleaseHandshakeIndex()
+    {
+        if (_handshakeIndex is { } index)
+            _indices.Release(index, _owner);
+        _handshakeIndex = null;
+    }
+
+    // The handshake became a keypair: its index is the keypair's now (freed when the keypair is erased).
+    private void HandshakeIndexTakenByKeypair() => _handshakeIndex = null;
 
     private void Enqueue(ReadOnlySpan<byte> packet)
     {
@@ -139,6 +156,7 @@ internal sealed partial class Tunnel : IDisposable
     {
         ClearQueue();
         _timers.Stop();
+        ReleaseHandshakeIndex();
         _keypairs.Dispose();
         _handshake.Dispose();
         _cookies.Dispose();

@@ -39,8 +39,6 @@ internal enum TunnelError
     Replay,
     /// <summary>An authenticated payload that is not an IPv4 or IPv6 packet of consistent length.</summary>
     InvalidIpPacket,
-    /// <summary>An authenticated packet whose source address is not in the peer's allowed IPs.</summary>
-    SourceNotAllowed,
 }
 
 /// <summary>The result of one <see cref="Tunnel"/> call; the bytes are in the caller's destination buffer.</summary>
@@ -52,6 +50,18 @@ internal readonly record struct TunnelResult(TunnelResultKind Kind, int Length, 
         new(isV6 ? TunnelResultKind.WriteToTunnelV6 : TunnelResultKind.WriteToTunnelV4, length, TunnelError.None, HandshakeStatus.Ok);
     public static TunnelResult Failed(TunnelError error, HandshakeStatus handshake = HandshakeStatus.Ok) =>
         new(TunnelResultKind.Error, 0, error, handshake);
+
+    /// <summary>
+    /// For a WriteToTunnel result: the inner packet's source address (4 or 16 bytes) in <paramref name="packet"/>
+    /// (the destination buffer). Cryptokey routing on receive (whitepaper 2.2) is the caller's check: the source
+    /// must route back to the peer the packet came from, or the packet is dropped.
+    /// </summary>
+    public ReadOnlySpan<byte> InnerSource(ReadOnlySpan<byte> packet) => Kind switch
+    {
+        TunnelResultKind.WriteToTunnelV4 => packet.Slice(12, 4),
+        TunnelResultKind.WriteToTunnelV6 => packet.Slice(8, 16),
+        _ => throw new InvalidOperationException("only a packet for the tunnel has an inner source"),
+    };
 }
 
 /// <summary>Counters of one tunnel, for wg(8)-style statistics and diagnostics.</summary>

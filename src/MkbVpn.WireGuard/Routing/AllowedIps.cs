@@ -49,7 +49,13 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
     }
 
     /// <summary>Removes one range; returns false if it was not present.</summary>
-    public bool Remove(IPAddress address, int cidr)
+    public bool Remove(IPAddress address, int cidr) => Remove(address, cidr, owner: null);
+
+    /// <summary>
+    /// Removes one range if <paramref name="owner"/> holds it (null: whoever holds it); returns false if it was
+    /// not present or belongs to another peer (UAPI allowed_ip=-PREFIX, as wireguard-go).
+    /// </summary>
+    public bool Remove(IPAddress address, int cidr, TPeer? owner)
     {
         byte[] bits = Canonical(address, cidr);
         ref Node? root = ref Root(bits.Length);
@@ -58,7 +64,7 @@ internal sealed class AllowedIps<TPeer> where TPeer : class
         {
             if (node.Cidr == cidr)
             {
-                if (node.Peer is null)
+                if (node.Peer is null || (owner is not null && !EqualityComparer<TPeer>.Default.Equals(node.Peer, owner)))
                     return false;
                 Unlink(node);
                 node.Peer = null;

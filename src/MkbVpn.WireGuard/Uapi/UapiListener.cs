@@ -49,33 +49,49 @@ internal sealed class UapiListener : IDisposable
         File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
             UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         string path = SocketPath(interfaceName, directory);
-        var endpoint = new UnixDomainSocketEndPoint(path);
+        if (File.Exists(path) && IsAnswering(path))
+            throw new IOException($"unix socket in use: {path}");
+        Socket socket = BindPrivately(path);
+        var listener = new UapiListener(device, path, socket, log ?? EngineLog.None);
+        listener._acceptThread.Start();
+        listener._watch.Change(WatchInterval, WatchInterval);
+        return listener;
+    }
+
+    // Safe by itself, whatever the process umask: the socket is bound inside a fresh directory that only root
+    // can enter (0700), made 0700 there, and only then renamed into place (replacing a stale socket
+    // atomically). At no moment can another user connect to it, so no key leaks through a get.
+    private static Socket BindPrivately(string path)
+    {
+        const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        string directory = System.IO.Path.GetDirectoryName(path)!;
+        string staging = System.IO.Path.Combine(directory, "." + System.IO.Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(staging, OwnerOnly);
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            try
-            {
-                socket.Bind(endpoint);
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
-            {
-                if (IsAnswering(path))
-                    throw new IOException($"unix socket in use: {path}");
-                File.Delete(path); // left over by an engine that died
-                socket.Bind(endpoint);
-            }
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            string stagedPath = System.IO.Path.Combine(staging, "s");
+            socket.Bind(new UnixDomainSocketEndPoint(stagedPath));
+            File.SetUnixFileMode(stagedPath, OwnerOnly);
             socket.Listen(16);
+            File.Move(stagedPath, path, overwrite: true);
+            return socket;
         }
         catch
         {
             socket.Dispose();
             throw;
         }
-        var listener = new UapiListener(device, path, socket, log ?? EngineLog.None);
-        listener._acceptThread.Start();
-        listener._watch.Change(WatchInterval, WatchInterval);
-        return listener;
+        finally
+        {
+            try
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
     }
 
     private static bool IsAnswering(string path)

@@ -44,6 +44,17 @@ internal static class UapiProtocol
                     Get(device, writer);
                     errno = 0;
                     break;
+                case "get=stats":
+                    // An mkb-vpn extension (wg never sends it, so `wg show` is unaffected): the device's drop
+                    // counters, one "NAME=N" line each (as in the engine log), plus "dropped=TOTAL", for the service's status.
+                    if (ReadLine(reader) is not "")
+                    {
+                        errno = ErrorInvalid;
+                        break;
+                    }
+                    WriteStats(device, writer);
+                    errno = 0;
+                    break;
                 case "set=1":
                     errno = Set(device, reader, out string? error);
                     if (error is not null)
@@ -56,6 +67,18 @@ internal static class UapiProtocol
             writer.Write(string.Create(CultureInfo.InvariantCulture, $"errno={errno}\n\n"));
             writer.Flush();
         }
+    }
+
+    /// <summary>Writes the device's drop counters for <c>get=stats</c> (without the errno line).</summary>
+    public static void WriteStats(MkbVpn.WireGuard.Device.Device device, TextWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(writer);
+        var text = new System.Text.StringBuilder();
+        foreach ((string name, long value) in device.Counters.Values())
+            Line(text, name, value.ToString(CultureInfo.InvariantCulture));
+        Line(text, "dropped", device.Counters.Dropped.ToString(CultureInfo.InvariantCulture));
+        writer.Write(text.ToString());
     }
 
     /// <summary>Writes the device and every peer, in wireguard-go's order and format (without the errno line).</summary>
@@ -111,12 +134,34 @@ internal static class UapiProtocol
         ArgumentNullException.ThrowIfNull(reader);
         error = null;
         int errno = 0;
-        lock (device.ConfigLock)
+        int lines = 0;
+        try
+        {
+            lock (device.ConfigLock)
+                errno = SetLocked(device, reader, ref lines, out error);
+        }
+        finally
+        {
+            // A large configuration (thousands of peers) leaves megabytes of parsing garbage: give it back to the
+            // system now rather than keep it as heap headroom for an engine that allocates nothing per packet.
+            if (lines >= LargeSetLines)
+                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
+        return errno;
+    }
+
+    private const int LargeSetLines = 2_000;
+
+    private static int SetLocked(MkbVpn.WireGuard.Device.Device device, TextReader reader, ref int lines, out string? error)
+    {
+        error = null;
+        int errno = 0;
         {
             var peer = new PeerConfig();
             while (true)
             {
                 string? line = ReadLine(reader);
+                lines++;
                 if (line is null)
                 {
                     error ??= "connection closed in the middle of a set operation";
@@ -266,11 +311,20 @@ internal static class UapiProtocol
                     device.ClearAllowedIps(peer);
                 return (0, null);
             case "allowed_ip":
-                if (!TryParsePrefix(value, out IPAddress? address, out int cidr))
+            {
+                // "-PREFIX" removes one range of this peer (wireguard-tools v1.0.20250521+, `wg set ... allowed-ips -ip/cidr`).
+                bool remove = value.StartsWith('-');
+                if (!TryParsePrefix(remove ? value[1..] : value, out IPAddress? address, out int cidr))
                     return (ErrorInvalid, "failed to set allowed ip");
                 if (peer is not null)
-                    device.AddAllowedIp(peer, address, cidr);
+                {
+                    if (remove)
+                        device.RemoveAllowedIp(peer, address, cidr);
+                    else
+                        device.AddAllowedIp(peer, address, cidr);
+                }
                 return (0, null);
+            }
             case "protocol_version":
                 return value == "1" ? (0, null) : (ErrorInvalid, "invalid protocol version");
             default:

@@ -17,6 +17,7 @@ internal sealed unsafe class SocketBind : IUdpBind
 {
     private const int EINTR = 4;
     private const int EAGAIN = 11;
+    private const int EIO = 5;
     private const int MaxGsoSegments = 64;
     private const int MaxGsoBytes = 65000;
     private readonly Lock _txSync = new();
@@ -255,14 +256,19 @@ internal sealed unsafe class SocketBind : IUdpBind
                     if (errno == EINTR)
                         continue;
                     bool wasGso = tx.Messages[sent].Header.IovLength > 1;
-                    if (wasGso && _gso && errno != EAGAIN)
+                    if (wasGso && errno != EAGAIN)
                     {
-                        // The system refuses UDP GSO here (EIO: no checksum offload; EINVAL / EOPNOTSUPP: old kernel).
-                        _gso = false;
-                        for (int k = _txGroups[sent]; k < datagrams.Length; k++)
+                        // This GSO send was refused: its datagrams go one by one, this time only (one odd
+                        // destination or packet must not cost every peer its offload). Only EIO, the driver's
+                        // lack of checksum offload, is a property of the device: then GSO stays off (as wireguard-go).
+                        if (errno == EIO)
+                            _gso = false;
+                        Interlocked.Increment(ref _gsoFallbacks);
+                        for (int k = _txGroups[sent]; k < _txGroups[sent + 1]; k++)
                             if (!Send(datagrams[k].Buffer.AsSpan(0, datagrams[k].Length), datagrams[k].Destination))
                                 failed++;
-                        return failed;
+                        sent++;
+                        continue;
                     }
                     failed += _txGroups[sent + 1] - _txGroups[sent];
                     sent++;
@@ -294,8 +300,13 @@ internal sealed unsafe class SocketBind : IUdpBind
         return segment > 0 && segment < length ? segment : 0;
     }
 
-    /// <summary>True while sends use UDP GSO (it switches off for good if the system refuses it).</summary>
+    /// <summary>True while sends use UDP GSO (it switches off for good only if the driver lacks checksum offload, EIO).</summary>
     public bool UsesGso => _gso;
+
+    /// <summary>GSO sends the system refused, whose datagrams then went one by one.</summary>
+    public long GsoFallbacks => Interlocked.Read(ref _gsoFallbacks);
+
+    private long _gsoFallbacks;
 
     private static byte* Pointer(byte[] pinnedArray) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinnedArray));
 

@@ -53,7 +53,7 @@ public sealed class DeviceAttackTests
         for (int i = 0; i < 64; i++)
         {
             using var identity = new StaticIdentity(WireGuardKeys.NewPrivateKey());
-            using var tunnel = new Tunnel(identity, publicB, null, (uint)(i + 1), TimeProvider.System, RandomNumberGenerator.Create());
+            using var tunnel = new Tunnel(identity, publicB, null, TimeProvider.System, RandomNumberGenerator.Create());
             var buffer = new byte[HandshakeInitiation.Size];
             Assert.Equal(TunnelResultKind.WriteToNetwork, tunnel.Encapsulate([], buffer).Kind);
             flood.Add(buffer);

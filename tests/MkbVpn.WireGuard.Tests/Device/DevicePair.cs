@@ -26,10 +26,11 @@ internal sealed class DevicePair : IDisposable
     public Peer PeerBOnA { get; }
     public Peer PeerAOnB { get; }
 
-    public DevicePair(bool bKnowsA = false, int portB = 51821)
+    public DevicePair(bool bKnowsA = false, int portB = 51821, int? cryptoLanes = null)
     {
-        A = new MkbVpn.WireGuard.Device.Device(TunA, port => Network.Open(UnderlayA, port)) { TickInterval = TimeSpan.FromMilliseconds(20) };
-        B = new MkbVpn.WireGuard.Device.Device(TunB, port => Network.Open(UnderlayB, port)) { TickInterval = TimeSpan.FromMilliseconds(20) };
+        int lanes = cryptoLanes ?? MkbVpn.WireGuard.Device.Device.DefaultCryptoLanes;
+        A = new MkbVpn.WireGuard.Device.Device(TunA, port => Network.Open(UnderlayA, port)) { TickInterval = TimeSpan.FromMilliseconds(20), CryptoLaneCount = lanes };
+        B = new MkbVpn.WireGuard.Device.Device(TunB, port => Network.Open(UnderlayB, port)) { TickInterval = TimeSpan.FromMilliseconds(20), CryptoLaneCount = lanes };
         A.SetPrivateKey(KeyA);
         B.SetPrivateKey(KeyB);
         A.SetListenPort(51820);

@@ -59,14 +59,14 @@ public sealed class RateLimiterTests
     }
 
     [Fact]
-    public void UnderLoad_AfterThreshold_AndForASecondAfter()
+    public void UnderLoad_WhileTheBacklogIsAnEighthOfTheQueue_AndForASecondAfter()
     {
         var load = new HandshakeLoad();
-        for (int i = 0; i < Constants.UnderLoadHandshakesPerSecond; i++)
-            Assert.False(load.Record(T0 + TimeSpan.FromMilliseconds(i)));
-        Assert.True(load.Record(T0 + TimeSpan.FromMilliseconds(200)));
-        Assert.True(load.IsUnderLoad(T0 + TimeSpan.FromMilliseconds(900)));
-        Assert.False(load.Record(T0 + TimeSpan.FromMilliseconds(2500)));
-        Assert.False(load.IsUnderLoad(T0 + TimeSpan.FromSeconds(5)));
+        // Any rate the workers keep up with is not load: no backlog, no cookies.
+        for (int i = 0; i < 10_000; i++)
+            Assert.False(load.Observe(i % Constants.UnderLoadQueueLength, T0 + TimeSpan.FromTicks(i)));
+        Assert.True(load.Observe(Constants.UnderLoadQueueLength, T0 + TimeSpan.FromMilliseconds(200)));
+        Assert.True(load.Observe(0, T0 + TimeSpan.FromMilliseconds(1100)));
+        Assert.False(load.Observe(0, T0 + TimeSpan.FromMilliseconds(1200)));
     }
 }

@@ -21,8 +21,8 @@ public sealed class TunnelTests
 
         public Link(WireGuardKey? psk = null, TimeSpan persistentKeepalive = default)
         {
-            A = new Tunnel(IdA, IdB.PublicKey, psk, 1, Time, RandomNumberGenerator.Create(), persistentKeepalive: persistentKeepalive);
-            B = new Tunnel(IdB, IdA.PublicKey, psk, 2, Time, RandomNumberGenerator.Create());
+            A = new Tunnel(IdA, IdB.PublicKey, psk, Time, RandomNumberGenerator.Create(), persistentKeepalive: persistentKeepalive);
+            B = new Tunnel(IdB, IdA.PublicKey, psk, Time, RandomNumberGenerator.Create());
         }
 
         /// <summary>A sends <paramref name="packet"/>; the handshake runs to completion; B must deliver the packet.</summary>
@@ -220,13 +220,15 @@ public sealed class TunnelTests
     }
 
     [Fact]
-    public void SourceAddressFilter_DropsSpoofedSources()
+    public void A_delivered_packet_names_its_inner_source_and_the_core_decides_nothing_about_it()
     {
         using var link = new Link();
-        link.B.AllowedSource = src => src.SequenceEqual(new byte[] { 10, 0, 0, 1 });
         link.Establish(Ipv4("10.0.0.1", "10.0.0.2"));
-        byte[] spoofed = link.Out(link.A.Encapsulate(Ipv4("10.9.9.9", "10.0.0.2"), link.Buffer));
-        Assert.Equal(TunnelError.SourceNotAllowed, link.B.Decapsulate(spoofed, new byte[2048]).Error);
+        byte[] other = link.Out(link.A.Encapsulate(Ipv4("10.9.9.9", "10.0.0.2"), link.Buffer));
+        var dst = new byte[2048];
+        TunnelResult r = link.B.Decapsulate(other, dst);
+        Assert.Equal(TunnelResultKind.WriteToTunnelV4, r.Kind);
+        Assert.Equal(new byte[] { 10, 9, 9, 9 }, r.InnerSource(dst).ToArray());
     }
 
     [Fact]
@@ -309,7 +311,8 @@ public sealed class TunnelTests
             if (r.Kind == TunnelResultKind.WriteToNetwork)
                 initiations++;
         }
-        Assert.Equal(1 + Constants.MaxHandshakeAttempts, initiations);
+        // As wireguard-go: 20 initiations in all (the first and 19 retransmissions), then it gives up.
+        Assert.Equal(20, initiations);
         Assert.Equal(0, link.A.QueuedPackets);
     }
 
@@ -421,23 +424,11 @@ public sealed class TunnelTests
     {
         using var link = new Link();
         using var strangerId = new StaticIdentity(WireGuardKeys.NewPrivateKey());
-        using var stranger = new Tunnel(strangerId, link.IdB.PublicKey, null, 3, link.Time, RandomNumberGenerator.Create());
+        using var stranger = new Tunnel(strangerId, link.IdB.PublicKey, null, link.Time, RandomNumberGenerator.Create());
         byte[] init = link.Out(stranger.Encapsulate(ReadOnlySpan<byte>.Empty, link.Buffer));
         var r = link.B.Decapsulate(init, link.Buffer, SourceA);
         Assert.Equal(TunnelError.HandshakeFailed, r.Error);
         Assert.Equal(HandshakeStatus.UnknownPeer, r.Handshake);
-    }
-
-    [Fact]
-    public void SessionIndices_CarryTheIndexBase()
-    {
-        using var link = new Link();
-        byte[] init = link.Out(link.A.Encapsulate(ReadOnlySpan<byte>.Empty, link.Buffer));
-        Assert.Equal(1u, HandshakeInitiation.Sender(init) >> 8);
-        byte[] resp = link.Out(link.B.Decapsulate(init, link.Buffer, SourceA));
-        Assert.Equal(2u, HandshakeResponse.Sender(resp) >> 8);
-        Assert.Throws<ArgumentOutOfRangeException>(() =>
-            new Tunnel(link.IdA, link.IdB.PublicKey, null, Tunnel.MaxIndexBase + 1, link.Time, RandomNumberGenerator.Create()));
     }
 }
 
@@ -449,8 +440,8 @@ public sealed class TunnelEdgeTests
         var time = new ManualTime();
         using var idA = new StaticIdentity(WireGuardKeys.NewPrivateKey());
         using var idB = new StaticIdentity(WireGuardKeys.NewPrivateKey());
-        using var a = new Tunnel(idA, idB.PublicKey, null, 1, time, RandomNumberGenerator.Create());
-        using var b = new Tunnel(idB, idA.PublicKey, null, 2, time, RandomNumberGenerator.Create());
+        using var a = new Tunnel(idA, idB.PublicKey, null, time, RandomNumberGenerator.Create());
+        using var b = new Tunnel(idB, idA.PublicKey, null, time, RandomNumberGenerator.Create());
         var buf = new byte[2048];
         byte[] pa = new byte[20], pb = new byte[20];
         pa[0] = pb[0] = 0x45;
@@ -508,7 +499,7 @@ public sealed class TunnelEdgeTests
     {
         var time = new ManualTime();
         using var id = new StaticIdentity(WireGuardKeys.NewPrivateKey());
-        using var t = new Tunnel(id, WireGuardKey.FromBytes(new byte[32]), null, 1, time, RandomNumberGenerator.Create());
+        using var t = new Tunnel(id, WireGuardKey.FromBytes(new byte[32]), null, time, RandomNumberGenerator.Create());
         var r = t.Encapsulate(new byte[20], new byte[2048]);
         Assert.Equal(TunnelError.HandshakeFailed, r.Error);
         Assert.Equal(HandshakeStatus.ZeroDiffieHellman, r.Handshake);
@@ -523,7 +514,7 @@ public sealed class TunnelEdgeTests
         var psk = WireGuardKeys.NewPresharedKey();
         using var id = new StaticIdentity(privateKey);
         var peer = WireGuardKeys.PublicKeyOf(WireGuardKeys.NewPrivateKey());
-        using var t = new Tunnel(id, peer, psk, 1, time, RandomNumberGenerator.Create());
+        using var t = new Tunnel(id, peer, psk, time, RandomNumberGenerator.Create());
         using var h = new Handshake(id, peer, psk);
         string[] texts = { t.ToString(), h.ToString(), id.ToString(), privateKey.ToString(), psk.ToString() };
         foreach (string text in texts)
@@ -545,11 +536,12 @@ public sealed class DeviceStyleRoutingTests
         using var checker = new CookieChecker(server.PublicKey, RandomNumberGenerator.Create());
         using var client1 = new StaticIdentity(WireGuardKeys.NewPrivateKey());
         using var client2 = new StaticIdentity(WireGuardKeys.NewPrivateKey());
-        using var c2 = new Tunnel(client2, server.PublicKey, null, 20, time, RandomNumberGenerator.Create());
+        using var c2 = new Tunnel(client2, server.PublicKey, null, time, RandomNumberGenerator.Create());
 
         // The server side: one tunnel per client sharing the checker, looked up by public key.
-        using var s1 = new Tunnel(server, client1.PublicKey, null, 1, time, RandomNumberGenerator.Create(), checker);
-        using var s2 = new Tunnel(server, client2.PublicKey, null, 2, time, RandomNumberGenerator.Create(), checker);
+        var indices = new SessionIndexTable(RandomNumberGenerator.Create());
+        using var s1 = new Tunnel(server, client1.PublicKey, null, time, RandomNumberGenerator.Create(), checker, indices: indices);
+        using var s2 = new Tunnel(server, client2.PublicKey, null, time, RandomNumberGenerator.Create(), checker, indices: indices);
         var byKey = new Dictionary<WireGuardKey, Tunnel> { [client1.PublicKey] = s1, [client2.PublicKey] = s2 };
 
         var buf = new byte[2048];
@@ -562,7 +554,7 @@ public sealed class DeviceStyleRoutingTests
             Assert.Same(s2, peer);
             var r = peer.AcceptInitiation(opened, buf);
             Assert.Equal(TunnelResultKind.WriteToNetwork, r.Kind);
-            Assert.Equal(2u, HandshakeResponse.Sender(buf) >> 8); // the index tells the device which tunnel
+            Assert.Same(s2, indices.Lookup(HandshakeResponse.Sender(buf))); // the index tells the device which tunnel
             byte[] resp = buf[..r.Length];
             byte[] keepalive = buf[..c2.Decapsulate(resp, buf).Length];
             Assert.Equal(TunnelResultKind.Done, s2.Decapsulate(keepalive, new byte[64]).Kind);
@@ -583,8 +575,8 @@ public sealed class PersistentKeepaliveReconnectTests
         var time = new ManualTime();
         using var idA = new StaticIdentity(WireGuardKeys.NewPrivateKey());
         using var idB = new StaticIdentity(WireGuardKeys.NewPrivateKey());
-        using var a = new Tunnel(idA, idB.PublicKey, null, 1, time, RandomNumberGenerator.Create(), persistentKeepalive: TimeSpan.FromSeconds(25));
-        using var b = new Tunnel(idB, idA.PublicKey, null, 2, time, RandomNumberGenerator.Create());
+        using var a = new Tunnel(idA, idB.PublicKey, null, time, RandomNumberGenerator.Create(), persistentKeepalive: TimeSpan.FromSeconds(25));
+        using var b = new Tunnel(idB, idA.PublicKey, null, time, RandomNumberGenerator.Create());
         var buf = new byte[2048];
 
         // Bring the session up with a keepalive, then let every key expire while nobody talks but A's timer.
@@ -613,8 +605,8 @@ public sealed class RekeyOnReceiveTests
         var time = new ManualTime();
         using var idA = new StaticIdentity(WireGuardKeys.NewPrivateKey());
         using var idB = new StaticIdentity(WireGuardKeys.NewPrivateKey());
-        using var a = new Tunnel(idA, idB.PublicKey, null, 1, time, RandomNumberGenerator.Create());
-        using var b = new Tunnel(idB, idA.PublicKey, null, 2, time, RandomNumberGenerator.Create());
+        using var a = new Tunnel(idA, idB.PublicKey, null, time, RandomNumberGenerator.Create());
+        using var b = new Tunnel(idB, idA.PublicKey, null, time, RandomNumberGenerator.Create());
         var buf = new byte[2048];
         var dst = new byte[2048];
 
@@ -654,8 +646,8 @@ public sealed class SmallBufferTests
         var time = new ManualTime();
         using var idA = new StaticIdentity(WireGuardKeys.NewPrivateKey());
         using var idB = new StaticIdentity(WireGuardKeys.NewPrivateKey());
-        using var a = new Tunnel(idA, idB.PublicKey, null, 1, time, RandomNumberGenerator.Create());
-        using var b = new Tunnel(idB, idA.PublicKey, null, 2, time, RandomNumberGenerator.Create());
+        using var a = new Tunnel(idA, idB.PublicKey, null, time, RandomNumberGenerator.Create());
+        using var b = new Tunnel(idB, idA.PublicKey, null, time, RandomNumberGenerator.Create());
         var big = new byte[2048];
         var tiny = new byte[10];
         var packet = new byte[100];

@@ -13,13 +13,14 @@ public sealed class CryptokeyRoutingTests
         var time = new ManualTime();
         using var idA = new StaticIdentity(WireGuardKeys.NewPrivateKey());
         using var idB = new StaticIdentity(WireGuardKeys.NewPrivateKey());
-        using var a = new Tunnel(idA, idB.PublicKey, null, 1, time, RandomNumberGenerator.Create());
-        using var b = new Tunnel(idB, idA.PublicKey, null, 2, time, RandomNumberGenerator.Create());
+        using var a = new Tunnel(idA, idB.PublicKey, null, time, RandomNumberGenerator.Create());
+        using var b = new Tunnel(idB, idA.PublicKey, null, time, RandomNumberGenerator.Create());
 
         // B's table: A owns 10.8.0.2/32; the rest of 10.8.0.0/24 belongs to nobody B knows here.
         var routesAtB = new AllowedIps<Tunnel>();
         routesAtB.Insert(IPAddress.Parse("10.8.0.2"), 32, a /* stands for "the peer A" on B's side */);
-        b.AllowedSource = src => ReferenceEquals(routesAtB.Lookup(src), a);
+        // The device's check on receive: the inner source must route back to the peer it came from.
+        bool Allowed(TunnelResult r, byte[] packet) => ReferenceEquals(routesAtB.Lookup(r.InnerSource(packet)), a);
 
         // A's table: everything goes to B.
         var routesAtA = new AllowedIps<Tunnel>();
@@ -41,9 +42,13 @@ public sealed class CryptokeyRoutingTests
         var init = buf[..a.Encapsulate(Packet("10.8.0.2"), buf).Length];
         var resp = buf[..b.Decapsulate(init, buf).Length];
         var first = buf[..a.Decapsulate(resp, buf).Length];
-        Assert.Equal(TunnelResultKind.WriteToTunnelV4, b.Decapsulate(first, dst).Kind);
+        TunnelResult got = b.Decapsulate(first, dst);
+        Assert.Equal(TunnelResultKind.WriteToTunnelV4, got.Kind);
+        Assert.True(Allowed(got, dst));
 
         var spoofed = buf[..a.Encapsulate(Packet("10.8.0.3"), buf).Length];
-        Assert.Equal(TunnelError.SourceNotAllowed, b.Decapsulate(spoofed, dst).Error);
+        got = b.Decapsulate(spoofed, dst);
+        Assert.Equal(TunnelResultKind.WriteToTunnelV4, got.Kind);
+        Assert.False(Allowed(got, dst));
     }
 }

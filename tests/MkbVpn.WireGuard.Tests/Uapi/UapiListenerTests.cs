@@ -70,5 +70,30 @@ public sealed class UapiListenerTests : IDisposable
         Assert.Equal("errno=0\n\n", Exchange(second.Path, "set=1\n\n"));
     }
 
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "umask")]
+    private static extern uint Umask(uint mask);
+
+    [Fact]
+    public void The_socket_is_private_even_when_the_process_umask_is_open()
+    {
+        using var device = NewDevice();
+        uint old = Umask(0);
+        UapiListener listener;
+        try
+        {
+            listener = UapiListener.Start(device, "wgtest2", _dir);
+        }
+        finally
+        {
+            Umask(old);
+        }
+        using (listener)
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(listener.Path));
+            Assert.Equal([listener.Path], Directory.GetFileSystemEntries(_dir)); // no staging directory left behind
+            Assert.Equal("errno=0\n\n", Exchange(listener.Path, "set=1\n\n"));
+        }
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }

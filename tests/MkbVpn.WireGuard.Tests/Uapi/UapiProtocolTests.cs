@@ -171,4 +171,32 @@ public sealed class UapiProtocolTests
         Assert.Equal("errno=0\n\n", Run(pair.A, $"set=1\npublic_key={pub}\npersistent_keepalive_interval=25\n\n"));
         Assert.True(DevicePair.Eventually(() => DevicePair.Status(pair.B).LastHandshake is not null, TimeSpan.FromSeconds(10)));
     }
+
+    [Fact]
+    public void A_minus_allowed_ip_removes_that_range_of_that_peer_only()
+    {
+        using var device = NewDevice();
+        Assert.Equal("errno=0\n\n", Run(device, FullConfig));
+        Assert.Equal("errno=0\n\n", Run(device, $"set=1\npublic_key={PeerKey.ToHex()}\nallowed_ip=203.0.113.3/32\n\n"));
+        // wg set wg0 peer PEER allowed-ips -203.0.113.2/32 (wireguard-tools v1.0.20250521+); the other peer's range is not this peer's.
+        Assert.Equal("errno=0\n\n", Run(device,
+            $"set=1\npublic_key={PeerKey.ToHex()}\nallowed_ip=-203.0.113.2/32\nallowed_ip=-198.51.100.0/24\nallowed_ip=-fd00::9/128\n\n"));
+        string get = Run(device, "get=1\n\n");
+        Assert.DoesNotContain("allowed_ip=203.0.113.2/32\n", get);
+        Assert.Contains("allowed_ip=203.0.113.3/32\nallowed_ip=fd00::2/128\n", get);
+        Assert.Contains("allowed_ip=198.51.100.0/24\n", get);
+        Assert.Equal("errno=-22\n\n", Run(device, $"set=1\npublic_key={PeerKey.ToHex()}\nallowed_ip=-nonsense\n\n"));
+    }
+
+    [Fact]
+    public void Get_stats_returns_the_drop_counters_and_get_is_unchanged()
+    {
+        using var device = NewDevice();
+        Assert.Equal("errno=0\n\n", Run(device, FullConfig));
+        Interlocked.Add(ref device.Counters.InvalidMac, 3);
+        string stats = Run(device, "get=stats\n\n");
+        Assert.StartsWith("malformed=0\ninvalid_mac=3\n", stats);
+        Assert.EndsWith("\ndropped=3\nerrno=0\n\n", stats);
+        Assert.DoesNotContain("invalid_mac", Run(device, "get=1\n\n"));
+    }
 }
