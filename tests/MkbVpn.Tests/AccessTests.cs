@@ -231,6 +231,36 @@ public sealed class AccessTests
         Assert.Contains("iifname \"mkbunit0\" ct state established,related accept", nft);
     }
 
+    [Fact]
+    public void A_change_compared_on_the_clients_it_names_gives_the_same_difference_as_on_everybody()
+    {
+        // The service compares policies of the clients a change can concern only (a group's members,
+        // one client); the nft script must be exactly what comparing everybody would give.
+        var memberships = new Dictionary<long, List<long>> { [1] = [10], [2] = [11], [4] = [10, 11] };
+        AccessPolicy P(IReadOnlyList<Client> clients, IReadOnlyList<AccessRule> rules, Dictionary<long, List<long>>? m = null) =>
+            new(Server, clients, [Staff, Accounting, new Group(12, "empty", "", Now)], m ?? memberships, rules);
+        var all = new List<Client> { Alice, Bob, Carol, Dave };
+        string Full(IReadOnlyList<AccessRule> a, IReadOnlyList<AccessRule> b, Dictionary<long, List<long>>? ma = null, Dictionary<long, List<long>>? mb = null) =>
+            AccessFirewall.Diff(AccessFirewall.Build(P(all, a, ma)), AccessFirewall.Build(P(all, b, mb)), "t");
+        string Scoped(IReadOnlyList<Client> only, IReadOnlyList<AccessRule> a, IReadOnlyList<AccessRule> b, Dictionary<long, List<long>>? ma = null, Dictionary<long, List<long>>? mb = null) =>
+            AccessFirewall.Diff(AccessFirewall.Build(P(only, a, ma)), AccessFirewall.Build(P(only, b, mb)), "t");
+
+        // A rule for accounting (members bob and dave), and accounting's last rule revoked.
+        IReadOnlyList<AccessRule> more = [.. LeastPrivilege, Rule(8, SubjectKind.Group, "198.51.100.50/32", 11, "accounting")];
+        Assert.Equal(Full(LeastPrivilege, more), Scoped([Bob, Dave], LeastPrivilege, more));
+        IReadOnlyList<AccessRule> fewer = [.. LeastPrivilege.Where(r => r.Id != 4)];
+        Assert.Equal(Full(LeastPrivilege, fewer), Scoped([Bob, Dave], LeastPrivilege, fewer));
+        // A rule for a group with no members and none before; one for a client.
+        IReadOnlyList<AccessRule> empty = [.. LeastPrivilege, Rule(9, SubjectKind.Group, AccessRule.Internal, 12, "empty")];
+        Assert.Equal(Full(LeastPrivilege, empty), Scoped([], LeastPrivilege, empty));
+        IReadOnlyList<AccessRule> own = [.. LeastPrivilege, Rule(10, SubjectKind.Client, "198.51.100.60/32", 1, "alice")];
+        Assert.Equal(Full(LeastPrivilege, own), Scoped([Alice], LeastPrivilege, own));
+        // bob moves from accounting to staff.
+        var moved = new Dictionary<long, List<long>> { [1] = [10], [2] = [10], [4] = [10, 11] };
+        Assert.Equal(Full(LeastPrivilege, LeastPrivilege, memberships, moved), Scoped([Bob], LeastPrivilege, LeastPrivilege, memberships, moved));
+        Assert.NotEqual("", Scoped([Bob], LeastPrivilege, LeastPrivilege, memberships, moved));
+    }
+
     // ---- when -------------------------------------------------------------
 
     [Theory]

@@ -79,7 +79,7 @@ public sealed partial class ClientService
             store.AppendAudit(Now, Actor, "group remove", $"group:{g.Name}", null,
                 $"{g.Members} member(s)" + (rules.Count > 0 ? $"; rules removed: {string.Join("; ", rules.Select(r => $"#{r.Id} {r}"))}" : ""));
             return (g, (IReadOnlyList<AccessRule>)rules);
-        }, Scope.AllClients);
+        }, store => store.FindGroup(name) is { } g ? store.ClientsInGroup(g.Id) : []);
     }
 
     private static Group RequireGroup(Store store, string name, string field = "group")
@@ -109,7 +109,7 @@ public sealed partial class ClientService
             rule = store.InsertRule(rule);
             store.AppendAudit(Now, Actor, "access allow", $"rule #{rule.Id}", rule.Subject == SubjectKind.Client ? rule.SubjectName : null, rule.ToString());
             return new RuleResult(rule, Created: true);
-        }, Scope.AllClients);
+        }, store => ClientsNamedBy(store, request.Who));
     }
 
     public AccessRule Revoke(long id)
@@ -121,7 +121,7 @@ public sealed partial class ClientService
             store.DeleteRule(id);
             store.AppendAudit(Now, Actor, "access revoke", $"rule #{rule.Id}", rule.Subject == SubjectKind.Client ? rule.SubjectName : null, rule.ToString());
             return rule;
-        }, Scope.AllClients);
+        }, store => store.ListRules().FirstOrDefault(r => r.Id == id) is { } rule ? ClientsNamedBy(store, rule.Who) : []);
     }
 
     /// <summary>Validates WHO, TO, port and protocol into a rule (not yet stored).</summary>
@@ -330,7 +330,7 @@ public sealed partial class ClientService
             store.AppendAudit(now, Actor, "set", updated.Name, updated.Name, changes.Count == 0 ? "nothing" : string.Join("; ", changes));
             result = updated with { Groups = store.GroupsOf(c.Id) };
             return 0;
-        }, Scope.OneClient, r.Name);
+        }, store => [store.RequireClient(r.Name)], r.Name, reloadClients: true);
         return result!;
     }
 
@@ -438,25 +438,30 @@ public sealed partial class ClientService
     internal static AccessPolicy LoadPolicy(Store store, ServerSettings server, IReadOnlyList<Client>? clients = null) =>
         new(server, clients ?? store.ListClients(), store.ListGroups(), store.LoadMemberships(), store.ListRules());
 
-    /// <summary>Which clients a change of groups, rules or client settings can concern.</summary>
-    private enum Scope
+    /// <summary>
+    /// The clients a rule's WHO names: everyone, a group's members, or one client. Only their map
+    /// elements, own chains and configs can change with that rule; nobody else's are looked at.
+    /// </summary>
+    private static IReadOnlyList<Client> ClientsNamedBy(Store store, string? who)
     {
-        /// <summary>No access or config change (e.g. a new empty group).</summary>
-        None,
-        /// <summary>Rules or memberships of many clients; the clients themselves are unchanged.</summary>
-        AllClients,
-        /// <summary>One client's settings or groups.</summary>
-        OneClient,
+        who = (who ?? "").Trim();
+        if (who.StartsWith("group:", StringComparison.OrdinalIgnoreCase))
+            return store.FindGroup(who["group:".Length..]) is { } g ? store.ClientsInGroup(g.Id) : [];
+        if (who.StartsWith("client:", StringComparison.OrdinalIgnoreCase))
+            return ClientName.IsValid(who["client:".Length..]) && store.FindClient(who["client:".Length..]) is { } c ? [c] : [];
+        return store.ListClients();
     }
 
     /// <summary>
     /// The frame of a change to groups, rules or client settings: lock, expiry sweep, one
     /// transaction; the firewall difference applied live before the commit (undone if the commit
-    /// fails); then the config files whose text changed are rewritten. A change that fails while
-    /// applying is recorded in the audit log.
+    /// fails); then the config files whose text changed are rewritten. <paramref name="affected"/>
+    /// picks the clients the change can concern (before it is made): only their part of the
+    /// firewall and their configs are compared. <paramref name="reloadClients"/>: the change edits
+    /// those clients' own rows. A change that fails while applying is recorded in the audit log.
     /// </summary>
-    private T Write<T>(Func<Store, ServerSettings, bool, T> change, Scope scope = Scope.None, string? clientName = null,
-        [System.Runtime.CompilerServices.CallerMemberName] string action = "")
+    private T Write<T>(Func<Store, ServerSettings, bool, T> change, Func<Store, IReadOnlyList<Client>>? affected = null,
+        string? clientName = null, bool reloadClients = false, [System.Runtime.CompilerServices.CallerMemberName] string action = "")
     {
         return Audited(action switch
         {
@@ -465,22 +470,17 @@ public sealed partial class ClientService
             nameof(Allow) => "access allow",
             nameof(Revoke) => "access revoke",
             _ => action.ToLowerInvariant(),
-        }, clientName, clientName, () => WriteCore(change, scope, clientName));
+        }, clientName, clientName, () => WriteCore(change, affected, reloadClients));
     }
 
-    private T WriteCore<T>(Func<Store, ServerSettings, bool, T> change, Scope scope, string? clientName)
+    private T WriteCore<T>(Func<Store, ServerSettings, bool, T> change, Func<Store, IReadOnlyList<Client>>? affected, bool reloadClients)
     {
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
         var device = LiveDevice(server);
         SweepExpired(store, server, device);
-        var before = scope switch
-        {
-            Scope.AllClients => LoadPolicy(store, server),
-            Scope.OneClient => LoadPolicy(store, server, [store.RequireClient(clientName!)]),
-            _ => null,
-        };
+        var before = affected is null ? null : LoadPolicy(store, server, affected(store));
         T result;
         AccessPolicy? after = null;
         using (var tx = store.BeginWrite())
@@ -488,9 +488,8 @@ public sealed partial class ClientService
             result = change(store, server, device is not null);
             if (before is not null)
             {
-                after = scope == Scope.OneClient
-                    ? LoadPolicy(store, server, [store.FindClientById(before.Clients[0].Id)!])
-                    : LoadPolicy(store, server, before.Clients);
+                var clients = reloadClients ? [.. before.Clients.Select(c => store.FindClientById(c.Id)).OfType<Client>()] : before.Clients;
+                after = LoadPolicy(store, server, clients);
                 ApplyThenCommit(device, new DeviceChanges(), new DeviceChanges(), tx, (server, before, after));
             }
             else

@@ -24,6 +24,13 @@ public sealed partial class Store
         return r.Read() ? ReadClient(r) : null;
     }
 
+    /// <summary>The members of a group.</summary>
+    public IReadOnlyList<Client> ClientsInGroup(long groupId)
+    {
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE id IN (SELECT client_id FROM client_groups WHERE group_id = $g) ORDER BY id", ("$g", groupId));
+        return Rows(cmd, ReadClient, "clients");
+    }
+
     public Client? FindClientById(long id)
     {
         using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE id = $id", ("$id", id));
