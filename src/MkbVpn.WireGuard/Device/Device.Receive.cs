@@ -12,7 +12,6 @@ internal sealed partial class Device
     private void RoutineReceiveFromNetwork()
     {
         var batch = new PacketBatch(BatchSize, withAddresses: true);
-        var scratch = new byte[PacketBatch.BufferSize];
         var flushScratch = new byte[PacketBatch.BufferSize];
         var items = new ReceivedDatagram[BatchSize * 64];
         var results = new TunnelResult[items.Length];
@@ -43,7 +42,7 @@ internal sealed partial class Device
                 {
                     if (m == items.Length)
                     {
-                        ProcessReceived(items, results, m, scratch, flushScratch);
+                        ProcessReceived(items, results, m, flushScratch);
                         m = 0;
                     }
                     items[m++] = new ReceivedDatagram(batch.Buffers[i], offset, Math.Min(segment, length - offset), batch.Addresses![i]);
@@ -51,7 +50,7 @@ internal sealed partial class Device
                         break;
                 }
             }
-            ProcessReceived(items, results, m, scratch, flushScratch);
+            ProcessReceived(items, results, m, flushScratch);
             Array.Clear(items, 0, m);
         }
     }
@@ -63,7 +62,7 @@ internal sealed partial class Device
 
     // Transport data is handled in runs (same receiver index, same source): one lookup and one acquisition of the
     // peer's lock per run, decryption in place, then the TUN writes outside the lock. Handshake messages one by one.
-    private void ProcessReceived(ReceivedDatagram[] items, TunnelResult[] results, int count, byte[] scratch, byte[] flushScratch)
+    private void ProcessReceived(ReceivedDatagram[] items, TunnelResult[] results, int count, byte[] flushScratch)
     {
         for (int k = 0; k < count;)
         {

@@ -13,7 +13,7 @@ namespace MkbVpn.WireGuard.Device;
 /// UDP → decrypt → TUN (<c>Device.Receive.cs</c>), one handshake worker per core (<c>Device.Handshakes.cs</c>)
 /// and the timers (<c>Device.Timers.cs</c>); configuration
 /// (<c>Device.Peers.cs</c>) comes from the UAPI. Each loop owns its packet buffers (batches reused for
-/// every read); the packet path allocates nothing.
+/// every read); the data path allocates nothing (handshake messages are copied into the workers' queue).
 /// <para>
 /// Locking: <see cref="Peer.Sync"/> serialises one peer's tunnel; <see cref="_tables"/> guards the
 /// peer, index and allowed-IPs tables (hot paths read; configuration writes). A thread holding a peer's

@@ -44,6 +44,9 @@ internal sealed unsafe class SocketBind : IUdpBind
     public int Port { get; }
     public AddressFamily Family => _socket.AddressFamily;
 
+    /// <summary>The socket itself, for tests that set options on it.</summary>
+    internal Socket Socket => _socket;
+
     /// <summary>Binds <paramref name="port"/> (0: a random free port). Throws <see cref="SocketException"/> (AddressAlreadyInUse) if taken.</summary>
     public static SocketBind Open(int port, uint fwmark = 0)
     {

@@ -88,6 +88,38 @@ public sealed class SocketBindTests
     }
 
     [Fact]
+    public void A_refused_gso_send_falls_back_for_that_send_only_and_gso_stays_on()
+    {
+        using var bind = SocketBind.Open(0);
+        // SO_NO_CHECK (UDP without checksums over IPv4): the kernel refuses every GSO send with EINVAL
+        // (udp_send_skb), plain sends still work. The same happens to one oversized run on a small-MTU path.
+        bind.Socket.SetRawSocketOption(1 /* SOL_SOCKET */, 11 /* SO_NO_CHECK */, BitConverter.GetBytes(1));
+        using var a = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        a.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        a.ReceiveTimeout = 5000;
+        var toA = bind.ToSocketAddress((IPEndPoint)a.LocalEndPoint!);
+        var batch = new PacketBatch(4);
+        var outgoing = new OutgoingDatagram[4];
+        for (int i = 0; i < 4; i++)
+        {
+            batch.Buffers[i].AsSpan(0, 1000).Fill((byte)(i + 1));
+            outgoing[i] = new OutgoingDatagram { Buffer = batch.Buffers[i], Length = 1000, Destination = toA };
+        }
+        for (int round = 0; round < 2; round++)
+        {
+            Assert.Equal(0, bind.SendBatch(outgoing));
+            var buffer = new byte[2048];
+            for (int i = 0; i < 4; i++)
+            {
+                Assert.Equal(1000, a.Receive(buffer));
+                Assert.Equal(i + 1, buffer[0]);
+            }
+        }
+        Assert.Equal(2, bind.GsoFallbacks); // each batch tried GSO, fell back for itself
+        Assert.True(bind.UsesGso, "one refused send switched GSO off for good");
+    }
+
+    [Fact]
     public void A_gso_run_received_with_gro_splits_back_into_the_same_datagrams()
     {
         using var sender = SocketBind.Open(0);
