@@ -19,12 +19,12 @@ internal static class AccessPage
         {
             var g = s.AddGroup(f["name"].ToString().Trim(), f["description"].ToString());
             return $"Group {g.Name} added.";
-        })).ExcludeFromDescription().DisableAntiforgery();
+        })).ExcludeFromDescription().FormOnly();
         app.MapPost("/access/groups/{name}/remove", (HttpContext ctx, ClientService s, string name) => Post(ctx, s, async f =>
         {
             var (g, rules) = s.RemoveGroup(name, f["force"] == "on");
             return rules.Count == 0 ? $"Group {g.Name} removed." : $"Group {g.Name} removed with {rules.Count} rule(s).";
-        })).ExcludeFromDescription().DisableAntiforgery();
+        })).ExcludeFromDescription().FormOnly();
         app.MapPost("/access/rules", (HttpContext ctx, ClientService s) => Post(ctx, s, async f =>
         {
             var r = s.Allow(new AllowRequest(f["who"].ToString(), f["to"].ToString())
@@ -33,12 +33,12 @@ internal static class AccessPage
                 Protocol = f["proto"].ToString() is { Length: > 0 } pr ? pr : null,
             });
             return r.Created ? $"Rule #{r.Rule.Id} added: {r.Rule}" : $"Rule #{r.Rule.Id} already says this.";
-        })).ExcludeFromDescription().DisableAntiforgery();
+        })).ExcludeFromDescription().FormOnly();
         app.MapPost("/access/rules/{id:long}/revoke", (HttpContext ctx, ClientService s, long id) => Post(ctx, s, async f =>
         {
             var r = s.Revoke(id);
             return $"Rule #{r.Id} revoked: {r}";
-        })).ExcludeFromDescription().DisableAntiforgery();
+        })).ExcludeFromDescription().FormOnly();
         app.MapGet("/audit", Audit).ExcludeFromDescription();
     }
 

@@ -17,16 +17,17 @@ internal static class ClientsPage
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/", List).ExcludeFromDescription();
-        app.MapPost("/clients", Add).ExcludeFromDescription().DisableAntiforgery();
+        app.MapPost("/clients", Add).ExcludeFromDescription().FormOnly();
         app.MapGet("/clients/{name}", Detail).ExcludeFromDescription();
-        app.MapPost("/clients/{name}/block", (HttpContext ctx, ClientService s, ILogger<WebServer> log, string name) => Verb(ctx, log, name, "blocked", () => s.Block([name]))).ExcludeFromDescription().DisableAntiforgery();
-        app.MapPost("/clients/{name}/reenable", (HttpContext ctx, ClientService s, ILogger<WebServer> log, string name) => Verb(ctx, log, name, "re-enabled", () => s.Reenable([name]))).ExcludeFromDescription().DisableAntiforgery();
-        app.MapPost("/clients/{name}/remove", Remove).ExcludeFromDescription().DisableAntiforgery();
-        app.MapPost("/clients/{name}/edit", Edit).ExcludeFromDescription().DisableAntiforgery();
+        app.MapPost("/clients/{name}/block", (HttpContext ctx, ClientService s, ILogger<WebServer> log, string name) => Verb(ctx, log, name, "blocked", () => s.Block([name]))).ExcludeFromDescription().FormOnly();
+        app.MapPost("/clients/{name}/reenable", (HttpContext ctx, ClientService s, ILogger<WebServer> log, string name) => Verb(ctx, log, name, "re-enabled", () => s.Reenable([name]))).ExcludeFromDescription().FormOnly();
+        app.MapPost("/clients/{name}/remove", Remove).ExcludeFromDescription().FormOnly();
+        app.MapPost("/clients/{name}/edit", Edit).ExcludeFromDescription().FormOnly();
     }
 
-    private static IResult List(HttpContext ctx, ClientService clients, string? q, string? state, string? page, string? removed) =>
-        ListPage(ctx, clients, q, state, page, null, 200, ClientName.IsValid(removed) ? $"Client {removed} removed." : null);
+    /// <summary>The list; after a removal the message comes from the session's flash cookie, never from the query (?removed=NAME only names the page).</summary>
+    private static IResult List(HttpContext ctx, ClientService clients, string? q, string? state, string? page) =>
+        ListPage(ctx, clients, q, state, page, null, 200, Flash.Take(ctx));
 
     private static IResult ListPage(HttpContext ctx, ClientService clients, string? q, string? state, string? page, string? error, int status, string? info = null)
     {
@@ -123,9 +124,10 @@ internal static class ClientsPage
 
     private static IResult Remove(HttpContext ctx, ClientService clients, ILogger<WebServer> log, string name)
     {
-        clients.Remove([name]);
-        Log.ClientChanged(log, Session.Of(ctx).Name, "removed", name);
-        return Results.Redirect($"/?removed={Html.Url(name)}");
+        var removed = clients.Remove([name]).Clients[0].Name;
+        Log.ClientChanged(log, Session.Of(ctx).Name, "removed", removed);
+        Flash.Set(ctx, $"Client {removed} removed.");
+        return Results.Redirect($"/?removed={Html.Url(removed)}");
     }
 
     /// <summary>The edit form: groups (comma separated; empty = none), expiry ("never" or a time), a new name. Blank fields stay.</summary>

@@ -18,7 +18,7 @@ internal static class LoginPage
     {
         app.MapGet("/login", Show).ExcludeFromDescription();
         app.MapPost("/login", Submit).ExcludeFromDescription().DisableAntiforgery();
-        app.MapPost("/logout", Logout).ExcludeFromDescription().DisableAntiforgery();
+        app.MapPost("/logout", Logout).ExcludeFromDescription().FormOnly();
     }
 
     private static IResult Show(HttpContext ctx)

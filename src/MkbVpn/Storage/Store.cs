@@ -212,6 +212,10 @@ public sealed partial class Store : IDisposable
         WHERE type = 'table' AND name = 'clients';
         PRAGMA writable_schema = OFF;
         """,
+        // 5: the time step of the last TOTP code accepted per admin, so a code is accepted once (RFC 6238 section 5.2).
+        """
+        ALTER TABLE admins ADD COLUMN totp_last_step INTEGER;
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;
