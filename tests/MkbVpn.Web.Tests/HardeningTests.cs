@@ -240,3 +240,115 @@ public sealed class HardeningTests(WebHostFixture fixture) : IClassFixture<WebHo
             Assert.Equal(HttpStatusCode.Created, r.StatusCode);
     }
 }
+
+/// <summary>Fault 2: throttling per name and address with growing delays; the real admin's browser is not locked out; check-and-count is atomic.</summary>
+public sealed class ThrottleTests
+{
+    private sealed class ManualClock : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    private const string Attacker = "203.0.113.66", Office = "198.51.100.7";
+
+    private static void Fail(Auth.LoginThrottle t, string address, string name, string? device = null)
+    {
+        var (attempt, wait) = t.Begin(address, name, device);
+        Assert.NotNull(attempt);
+        Assert.Equal(TimeSpan.Zero, wait);
+    }
+
+    [Fact]
+    public void Failures_from_one_address_slow_that_address_for_that_name_not_the_admin_elsewhere()
+    {
+        var clock = new ManualClock();
+        var t = new Auth.LoginThrottle(clock);
+        for (int i = 0; i < Auth.LoginThrottle.PerName; i++)
+            Fail(t, Attacker, "alice");
+        Assert.Equal(TimeSpan.FromMinutes(1), t.Begin(Attacker, "alice", null).Wait);
+        Assert.NotNull(t.Begin(Office, "alice", null).Attempt);       // the real admin, elsewhere
+        Assert.NotNull(t.Begin(Attacker, "bob", null).Attempt);       // another name from the attacker's address
+    }
+
+    [Fact]
+    public void Delays_grow_1_2_4_8_then_15_minutes_and_a_success_clears_them()
+    {
+        var clock = new ManualClock();
+        var t = new Auth.LoginThrottle(clock);
+        for (int i = 0; i < Auth.LoginThrottle.PerName; i++)
+            Fail(t, Attacker, "alice");
+        foreach (int minutes in new[] { 1, 2, 4, 8, 15, 15 })
+        {
+            Assert.Equal(TimeSpan.FromMinutes(minutes), t.Begin(Attacker, "alice", null).Wait);
+            clock.Now += TimeSpan.FromMinutes(minutes) - TimeSpan.FromSeconds(1);
+            Assert.Null(t.Begin(Attacker, "alice", null).Attempt);   // not a second early
+            clock.Now += TimeSpan.FromSeconds(1);
+            Fail(t, Attacker, "alice");
+        }
+        clock.Now += TimeSpan.FromMinutes(15);
+        var (ok, _) = t.Begin(Attacker, "alice", null);
+        ok!.Succeeded();
+        Fail(t, Attacker, "alice");   // counting starts over
+    }
+
+    [Fact]
+    public void A_browser_the_admin_logged_in_from_is_not_slowed_by_failures_elsewhere_even_from_the_same_address()
+    {
+        var clock = new ManualClock();
+        var t = new Auth.LoginThrottle(clock);
+        string device = t.NewDeviceCookie("alice");
+        // Behind an SSH tunnel or a proxy everybody is 127.0.0.1; and guesses spread over many addresses.
+        for (int i = 0; i < Auth.LoginThrottle.PerName; i++)
+            Fail(t, "127.0.0.1", "alice");
+        for (int i = 0; i < Auth.LoginThrottle.PerNameEverywhere - Auth.LoginThrottle.PerName; i++)
+            Fail(t, $"198.18.0.{i + 1}", "alice");
+        Assert.NotEqual(TimeSpan.Zero, t.Begin("127.0.0.1", "alice", null).Wait);
+        Assert.NotEqual(TimeSpan.Zero, t.Begin("198.18.1.1", "alice", null).Wait);   // name-wide ceiling for unknown browsers
+        Assert.NotNull(t.Begin("127.0.0.1", "alice", device).Attempt);
+        // A device cookie is for its own name, and cannot be forged or moved to another name.
+        Assert.Null(t.DeviceOf(device, "bob"));
+        Assert.Null(t.DeviceOf(device[..^2] + "xx", "alice"));
+        Assert.Null(t.DeviceOf(device.Replace("alice.", "bob.", StringComparison.Ordinal), "bob"));
+        Assert.Null(new Auth.LoginThrottle(clock).DeviceOf(device, "alice"));   // another server's key
+    }
+
+    [Fact]
+    public async Task Thirty_parallel_attempts_get_no_more_password_checks_than_the_limit()
+    {
+        await using var host = await WebHost.StartAsync();
+        using var http = host.Anonymous();
+        string form = await http.GetStringAsync("/login");
+        string token = Regex.Match(form, "name=\"_csrf\" value=\"([^\"]+)\"").Groups[1].Value;
+        var tasks = Enumerable.Range(0, 30).Select(async i =>
+        {
+            using var r = await http.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["_csrf"] = token, ["name"] = WebHost.Admin, ["password"] = "wrong password " + i,
+            }));
+            return r.StatusCode;
+        }).ToList();
+        var codes = await Task.WhenAll(tasks);
+        Assert.Equal(Auth.LoginThrottle.PerName, codes.Count(c => c == HttpStatusCode.Unauthorized));
+        Assert.Equal(30 - Auth.LoginThrottle.PerName, codes.Count(c => c == (HttpStatusCode)429));
+    }
+
+    [Fact]
+    public async Task An_attacker_at_the_admins_address_does_not_lock_out_the_admins_browser()
+    {
+        await using var host = await WebHost.StartAsync();
+        var (admin, csrf) = await host.LoginAsync();   // the admin's browser, which gets a device cookie
+        using (admin)
+        {
+            using (var r = await admin.PostAsync("/logout", new FormUrlEncodedContent(new Dictionary<string, string> { ["_csrf"] = csrf })))
+                Assert.Equal(HttpStatusCode.Found, r.StatusCode);
+            using var attacker = host.Anonymous();   // same address (127.0.0.1), no device cookie
+            for (int i = 0; i < Auth.LoginThrottle.PerName; i++)
+                Assert.Equal(HttpStatusCode.Unauthorized, (await WebHost.TryLoginAsync(attacker, WebHost.Admin, "guess " + i)).Status);
+            var (blocked, _) = await WebHost.TryLoginAsync(attacker, WebHost.Admin, WebHost.Password);
+            Assert.Equal((HttpStatusCode)429, blocked);
+            Assert.Equal(HttpStatusCode.Found, (await WebHost.TryLoginAsync(admin, WebHost.Admin, WebHost.Password)).Status);
+        }
+    }
+}
