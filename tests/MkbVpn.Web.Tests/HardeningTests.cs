@@ -88,6 +88,8 @@ public sealed class HardeningTests(WebHostFixture fixture) : IClassFixture<WebHo
     public async Task Metrics_labels_take_fixed_values_whatever_methods_and_paths_are_sent()
     {
         using var http = Host.TokenClient();
+        static List<string> Series(string text) => [.. text.Split('\n').Where(l => l.StartsWith("mkbvpn_http_requests_total{", StringComparison.Ordinal)).Select(l => l[..l.LastIndexOf(' ')])];
+        var before = Series(await http.GetStringAsync("/metrics"));
         for (int i = 0; i < 40; i++)
         {
             using var _ = await http.SendAsync(new HttpRequestMessage(new HttpMethod("XM" + Guid.NewGuid().ToString("N")), "/api/v1/status"));
@@ -102,8 +104,49 @@ public sealed class HardeningTests(WebHostFixture fixture) : IClassFixture<WebHo
         Assert.Contains("other", methods);
         Assert.DoesNotContain(series, l => l.Contains("nowhere-", StringComparison.Ordinal) || l.Contains("XM", StringComparison.Ordinal));
         Assert.Contains(series, l => l.StartsWith("mkbvpn_http_requests_total{route=\"unmatched\",method=\"GET\",code=\"404\"}", StringComparison.Ordinal));
-        // 40 random methods and 40 random paths made a handful of series, not 80.
-        Assert.True(series.Count < 30, $"{series.Count} series:\n{string.Join('\n', series)}");
+        // 40 random methods and 40 random paths made a handful of new series, not 80.
+        var added = Series(text).Except(before).ToList();
+        Assert.True(added.Count <= 4, $"{added.Count} new series:\n{string.Join('\n', added)}");
+    }
+
+    // ---- 5: list limits, and the QR code must fit before anything is committed ----
+
+    [Theory]
+    [InlineData("dns", 9)]
+    [InlineData("allowed_ips", 65)]
+    public async Task Create_through_the_api_keeps_the_services_list_limits(string member, int count)
+    {
+        using var http = Host.TokenClient();
+        string items = string.Join(",", Enumerable.Range(1, count).Select(i => member == "dns" ? $"\"198.51.100.{i}\"" : $"\"198.18.{i}.0/24\""));
+        using var r = await http.PostAsync("/api/v1/clients", WebHost.JsonBody($$"""{"name":"limit-{{member[0]}}","{{member}}":[{{items}}]}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.True((await WebHost.Json(r)).GetProperty("errors").TryGetProperty(member, out _));
+        Assert.DoesNotContain(Host.Clients.List(), c => c.Name.StartsWith("limit-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_config_too_large_for_a_qr_code_is_refused_with_the_field_named_and_nothing_committed()
+    {
+        using var http = Host.TokenClient();
+        string nets = string.Join(",", Enumerable.Range(0, 64).Select(i => $"\"fd00:1234:5678:9abc:def0:1234:5678:{i:x4}/128\""));
+        using (var r = await http.PostAsync("/api/v1/clients", WebHost.JsonBody($$"""{"name":"qrbig","allowed_ips":[{{nets}}]}""")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            var p = await WebHost.Json(r);
+            Assert.Contains("QR code", p.GetProperty("errors").GetProperty("allowed_ips")[0].GetString(), StringComparison.Ordinal);
+        }
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/api/v1/clients/qrbig")).StatusCode);
+        Assert.False(File.Exists(Host.Paths.ClientConfig("qrbig")));
+
+        using (var r = await http.PostAsync("/api/v1/clients", WebHost.JsonBody("""{"name":"qrsmall"}""")))
+            Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        var patch = new HttpRequestMessage(HttpMethod.Patch, "/api/v1/clients/qrsmall") { Content = WebHost.JsonBody($$"""{"allowed_ips":[{{nets}}]}""") };
+        using (var r = await http.SendAsync(patch))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            Assert.True((await WebHost.Json(r)).GetProperty("errors").TryGetProperty("allowed_ips", out _));
+        }
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/v1/clients/qrsmall/qr.svg")).StatusCode);
     }
 
     // ---- 6: form routes, flash messages, 405 ---------------------------------

@@ -491,6 +491,8 @@ public sealed partial class ClientService
                 after = scope == Scope.OneClient
                     ? LoadPolicy(store, server, [store.FindClientById(before.Clients[0].Id)!])
                     : LoadPolicy(store, server, before.Clients);
+                if (scope == Scope.OneClient)
+                    EnsureQrFits(after.Clients[0], Configs.ClientConfig.Render(server, after.Clients[0], after.ConfigAllowedIps(after.Clients[0])));
                 if (device is not null)
                     ApplyAccessThenCommit(server, before, after, tx);
                 else

@@ -113,7 +113,10 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         var (_, c) = Get(name);
         if (c.PrivateKey is null)
             throw new UserInputException($"no QR code for '{c.Name}': it was {ClientConfig.PublicKeyOnlyNote}");
-        return ConfigText(name);
+        string text = ConfigText(name);
+        if (!QrCodes.Fits(text))
+            throw new UserInputException($"no QR code for '{c.Name}': its config is {QrCodes.ByteCount(text)} bytes, more than a QR code holds ({QrCodes.MaxBytes}); use the config file");
+        return text;
     }
 
     public string ConfigText(string name)
