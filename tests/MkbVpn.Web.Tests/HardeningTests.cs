@@ -279,6 +279,7 @@ public sealed class HardeningTests(WebHostFixture fixture) : IClassFixture<WebHo
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/v1/clients")).StatusCode);
         }
         Assert.DoesNotContain(Host.Clients.List(), c => c.Name == "lockbusy");
+        Assert.Empty(Host.Clients.AuditLog("lockbusy", null).Items);   // nothing was attempted, nothing recorded
         using (var r = await http.PostAsync("/api/v1/clients", WebHost.JsonBody("""{"name":"lockbusy"}""")))
             Assert.Equal(HttpStatusCode.Created, r.StatusCode);
     }

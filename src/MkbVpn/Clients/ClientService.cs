@@ -184,7 +184,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         {
             return change();
         }
-        catch (UserInputException e) when (e.ExitCode is ExitCodes.Failure or ExitCodes.Database)
+        catch (UserInputException e) when (e.ExitCode is ExitCodes.Failure or ExitCodes.Database && e is not LockBusyException)
         {
             try
             {
