@@ -173,6 +173,7 @@ public sealed class WebServer
         ClientsPage.Map(app);
         ServerPage.Map(app);
         AccessPage.Map(app);
+        AccountPage.Map(app);
         Assets.Map(app);
         Metrics.Map(app);
         var known = new KnownRoutes(app.Services.GetRequiredService<EndpointDataSource>());

@@ -400,3 +400,61 @@ public sealed class ThrottleTests
         }
     }
 }
+
+/// <summary>Fault 3 on the page: an admin changes their own password or turns TOTP off; the other sessions end, this one stays.</summary>
+public sealed class AccountPageTests(WebHostFixture fixture) : IClassFixture<WebHostFixture>
+{
+    private WebHost Host => fixture.Host;
+
+    private static FormUrlEncodedContent Form(string csrf, params (string, string)[] fields) =>
+        new(fields.Append(("_csrf", csrf)).ToDictionary(f => f.Item1, f => f.Item2));
+
+    [Fact]
+    public async Task Changing_the_password_on_the_page_ends_the_other_sessions_and_keeps_this_one()
+    {
+        Host.Admins.AddAdmin("self-pw", "the first password");
+        var (here, csrf) = await Host.LoginAsync("self-pw", "the first password");
+        var (elsewhere, _) = await Host.LoginAsync("self-pw", "the first password");
+        using var _1 = here;
+        using var _2 = elsewhere;
+        Assert.Contains("id=\"change-password\"", await here.GetStringAsync("/account"), StringComparison.Ordinal);
+
+        using (var r = await here.PostAsync("/account/password", Form(csrf, ("current", "not the password"), ("new", "the second password"), ("repeat", "the second password"))))
+            Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        using (var r = await here.PostAsync("/account/password", Form(csrf, ("current", "the first password"), ("new", "short"), ("repeat", "short"))))
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.Equal(LoginOutcome.Ok, Host.Admins.Login("self-pw", "the first password", null).Outcome);   // unchanged so far
+        Assert.Equal(HttpStatusCode.OK, (await elsewhere.GetAsync("/api/v1/status")).StatusCode);
+
+        using (var r = await here.PostAsync("/account/password", Form(csrf, ("current", "the first password"), ("new", "the second password"), ("repeat", "the second password"))))
+        {
+            Assert.Equal(HttpStatusCode.Found, r.StatusCode);
+            Assert.Equal("/account", r.Headers.Location?.ToString());
+        }
+        Assert.Contains("Password changed.", await here.GetStringAsync("/account"), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await here.GetAsync("/api/v1/status")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await elsewhere.GetAsync("/api/v1/status")).StatusCode);
+        Assert.Equal(LoginOutcome.Ok, Host.Admins.Login("self-pw", "the second password", null).Outcome);
+        Assert.Equal(LoginOutcome.Failed, Host.Admins.Login("self-pw", "the first password", null).Outcome);
+    }
+
+    [Fact]
+    public async Task Turning_totp_off_on_the_page_ends_the_other_sessions_and_keeps_this_one()
+    {
+        Host.Admins.AddAdmin("self-totp", "a long enough password");
+        var other = Host.Admins.Login("self-totp", "a long enough password", null);   // another browser, before TOTP was turned on
+        using var elsewhere = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = new Uri(Host.BaseUrl) };
+        elsewhere.DefaultRequestHeaders.Add("Cookie", "mkb_session=" + other.SessionCookie);
+        string secret = Totp.NewSecret();
+        Host.Admins.EnableTotp("self-totp", secret, Totp.Code(secret, Totp.StepAt(DateTimeOffset.UtcNow)));
+        var (here, csrf) = await Host.LoginAsync("self-totp", "a long enough password", Totp.Code(secret, Totp.StepAt(DateTimeOffset.UtcNow) + 1));
+        using var _1 = here;
+        Assert.Contains("id=\"totp-off\"", await here.GetStringAsync("/account"), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await elsewhere.GetAsync("/api/v1/status")).StatusCode);
+        using (var r = await here.PostAsync("/account/totp-off", Form(csrf, ("current", "a long enough password"))))
+            Assert.Equal(HttpStatusCode.Found, r.StatusCode);
+        Assert.False(Host.Admins.ListAdmins().Single(a => a.Name == "self-totp").HasTotp);
+        Assert.Equal(HttpStatusCode.OK, (await here.GetAsync("/api/v1/status")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await elsewhere.GetAsync("/api/v1/status")).StatusCode);
+    }
+}

@@ -90,6 +90,36 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         tx.Commit();
     }
 
+    /// <summary>
+    /// An admin changes their own password (the page): the current one must be right. Every other
+    /// session of theirs ends; <paramref name="currentSession"/> stays. False when the current password is wrong.
+    /// </summary>
+    public bool ChangeOwnPassword(string name, string current, string password, string currentSession)
+    {
+        if (Passwords.Validate(password) is { } reason)
+            throw new FieldException("new", reason);
+        if (!VerifyPassword(name, current))
+            return false;
+        SetPassword(name, password, currentSession);
+        return true;
+    }
+
+    /// <summary>An admin turns their own second factor off (the page), proving the password; other sessions end.</summary>
+    public bool DisableOwnTotp(string name, string current, string currentSession)
+    {
+        if (!VerifyPassword(name, current))
+            return false;
+        DisableTotp(name, currentSession);
+        return true;
+    }
+
+    private bool VerifyPassword(string name, string password)
+    {
+        using var store = OpenStore();
+        var admin = RequireAdmin(store, name);
+        return Passwords.Verify(password.Length <= Passwords.MaxLength ? password : "", admin.PasswordHash);
+    }
+
     public IReadOnlyList<AdminAccount> ListAdmins()
     {
         using var store = OpenStore();
