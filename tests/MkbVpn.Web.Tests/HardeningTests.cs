@@ -221,6 +221,24 @@ public sealed class HardeningTests(WebHostFixture fixture) : IClassFixture<WebHo
         Assert.DoesNotContain("gone2 removed", await r3.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Client_and_access_pages_say_what_was_done_only_when_this_session_did_it()
+    {
+        var (http, csrf) = await Host.LoginAsync();
+        using var _ = http;
+        Host.Clients.Add([new Clients.AddRequest("flash1")]);
+        Assert.DoesNotContain("flash1 blocked", await http.GetStringAsync("/clients/flash1?done=blocked"), StringComparison.Ordinal);
+        Assert.DoesNotContain("flash1 added", await http.GetStringAsync("/clients/flash1?added=1"), StringComparison.Ordinal);
+        Assert.DoesNotContain("Rule #99 revoked", await http.GetStringAsync("/access?done=" + Uri.EscapeDataString("Rule #99 revoked")), StringComparison.Ordinal);
+
+        using (var r = await http.PostAsync("/clients/flash1/block", new FormUrlEncodedContent(new Dictionary<string, string> { ["_csrf"] = csrf })))
+            Assert.Equal("/clients/flash1?done=blocked", r.Headers.Location?.ToString());
+        Assert.Contains("Client flash1 blocked.", await http.GetStringAsync("/clients/flash1?done=blocked"), StringComparison.Ordinal);
+        using (var r = await http.PostAsync("/access/groups", new FormUrlEncodedContent(new Dictionary<string, string> { ["_csrf"] = csrf, ["name"] = "flashgroup" })))
+            Assert.Equal(HttpStatusCode.Found, r.StatusCode);
+        Assert.Contains("Group flashgroup added.", await http.GetStringAsync("/access"), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("GET", "/api/v1/clients/someone/block", "POST")]
     [InlineData("DELETE", "/api/v1/status", "GET")]

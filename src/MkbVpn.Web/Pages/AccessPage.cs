@@ -13,8 +13,8 @@ internal static class AccessPage
 {
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/access", (HttpContext ctx, ClientService s, string? client, string? destination, string? done) =>
-            Show(ctx, s, client, destination, null, 200, done)).ExcludeFromDescription();
+        app.MapGet("/access", (HttpContext ctx, ClientService s, string? client, string? destination) =>
+            Show(ctx, s, client, destination, null, 200, Flash.Take(ctx))).ExcludeFromDescription();
         app.MapPost("/access/groups", (HttpContext ctx, ClientService s) => Post(ctx, s, async f =>
         {
             var g = s.AddGroup(f["name"].ToString().Trim(), f["description"].ToString());
@@ -50,7 +50,8 @@ internal static class AccessPage
         try
         {
             string done = await action(form);
-            return Results.Redirect("/access?done=" + Html.Url(done));
+            Flash.Set(ctx, done);   // the message travels signed with the session, not in the address (?done= could say anything)
+            return Results.Redirect("/access");
         }
         catch (UserInputException e)
         {
@@ -63,7 +64,7 @@ internal static class AccessPage
         var groups = s.ListGroups();
         var rules = s.ListRules();
         var sb = new StringBuilder();
-        sb.Append("<h1>Access</h1>").Append(Html.Notice(error, error: true)).Append(Html.Notice(done is { Length: <= 300 } ? done : null, error: false));
+        sb.Append("<h1>Access</h1>").Append(Html.Notice(error, error: true)).Append(Html.Notice(done, error: false));
         sb.Append("<p class=\"hint\">Rules only allow. A client reaches the union of the rules that name it, its groups, or everyone; ")
           .Append("what no rule allows is dropped. <code>everyone → internal</code> is the default; revoke it for least privilege.</p>");
 

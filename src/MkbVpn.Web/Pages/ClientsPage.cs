@@ -112,6 +112,7 @@ internal static class ClientsPage
             return ListPage(ctx, clients, null, null, null, e.Message, Problems.StatusOf(e));
         }
         Log.ClientChanged(log, Session.Of(ctx).Name, "added", name);
+        Flash.Set(ctx, $"Client {name} added. Scan the QR code with the WireGuard app, or download the config file.");
         return Results.Redirect($"/clients/{Html.Url(name)}?added=1");
     }
 
@@ -119,6 +120,7 @@ internal static class ClientsPage
     {
         verb();
         Log.ClientChanged(log, Session.Of(ctx).Name, action, name);
+        Flash.Set(ctx, $"Client {name} {action}.");
         return Results.Redirect($"/clients/{Html.Url(name)}?done={Html.Url(action)}");
     }
 
@@ -134,7 +136,7 @@ internal static class ClientsPage
     private static async Task<IResult> Edit(HttpContext ctx, ClientService clients, ILogger<WebServer> log, string name)
     {
         if (!ctx.Request.HasFormContentType)
-            return DetailPage(ctx, clients, name, null, null, "send the form (application/x-www-form-urlencoded)", 415);
+            return DetailPage(ctx, clients, name, null, FormRoutes.Refusal, 415);
         var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
         string groups = form["groups"].ToString();
         string expires = form["expires"].ToString().Trim();
@@ -148,27 +150,27 @@ internal static class ClientsPage
                 Rename = rename.Length > 0 ? rename : null,
             });
             Log.ClientChanged(log, Session.Of(ctx).Name, "edited", c.Name);
+            Flash.Set(ctx, $"Client {c.Name} saved.");
             return Results.Redirect($"/clients/{Html.Url(c.Name)}?done=saved");
         }
         catch (UserInputException e) when (e.ExitCode != ExitCodes.NotFound || e is FieldException)
         {
-            return DetailPage(ctx, clients, name, null, null, e.Message, Problems.StatusOf(e));
+            return DetailPage(ctx, clients, name, null, e.Message, Problems.StatusOf(e));
         }
     }
 
-    private static IResult Detail(HttpContext ctx, ClientService clients, string name, string? added, string? done) =>
-        DetailPage(ctx, clients, name, added, done, null, 200);
+    /// <summary>One client's page; what was just done comes from the session's flash cookie (?added=1 and ?done=... only name the page).</summary>
+    private static IResult Detail(HttpContext ctx, ClientService clients, string name) =>
+        DetailPage(ctx, clients, name, Flash.Take(ctx), null, 200);
 
-    private static IResult DetailPage(HttpContext ctx, ClientService clients, string name, string? added, string? done, string? error, int status)
+    private static IResult DetailPage(HttpContext ctx, ClientService clients, string name, string? info, string? error, int status)
     {
         var s = clients.StatusOf(name);
         var d = ClientDto.Of(s);
         string config = clients.ConfigText(name);
         var now = DateTimeOffset.UtcNow;
         string n = Html.Url(d.Name);
-        string notice = added == "1" ? Html.Notice($"Client {d.Name} added. Scan the QR code with the WireGuard app, or download the config file.", error: false)
-            : done is "blocked" or "re-enabled" or "saved" ? Html.Notice($"Client {d.Name} {done}.", error: false) : "";
-        notice += Html.Notice(error, error: true);
+        string notice = Html.Notice(info, error: false) + Html.Notice(error, error: true);
         string expiresText = d.ExpiresAt is { } ex ? MkbVpn.Access.When.Format(ex) : "never";
         string body = $"""
             <h1>Client <span id="client-name">{Html.E(d.Name)}</span></h1>
