@@ -38,6 +38,39 @@ public sealed class HardeningTests(WebHostFixture fixture) : IClassFixture<WebHo
         Assert.Equal(LoginOutcome.CodeRequired, Host.Admins.Login("totp-once", "a long enough password", Totp.Code(secret, Totp.StepAt(DateTimeOffset.UtcNow))).Outcome);
     }
 
+    [Fact]
+    public async Task Parallel_logins_with_one_totp_code_open_one_session()
+    {
+        Host.Admins.AddAdmin("totp-race", "a long enough password");
+        string secret = Totp.NewSecret();
+        Host.Admins.EnableTotp("totp-race", secret, Totp.Code(secret, Totp.StepAt(DateTimeOffset.UtcNow)));
+        string code = Totp.Code(secret, Totp.StepAt(DateTimeOffset.UtcNow) + 1);
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => Host.Admins.Login("totp-race", "a long enough password", code).Outcome)));
+        Assert.Equal(1, outcomes.Count(o => o == LoginOutcome.Ok));
+    }
+
+    [Fact]
+    public async Task A_right_password_without_its_code_is_told_nothing_more_than_a_wrong_one()
+    {
+        Host.Admins.AddAdmin("totp-quiet", "a long enough password");
+        string secret = Totp.NewSecret();
+        Host.Admins.EnableTotp("totp-quiet", secret, Totp.Code(secret, Totp.StepAt(DateTimeOffset.UtcNow)));
+        static string Notice(string page) => Regex.Match(page, "role=\"alert\">([^<]*)<").Groups[1].Value;
+        async Task<string> Try(string password)
+        {
+            using var http = Host.Anonymous();
+            string form = await http.GetStringAsync("/login");
+            string token = Regex.Match(form, "name=\"_csrf\" value=\"([^\"]+)\"").Groups[1].Value;
+            using var r = await http.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["_csrf"] = token, ["name"] = "totp-quiet", ["password"] = password }));
+            Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+            return Notice(await r.Content.ReadAsStringAsync());
+        }
+        string right = await Try("a long enough password");
+        string wrong = await Try("a wrong password guess");
+        Assert.False(string.IsNullOrEmpty(right));
+        Assert.Equal(wrong, right);
+    }
+
     // ---- 3: a new password or TOTP off ends sessions -----------------------
 
     [Fact]

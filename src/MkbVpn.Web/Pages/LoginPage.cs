@@ -76,8 +76,9 @@ internal static class LoginPage
         if (result.Outcome != LoginOutcome.Ok)
         {
             Log.LoginFailed(log, remote);
-            return Form(ctx, result.Outcome == LoginOutcome.CodeRequired && code is null
-                ? "Enter the code from your authenticator app."
+            // One message whatever was wrong: "enter the code" only for a right password would tell a guesser it was right.
+            return Form(ctx, code is null
+                ? "Wrong name or password, or a second factor is on: enter the code from your authenticator app."
                 : "Wrong name, password or code.", 401, name);
         }
         attempt.Succeeded();
