@@ -240,7 +240,7 @@ public sealed class WebServer
             };
             ctx.Response.Clear();
             RestoreHeaders(ctx);
-            if (status == StatusCodes.Status503ServiceUnavailable)
+            if (e is LockBusyException)
                 ctx.Response.Headers.RetryAfter = RetryAfterBusy.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (IsApi(ctx))
             {
