@@ -13,8 +13,29 @@ internal sealed class Metrics(TimeProvider time)
 {
     private readonly ConcurrentDictionary<(string Route, string Method, int Code), long> _requests = new();
 
+    /// <summary>The method label's values: anything else is counted as "other", so a client cannot add series.</summary>
+    private static readonly string[] KnownMethods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+    /// <summary>The route label of a request that matched no route of ours.</summary>
+    public const string Unmatched = "unmatched";
+
+    /// <summary>
+    /// Counts a request. Labels take fixed values only: <paramref name="route"/> is one of our route
+    /// templates (or <see cref="Unmatched"/>), the method one of <see cref="KnownMethods"/> or "other",
+    /// the code a valid HTTP status: the number of series is bounded whatever clients send.
+    /// </summary>
     public void Count(string route, string method, int code) =>
-        _requests.AddOrUpdate((route, method, code), 1, (_, n) => n + 1);
+        _requests.AddOrUpdate((route, MethodLabel(method), code is >= 100 and <= 599 ? code : 0), 1, (_, n) => n + 1);
+
+    internal static string MethodLabel(string method)
+    {
+        foreach (var m in KnownMethods)
+        {
+            if (string.Equals(m, method, StringComparison.Ordinal))
+                return m;
+        }
+        return "other";
+    }
 
     public static void Map(IEndpointRouteBuilder app) =>
         app.MapGet("/metrics", (Metrics m, ClientService clients) => Results.Text(m.Render(clients), "text/plain; version=0.0.4; charset=utf-8"))
@@ -22,7 +43,7 @@ internal sealed class Metrics(TimeProvider time)
 
     public string Render(ClientService clients)
     {
-        var report = clients.Status();
+        var report = clients.Status(recordEndpoints: false);   // a scrape reads; it never writes
         var now = time.GetUtcNow();
         var sb = new StringBuilder();
         void Gauge(string name, string help, string type = "gauge")

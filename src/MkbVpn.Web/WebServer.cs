@@ -14,6 +14,7 @@ using MkbVpn.Admin;
 using MkbVpn.Clients;
 using MkbVpn.Web.Api;
 using MkbVpn.Web.Auth;
+using MkbVpn.Web.Http;
 using MkbVpn.Web.Pages;
 
 namespace MkbVpn.Web;
@@ -37,6 +38,12 @@ public sealed record WebOptions
 public sealed class WebServer
 {
     public const long MaxBodyBytes = 64 * 1024;
+
+    /// <summary>How long a request that changes something waits for the data directory's lock before it is answered 503.</summary>
+    public static readonly TimeSpan LockWait = TimeSpan.FromSeconds(3);
+
+    /// <summary>Retry-After (seconds) of a 503 while another mkb-vpn command holds the lock.</summary>
+    public const int RetryAfterBusy = 5;
 
     private WebServer(WebApplication app, IReadOnlyList<string> warnings)
     {
@@ -82,7 +89,8 @@ public sealed class WebServer
                 throw new UserInputException($"--tls-cert/--tls-key: cannot load the certificate: {e.Message}");
             }
         }
-        var clients = new ClientService(paths, time);
+        // A change waits briefly for another mkb-vpn command, then the request gets 503 (Retry-After) instead of hanging.
+        var clients = new ClientService(paths, time) { LockWait = LockWait };
         clients.GetServer();   // fail fast when not initialised
         var warnings = new List<string>();
         if (!tls && !IPAddress.IsLoopback(endpoint.Address))
@@ -165,11 +173,11 @@ public sealed class WebServer
         ClientsPage.Map(app);
         ServerPage.Map(app);
         AccessPage.Map(app);
+        AccountPage.Map(app);
         Assets.Map(app);
         Metrics.Map(app);
-        app.MapFallback((HttpContext ctx) => ctx.Request.Path.StartsWithSegments("/api")
-            ? Problems.Status(404, $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}")
-            : Html.Page(ctx, "Not found", "<h1>Not found</h1><p><a href=\"/\">All clients</a></p>", 404)).ExcludeFromDescription();
+        var known = new KnownRoutes(app.Services.GetRequiredService<EndpointDataSource>());
+        app.MapFallback((HttpContext ctx) => NotFoundOrWrongMethod(ctx, known)).WithMetadata(new UnmatchedRoute()).ExcludeFromDescription();
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             foreach (var url in app.Urls)
@@ -178,9 +186,30 @@ public sealed class WebServer
         return new WebServer(app, warnings);
     }
 
+    /// <summary>404 for a path we do not serve; 405 with Allow for a known path asked with another method.</summary>
+    private static IResult NotFoundOrWrongMethod(HttpContext ctx, KnownRoutes known)
+    {
+        bool api = IsApi(ctx);
+        var allowed = known.AllowedMethods(ctx.Request.Path);
+        if (allowed.Count > 0)
+        {
+            ctx.Response.Headers.Allow = string.Join(", ", allowed);
+            string why = $"this address accepts {string.Join(", ", allowed)} only";
+            return api ? Problems.Status(405, why)
+                : Html.Page(ctx, "Method not allowed", $"<h1>Method not allowed</h1>{Html.Notice(why, error: true)}<p><a href=\"/\">All clients</a></p>", 405);
+        }
+        return api
+            ? Problems.Status(404, "no such endpoint")
+            : Html.Page(ctx, "Not found", "<h1>Not found</h1><p><a href=\"/\">All clients</a></p>", 404);
+    }
+
     /// <summary>The admin (page) or token (API) behind a request, for the audit log.</summary>
     private static Audit.Actor ActorOf(HttpContext? ctx) =>
         ctx is not null && Session.Find(ctx) is { } p ? new Audit.Actor(p.Name, p.ViaToken ? Audit.Actor.Api : Audit.Actor.Page) : new Audit.Actor("anonymous", Audit.Actor.Api);
+
+    /// <summary>GET, HEAD, OPTIONS: requests that change nothing (and write nothing, not even a token's last use).</summary>
+    private static bool IsRead(string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method);
 
     private static bool IsApi(HttpContext ctx) =>
         ctx.Request.Path.StartsWithSegments("/api") || ctx.Request.Path.StartsWithSegments("/metrics");
@@ -211,6 +240,8 @@ public sealed class WebServer
             };
             ctx.Response.Clear();
             RestoreHeaders(ctx);
+            if (e is LockBusyException)
+                ctx.Response.Headers.RetryAfter = RetryAfterBusy.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (IsApi(ctx))
             {
                 await (e is UserInputException u2 ? Problems.From(u2) : Problems.Status(status, message)).ExecuteAsync(ctx);
@@ -243,7 +274,8 @@ public sealed class WebServer
         }
         finally
         {
-            string route = (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+            var endpoint = ctx.GetEndpoint() as RouteEndpoint;
+            string route = endpoint is null || endpoint.Metadata.GetMetadata<UnmatchedRoute>() is not null ? Metrics.Unmatched : endpoint.RoutePattern.RawText ?? Metrics.Unmatched;
             metrics.Count(route, ctx.Request.Method, ctx.Response.StatusCode);
         }
     }
@@ -266,7 +298,7 @@ public sealed class WebServer
         if (!string.IsNullOrEmpty(authorization))
         {
             if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-                principal = admins.Token(authorization["Bearer ".Length..].Trim());
+                principal = admins.Token(authorization["Bearer ".Length..].Trim(), recordUse: !IsRead(ctx.Request.Method));
         }
         else if (ctx.Request.Cookies[Session.CookieName] is { Length: > 0 } cookie)
         {
@@ -288,7 +320,7 @@ public sealed class WebServer
                 return;
             }
         }
-        else if (!principal.ViaToken && !isLogin && !(HttpMethods.IsGet(ctx.Request.Method) || HttpMethods.IsHead(ctx.Request.Method) || HttpMethods.IsOptions(ctx.Request.Method)))
+        else if (!principal.ViaToken && !isLogin && !IsRead(ctx.Request.Method))
         {
             string? sent = ctx.Request.Headers[Session.CsrfHeader];
             if (string.IsNullOrEmpty(sent) && ctx.Request.HasFormContentType)

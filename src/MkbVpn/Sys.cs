@@ -144,7 +144,7 @@ public static partial class Sys
             if (deadline.Elapsed > wait)
             {
                 close(fd);
-                throw new UserInputException("another mkb-vpn command is still running (lock held); try again", ExitCodes.Database);
+                throw new LockBusyException();
             }
             Thread.Sleep(delay);
             delay = Math.Min(delay * 2, 20);

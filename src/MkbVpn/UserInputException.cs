@@ -52,3 +52,9 @@ public sealed class FieldException(string field, string message, int exitCode = 
 {
     public string Field { get; } = field;
 }
+
+/// <summary>
+/// Another mkb-vpn command held the data directory's lock for longer than the caller would wait.
+/// Nothing was attempted, so nothing is recorded in the audit log; the web server answers 503.
+/// </summary>
+public sealed class LockBusyException() : UserInputException("another mkb-vpn command is still running (lock held); try again", ExitCodes.Database);

@@ -64,4 +64,20 @@ public sealed class MigrationTests : IDisposable
             Assert.Equal(2, store.ListRules().Count);
         }
     }
+
+    [Fact]
+    public void Schema_2_admins_get_totp_codes_accepted_once_after_migration()
+    {
+        var paths = CopyFixture("schema2");
+        var admins = new AdminService(paths);
+        admins.SetPassword("root", "a new long password");
+        string secret = Totp.NewSecret();
+        var now = DateTimeOffset.UtcNow;
+        admins.EnableTotp("root", secret, Totp.Code(secret, Totp.StepAt(now)));
+        string code = Totp.Code(secret, Totp.StepAt(now) + 1);
+        Assert.Equal(LoginOutcome.Ok, admins.Login("root", "a new long password", code).Outcome);
+        Assert.Equal(LoginOutcome.CodeRequired, admins.Login("root", "a new long password", code).Outcome);
+        using var store = Store.Open(paths.Database, create: false);
+        Assert.Equal(Store.SchemaVersion, store.UserVersion());
+    }
 }

@@ -278,7 +278,8 @@ public sealed class ApiTests(WebHostFixture fixture) : IClassFixture<WebHostFixt
         var (session, _) = await Host.LoginAsync();
         var bytes = File.ReadAllBytes(Host.Paths.Database).Concat(File.Exists(Host.Paths.Database + "-wal") ? File.ReadAllBytes(Host.Paths.Database + "-wal") : []).ToArray();
         string raw = System.Text.Encoding.Latin1.GetString(bytes);
-        string secret = Host.Token[(Host.Token.LastIndexOf('_') + 1)..];
+        // The secret part as the server parses it (base64url may itself contain '_', so not "after the last '_'").
+        string secret = MkbVpn.Admin.Secrets.Parse(Host.Token, MkbVpn.Admin.Secrets.TokenPrefix)!.Value.Secret;
         Assert.DoesNotContain(secret, raw, StringComparison.Ordinal);
         Assert.DoesNotContain(WebHost.Password, raw, StringComparison.Ordinal);
         Assert.Contains("pbkdf2-sha256$600000$", raw, StringComparison.Ordinal);

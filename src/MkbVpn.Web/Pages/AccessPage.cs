@@ -13,18 +13,18 @@ internal static class AccessPage
 {
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/access", (HttpContext ctx, ClientService s, string? client, string? destination, string? done) =>
-            Show(ctx, s, client, destination, null, 200, done)).ExcludeFromDescription();
+        app.MapGet("/access", (HttpContext ctx, ClientService s, string? client, string? destination) =>
+            Show(ctx, s, client, destination, null, 200, Flash.Take(ctx))).ExcludeFromDescription();
         app.MapPost("/access/groups", (HttpContext ctx, ClientService s) => Post(ctx, s, async f =>
         {
             var g = s.AddGroup(f["name"].ToString().Trim(), f["description"].ToString());
             return $"Group {g.Name} added.";
-        })).ExcludeFromDescription().DisableAntiforgery();
+        })).ExcludeFromDescription().FormOnly();
         app.MapPost("/access/groups/{name}/remove", (HttpContext ctx, ClientService s, string name) => Post(ctx, s, async f =>
         {
             var (g, rules) = s.RemoveGroup(name, f["force"] == "on");
             return rules.Count == 0 ? $"Group {g.Name} removed." : $"Group {g.Name} removed with {rules.Count} rule(s).";
-        })).ExcludeFromDescription().DisableAntiforgery();
+        })).ExcludeFromDescription().FormOnly();
         app.MapPost("/access/rules", (HttpContext ctx, ClientService s) => Post(ctx, s, async f =>
         {
             var r = s.Allow(new AllowRequest(f["who"].ToString(), f["to"].ToString())
@@ -33,12 +33,12 @@ internal static class AccessPage
                 Protocol = f["proto"].ToString() is { Length: > 0 } pr ? pr : null,
             });
             return r.Created ? $"Rule #{r.Rule.Id} added: {r.Rule}" : $"Rule #{r.Rule.Id} already says this.";
-        })).ExcludeFromDescription().DisableAntiforgery();
+        })).ExcludeFromDescription().FormOnly();
         app.MapPost("/access/rules/{id:long}/revoke", (HttpContext ctx, ClientService s, long id) => Post(ctx, s, async f =>
         {
             var r = s.Revoke(id);
             return $"Rule #{r.Id} revoked: {r}";
-        })).ExcludeFromDescription().DisableAntiforgery();
+        })).ExcludeFromDescription().FormOnly();
         app.MapGet("/audit", Audit).ExcludeFromDescription();
     }
 
@@ -50,7 +50,8 @@ internal static class AccessPage
         try
         {
             string done = await action(form);
-            return Results.Redirect("/access?done=" + Html.Url(done));
+            Flash.Set(ctx, done);   // the message travels signed with the session, not in the address (?done= could say anything)
+            return Results.Redirect("/access");
         }
         catch (UserInputException e)
         {
@@ -63,7 +64,7 @@ internal static class AccessPage
         var groups = s.ListGroups();
         var rules = s.ListRules();
         var sb = new StringBuilder();
-        sb.Append("<h1>Access</h1>").Append(Html.Notice(error, error: true)).Append(Html.Notice(done is { Length: <= 300 } ? done : null, error: false));
+        sb.Append("<h1>Access</h1>").Append(Html.Notice(error, error: true)).Append(Html.Notice(done, error: false));
         sb.Append("<p class=\"hint\">Rules only allow. A client reaches the union of the rules that name it, its groups, or everyone; ")
           .Append("what no rule allows is dropped. <code>everyone → internal</code> is the default; revoke it for least privilege.</p>");
 

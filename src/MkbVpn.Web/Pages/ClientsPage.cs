@@ -17,16 +17,17 @@ internal static class ClientsPage
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/", List).ExcludeFromDescription();
-        app.MapPost("/clients", Add).ExcludeFromDescription().DisableAntiforgery();
+        app.MapPost("/clients", Add).ExcludeFromDescription().FormOnly();
         app.MapGet("/clients/{name}", Detail).ExcludeFromDescription();
-        app.MapPost("/clients/{name}/block", (HttpContext ctx, ClientService s, ILogger<WebServer> log, string name) => Verb(ctx, log, name, "blocked", () => s.Block([name]))).ExcludeFromDescription().DisableAntiforgery();
-        app.MapPost("/clients/{name}/reenable", (HttpContext ctx, ClientService s, ILogger<WebServer> log, string name) => Verb(ctx, log, name, "re-enabled", () => s.Reenable([name]))).ExcludeFromDescription().DisableAntiforgery();
-        app.MapPost("/clients/{name}/remove", Remove).ExcludeFromDescription().DisableAntiforgery();
-        app.MapPost("/clients/{name}/edit", Edit).ExcludeFromDescription().DisableAntiforgery();
+        app.MapPost("/clients/{name}/block", (HttpContext ctx, ClientService s, ILogger<WebServer> log, string name) => Verb(ctx, log, name, "blocked", () => s.Block([name]))).ExcludeFromDescription().FormOnly();
+        app.MapPost("/clients/{name}/reenable", (HttpContext ctx, ClientService s, ILogger<WebServer> log, string name) => Verb(ctx, log, name, "re-enabled", () => s.Reenable([name]))).ExcludeFromDescription().FormOnly();
+        app.MapPost("/clients/{name}/remove", Remove).ExcludeFromDescription().FormOnly();
+        app.MapPost("/clients/{name}/edit", Edit).ExcludeFromDescription().FormOnly();
     }
 
-    private static IResult List(HttpContext ctx, ClientService clients, string? q, string? state, string? page, string? removed) =>
-        ListPage(ctx, clients, q, state, page, null, 200, ClientName.IsValid(removed) ? $"Client {removed} removed." : null);
+    /// <summary>The list; after a removal the message comes from the session's flash cookie, never from the query (?removed=NAME only names the page).</summary>
+    private static IResult List(HttpContext ctx, ClientService clients, string? q, string? state, string? page) =>
+        ListPage(ctx, clients, q, state, page, null, 200, Flash.Take(ctx));
 
     private static IResult ListPage(HttpContext ctx, ClientService clients, string? q, string? state, string? page, string? error, int status, string? info = null)
     {
@@ -111,6 +112,7 @@ internal static class ClientsPage
             return ListPage(ctx, clients, null, null, null, e.Message, Problems.StatusOf(e));
         }
         Log.ClientChanged(log, Session.Of(ctx).Name, "added", name);
+        Flash.Set(ctx, $"Client {name} added. Scan the QR code with the WireGuard app, or download the config file.");
         return Results.Redirect($"/clients/{Html.Url(name)}?added=1");
     }
 
@@ -118,21 +120,23 @@ internal static class ClientsPage
     {
         verb();
         Log.ClientChanged(log, Session.Of(ctx).Name, action, name);
+        Flash.Set(ctx, $"Client {name} {action}.");
         return Results.Redirect($"/clients/{Html.Url(name)}?done={Html.Url(action)}");
     }
 
     private static IResult Remove(HttpContext ctx, ClientService clients, ILogger<WebServer> log, string name)
     {
-        clients.Remove([name]);
-        Log.ClientChanged(log, Session.Of(ctx).Name, "removed", name);
-        return Results.Redirect($"/?removed={Html.Url(name)}");
+        var removed = clients.Remove([name]).Clients[0].Name;
+        Log.ClientChanged(log, Session.Of(ctx).Name, "removed", removed);
+        Flash.Set(ctx, $"Client {removed} removed.");
+        return Results.Redirect($"/?removed={Html.Url(removed)}");
     }
 
     /// <summary>The edit form: groups (comma separated; empty = none), expiry ("never" or a time), a new name. Blank fields stay.</summary>
     private static async Task<IResult> Edit(HttpContext ctx, ClientService clients, ILogger<WebServer> log, string name)
     {
         if (!ctx.Request.HasFormContentType)
-            return DetailPage(ctx, clients, name, null, null, "send the form (application/x-www-form-urlencoded)", 415);
+            return DetailPage(ctx, clients, name, null, FormRoutes.Refusal, 415);
         var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
         string groups = form["groups"].ToString();
         string expires = form["expires"].ToString().Trim();
@@ -146,27 +150,27 @@ internal static class ClientsPage
                 Rename = rename.Length > 0 ? rename : null,
             });
             Log.ClientChanged(log, Session.Of(ctx).Name, "edited", c.Name);
+            Flash.Set(ctx, $"Client {c.Name} saved.");
             return Results.Redirect($"/clients/{Html.Url(c.Name)}?done=saved");
         }
         catch (UserInputException e) when (e.ExitCode != ExitCodes.NotFound || e is FieldException)
         {
-            return DetailPage(ctx, clients, name, null, null, e.Message, Problems.StatusOf(e));
+            return DetailPage(ctx, clients, name, null, e.Message, Problems.StatusOf(e));
         }
     }
 
-    private static IResult Detail(HttpContext ctx, ClientService clients, string name, string? added, string? done) =>
-        DetailPage(ctx, clients, name, added, done, null, 200);
+    /// <summary>One client's page; what was just done comes from the session's flash cookie (?added=1 and ?done=... only name the page).</summary>
+    private static IResult Detail(HttpContext ctx, ClientService clients, string name) =>
+        DetailPage(ctx, clients, name, Flash.Take(ctx), null, 200);
 
-    private static IResult DetailPage(HttpContext ctx, ClientService clients, string name, string? added, string? done, string? error, int status)
+    private static IResult DetailPage(HttpContext ctx, ClientService clients, string name, string? info, string? error, int status)
     {
         var s = clients.StatusOf(name);
         var d = ClientDto.Of(s);
         string config = clients.ConfigText(name);
         var now = DateTimeOffset.UtcNow;
         string n = Html.Url(d.Name);
-        string notice = added == "1" ? Html.Notice($"Client {d.Name} added. Scan the QR code with the WireGuard app, or download the config file.", error: false)
-            : done is "blocked" or "re-enabled" or "saved" ? Html.Notice($"Client {d.Name} {done}.", error: false) : "";
-        notice += Html.Notice(error, error: true);
+        string notice = Html.Notice(info, error: false) + Html.Notice(error, error: true);
         string expiresText = d.ExpiresAt is { } ex ? MkbVpn.Access.When.Format(ex) : "never";
         string body = $"""
             <h1>Client <span id="client-name">{Html.E(d.Name)}</span></h1>

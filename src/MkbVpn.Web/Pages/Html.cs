@@ -32,7 +32,7 @@ internal static class Html
             if (csrf is not null)
             {
                 sb.Append("<form method=\"post\" action=\"/logout\" class=\"logout\">").Append(CsrfInput(ctx))
-                  .Append("<span class=\"who\">").Append(E(principal.Name)).Append("</span><button type=\"submit\" id=\"logout\">Log out</button></form>");
+                  .Append("<a class=\"who\" href=\"/account\" title=\"Your account\">").Append(E(principal.Name)).Append("</a><button type=\"submit\" id=\"logout\">Log out</button></form>");
             }
         }
         sb.Append("</header><main id=\"main\">").Append(body).Append("</main></body></html>");

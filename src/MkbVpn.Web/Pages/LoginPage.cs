@@ -18,7 +18,7 @@ internal static class LoginPage
     {
         app.MapGet("/login", Show).ExcludeFromDescription();
         app.MapPost("/login", Submit).ExcludeFromDescription().DisableAntiforgery();
-        app.MapPost("/logout", Logout).ExcludeFromDescription().DisableAntiforgery();
+        app.MapPost("/logout", Logout).ExcludeFromDescription().FormOnly();
     }
 
     private static IResult Show(HttpContext ctx)
@@ -63,22 +63,28 @@ internal static class LoginPage
         string password = form["password"].ToString();
         string? code = form["code"].ToString() is { Length: > 0 } c ? c : null;
         string remote = ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        if (throttle.Blocked(remote, name) is { } wait)
+        var (attempt, wait) = throttle.Begin(remote, name, ctx.Request.Cookies[LoginThrottle.DeviceCookieName]);
+        if (attempt is null)
         {
             Log.LoginThrottled(log, remote);
             ctx.Response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return Form(ctx, $"Too many failed attempts. Try again in {(int)Math.Ceiling(wait.TotalMinutes)} minutes.", 429, name);
+            string when = wait.TotalSeconds < 90 ? $"{(int)Math.Ceiling(wait.TotalSeconds)} seconds" : $"{(int)Math.Ceiling(wait.TotalMinutes)} minutes";
+            return Form(ctx, $"Too many failed attempts. Try again in {when}.", 429, name);
         }
+        // Counted as failed already (so parallel attempts cannot pass the limit); a success clears it.
         var result = admins.Login(name, password, code);
         if (result.Outcome != LoginOutcome.Ok)
         {
-            throttle.Failed(remote, name);
             Log.LoginFailed(log, remote);
-            return Form(ctx, result.Outcome == LoginOutcome.CodeRequired && code is null
-                ? "Enter the code from your authenticator app."
+            // One message whatever was wrong: "enter the code" only for a right password would tell a guesser it was right.
+            return Form(ctx, code is null
+                ? "Wrong name or password, or a second factor is on: enter the code from your authenticator app."
                 : "Wrong name, password or code.", 401, name);
         }
-        throttle.Succeeded(name);
+        attempt.Succeeded();
+        var device = Session.CookieOptions(ctx, DateTimeOffset.UtcNow + LoginThrottle.DeviceCookieLifetime);
+        device.Path = "/login";
+        ctx.Response.Cookies.Append(LoginThrottle.DeviceCookieName, throttle.NewDeviceCookie(result.Principal!.Name), device);
         Log.LoginSucceeded(log, result.Principal!.Name, remote);
         ctx.Response.Cookies.Append(Session.CookieName, result.SessionCookie!, Session.CookieOptions(ctx, DateTimeOffset.UtcNow + AdminService.SessionLifetime));
         ctx.Response.Cookies.Delete(Session.LoginCookieName, Session.CookieOptions(ctx));

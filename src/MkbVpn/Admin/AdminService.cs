@@ -71,7 +71,11 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         tx.Commit();
     }
 
-    public void SetPassword(string name, string password)
+    /// <summary>
+    /// Sets a new password and ends the admin's sessions: all of them, or all but
+    /// <paramref name="keepSession"/> (the session of an admin who changes their own password on the page).
+    /// </summary>
+    public void SetPassword(string name, string password, string? keepSession = null)
     {
         EnsureName(name, "admin");
         if (Passwords.Validate(password) is { } reason)
@@ -81,8 +85,39 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         var admin = RequireAdmin(store, name);
         using var tx = store.BeginWrite();
         store.SetAdminPassword(admin.Id, hash);
-        store.AppendAudit(Now, Actor, "admin passwd", $"admin:{admin.Name}", null, null);
+        int ended = store.DeleteSessionsOf(admin.Id, keepSession);
+        store.AppendAudit(Now, Actor, "admin passwd", $"admin:{admin.Name}", null, ended > 0 ? $"{ended} session(s) ended" : null);
         tx.Commit();
+    }
+
+    /// <summary>
+    /// An admin changes their own password (the page): the current one must be right. Every other
+    /// session of theirs ends; <paramref name="currentSession"/> stays. False when the current password is wrong.
+    /// </summary>
+    public bool ChangeOwnPassword(string name, string current, string password, string currentSession)
+    {
+        if (Passwords.Validate(password) is { } reason)
+            throw new FieldException("new", reason);
+        if (!VerifyPassword(name, current))
+            return false;
+        SetPassword(name, password, currentSession);
+        return true;
+    }
+
+    /// <summary>An admin turns their own second factor off (the page), proving the password; other sessions end.</summary>
+    public bool DisableOwnTotp(string name, string current, string currentSession)
+    {
+        if (!VerifyPassword(name, current))
+            return false;
+        DisableTotp(name, currentSession);
+        return true;
+    }
+
+    private bool VerifyPassword(string name, string password)
+    {
+        using var store = OpenStore();
+        var admin = RequireAdmin(store, name);
+        return Passwords.Verify(password.Length <= Passwords.MaxLength ? password : "", admin.PasswordHash);
     }
 
     public IReadOnlyList<AdminAccount> ListAdmins()
@@ -119,14 +154,16 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         tx.Commit();
     }
 
-    public void DisableTotp(string name)
+    /// <summary>Turns TOTP off and ends the admin's sessions (all, or all but <paramref name="keepSession"/>).</summary>
+    public void DisableTotp(string name, string? keepSession = null)
     {
         EnsureName(name, "admin");
         using var store = OpenStore();
         var admin = RequireAdmin(store, name);
         using var tx = store.BeginWrite();
         store.SetAdminTotp(admin.Id, null);
-        store.AppendAudit(Now, Actor, "admin totp off", $"admin:{admin.Name}", null, null);
+        int ended = store.DeleteSessionsOf(admin.Id, keepSession);
+        store.AppendAudit(Now, Actor, "admin totp off", $"admin:{admin.Name}", null, ended > 0 ? $"{ended} session(s) ended" : null);
         tx.Commit();
     }
 
@@ -141,12 +178,16 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         bool ok = Passwords.Verify(password.Length <= Passwords.MaxLength ? password : "", admin?.PasswordHash);
         if (!ok || admin is null)
             return new LoginResult(LoginOutcome.Failed, null, null);
-        if (admin.TotpSecret is { } secret && !Totp.Verify(secret, code, Now))
+        var now = Now;
+        long? step = null;
+        if (admin.TotpSecret is { } secret && (step = Totp.Match(secret, code, now)) is null)
             return new LoginResult(LoginOutcome.CodeRequired, null, null);
         var (id, sec, whole) = Secrets.New(SessionPrefix);
-        var now = Now;
         using (var tx = store.BeginWrite())
         {
+            // A code is good for one login: one that was accepted before (this step or a later one) is refused.
+            if (step is { } s && !store.ConsumeTotpStep(admin.Id, s))
+                return new LoginResult(LoginOutcome.CodeRequired, null, null);
             store.InsertSession(id, Secrets.HashOf(sec), admin.Id, now, now + SessionLifetime);
             tx.Commit();
         }
@@ -162,10 +203,7 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         if (store.FindSession(parsed.Id) is not { } row || !Secrets.Matches(parsed.Secret, row.SecretHash))
             return null;
         if (row.Expires <= Now)
-        {
-            store.DeleteSession(parsed.Id);
-            return null;
-        }
+            return null;   // a read never writes; expired sessions are deleted when the next one is created
         var admin = store.FindAdmin(row.AdminId);
         return admin is null ? null : new Principal(admin.Name, ViaToken: false, parsed.Id);
     }
@@ -209,15 +247,19 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
         tx.Commit();
     }
 
-    /// <summary>The token's name when <paramref name="token"/> is a valid token, else null.</summary>
-    public Principal? Token(string? token)
+    /// <summary>
+    /// The token's name when <paramref name="token"/> is a valid token, else null. <paramref name="recordUse"/>
+    /// stores the time of use (last_used_at); reads (a Prometheus scrape, a GET) pass false so they never write.
+    /// </summary>
+    public Principal? Token(string? token, bool recordUse = true)
     {
         if (Secrets.Parse(token, Secrets.TokenPrefix) is not { } parsed)
             return null;
         using var store = OpenStore();
         if (store.FindToken(parsed.Id) is not { } row || !Secrets.Matches(parsed.Secret, row.SecretHash))
             return null;
-        store.TouchToken(parsed.Id, Now);
+        if (recordUse)
+            store.TouchToken(parsed.Id, Now);
         return new Principal(row.Name, ViaToken: true, null);
     }
 }

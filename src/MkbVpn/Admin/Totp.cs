@@ -31,18 +31,29 @@ public static class Totp
     public static long StepAt(DateTimeOffset t) => t.ToUnixTimeSeconds() / StepSeconds;
 
     /// <summary>Accepts the code of the current step and one step either side (clock drift), in constant time.</summary>
-    public static bool Verify(string secret, string? code, DateTimeOffset now)
+    public static bool Verify(string secret, string? code, DateTimeOffset now) => Match(secret, code, now) is not null;
+
+    /// <summary>
+    /// The time step whose code <paramref name="code"/> is (the current one or one either side), or
+    /// null. Every candidate is compared, in constant time. The caller remembers the step so the
+    /// code is not accepted twice.
+    /// </summary>
+    public static long? Match(string secret, string? code, DateTimeOffset now)
     {
         if (code is null)
-            return false;
+            return null;
         code = code.Replace(" ", "", StringComparison.Ordinal);
         if (code.Length != Digits || !code.All(char.IsAsciiDigit))
-            return false;
-        bool ok = false;
+            return null;
+        long? matched = null;
         long step = StepAt(now);
+        var given = Encoding.ASCII.GetBytes(code);
         for (long s = step - 1; s <= step + 1; s++)
-            ok |= CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Code(secret, s)), Encoding.ASCII.GetBytes(code));
-        return ok;
+        {
+            if (CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Code(secret, s)), given))
+                matched = s;
+        }
+        return matched;
     }
 
     private const string Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

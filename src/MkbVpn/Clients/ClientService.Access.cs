@@ -490,6 +490,10 @@ public sealed partial class ClientService
             {
                 var clients = reloadClients ? [.. before.Clients.Select(c => store.FindClientById(c.Id)).OfType<Client>()] : before.Clients;
                 after = LoadPolicy(store, server, clients);
+                // A client's own edit must still fit a QR code (the only place its config grows by its own fields).
+                if (reloadClients)
+                    foreach (var c in after.Clients)
+                        EnsureQrFits(c, Configs.ClientConfig.Render(server, c, after.ConfigAllowedIps(c)));
                 ApplyThenCommit(device, new DeviceChanges(), new DeviceChanges(), tx, (server, before, after));
             }
             else

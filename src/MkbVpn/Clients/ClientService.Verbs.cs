@@ -114,7 +114,11 @@ public sealed partial class ClientService
             try
             {
                 foreach (var c in added)
-                    staged.Add(StageConfig(c.Name, ClientConfig.Render(server, c, after.ConfigAllowedIps(c))));
+                {
+                    string text = ClientConfig.Render(server, c, after.ConfigAllowedIps(c));
+                    EnsureQrFits(c, text);
+                    staged.Add(StageConfig(c.Name, text));
+                }
                 ApplyThenCommit(device, change, undo, tx, (server, before, after));
             }
             catch

@@ -31,7 +31,10 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     public Audit.Actor Actor { get; init; } = Audit.Actor.FromEnvironment();
 
     /// <summary>The same service acting for someone else (one per web request).</summary>
-    public ClientService As(Audit.Actor actor) => new(Paths, _time) { Actor = actor };
+    public ClientService As(Audit.Actor actor) => new(Paths, _time) { Actor = actor, LockWait = LockWait };
+
+    /// <summary>How long this service's changes wait for the data directory's lock; null: <see cref="LockTimeout"/>. The web server waits briefly and answers 503.</summary>
+    public TimeSpan? LockWait { get; init; }
 
     private DateTimeOffset Now => _time.GetUtcNow();
 
@@ -56,7 +59,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
             throw new UserInputException($"mkb-vpn is not initialised in {Paths.DataDir}: run 'mkb-vpn init' first", ExitCodes.NotInitialised);
         try
         {
-            var held = Sys.Lock(Paths.LockFile, LockTimeout);
+            var held = Sys.Lock(Paths.LockFile, LockWait ?? LockTimeout);
             // Under the lock no verb is staging files: any staged file left is from one that was killed.
             Paths.RemoveLeftovers();
             return held;
@@ -116,7 +119,10 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         var (_, c) = Get(name);
         if (c.PrivateKey is null)
             throw new UserInputException($"no QR code for '{c.Name}': it was {ClientConfig.PublicKeyOnlyNote}");
-        return ConfigText(name);
+        string text = ConfigText(name);
+        if (!QrCodes.Fits(text))
+            throw new UserInputException($"no QR code for '{c.Name}': its config is {QrCodes.ByteCount(text)} bytes, more than a QR code holds ({QrCodes.MaxBytes}); use the config file");
+        return text;
     }
 
     public string ConfigText(string name)
@@ -131,8 +137,8 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
 
     public sealed record StatusReport(ServerSettings Server, bool InterfaceUp, IReadOnlyList<ClientStatus> Clients);
 
-    /// <summary>The live view: every client with what the interface says of it. Records endpoints for recovery.</summary>
-    public StatusReport Status()
+    /// <summary>The live view: every client with what the interface says of it. Records endpoints for recovery unless <paramref name="recordEndpoints"/> is false (a read that must not write: /metrics).</summary>
+    public StatusReport Status(bool recordEndpoints = true)
     {
         using var store = OpenStore();
         var server = store.RequireServer();
@@ -142,7 +148,8 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         {
             Sys.RequireRoot("reading the live interface");
             state = device.Read();
-            store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+            if (recordEndpoints)
+                store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
         }
         var live = state?.Peers.ToDictionary(p => p.PublicKey) ?? [];
         var now = Now;
@@ -183,7 +190,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         {
             return change();
         }
-        catch (UserInputException e) when (e.ExitCode is ExitCodes.Failure or ExitCodes.Database)
+        catch (UserInputException e) when (e.ExitCode is ExitCodes.Failure or ExitCodes.Database && e is not LockBusyException)
         {
             try
             {

@@ -6,6 +6,14 @@ namespace MkbVpn.Configs;
 /// <summary>QR codes of client configs, for the WireGuard mobile app's "scan from QR code".</summary>
 public static class QrCodes
 {
+    /// <summary>The most a QR code holds at the level we use: version 40, error correction L, byte mode (ISO/IEC 18004 table 7).</summary>
+    public const int MaxBytes = 2953;
+
+    /// <summary>Whether <paramref name="text"/> fits one QR code (a config is ASCII: one byte per character).</summary>
+    public static bool Fits(string text) => ByteCount(text) <= MaxBytes;
+
+    public static int ByteCount(string text) => Encoding.UTF8.GetByteCount(text);
+
     private static QRCodeData Data(string text) =>
         // Low error correction, as qrencode uses: a full config (about 500 bytes) stays small enough for a terminal.
         QRCodeGenerator.GenerateQrCode(text, QRCodeGenerator.ECCLevel.L);

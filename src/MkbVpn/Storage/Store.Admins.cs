@@ -55,8 +55,20 @@ public sealed partial class Store
 
     public void SetAdminTotp(long id, string? secret)
     {
-        Execute("UPDATE admins SET totp_secret = $s WHERE id = $id", ("$s", secret), ("$id", id));
+        Execute("UPDATE admins SET totp_secret = $s, totp_last_step = NULL WHERE id = $id", ("$s", secret), ("$id", id));
     }
+
+    /// <summary>
+    /// Records that a TOTP code of <paramref name="step"/> was accepted. False when a code of this or a
+    /// later step was accepted before: the code is spent. One statement, so two logins racing with
+    /// one code cannot both succeed.
+    /// </summary>
+    public bool ConsumeTotpStep(long id, long step) =>
+        Execute("UPDATE admins SET totp_last_step = $s WHERE id = $id AND (totp_last_step IS NULL OR totp_last_step < $s)", ("$s", step), ("$id", id)) == 1;
+
+    /// <summary>Ends an admin's sessions, all or all but <paramref name="except"/>. Returns how many ended.</summary>
+    public int DeleteSessionsOf(long adminId, string? except = null) =>
+        Execute("DELETE FROM sessions WHERE admin_id = $a AND ($keep IS NULL OR id <> $keep)", ("$a", adminId), ("$keep", except));
 
     /// <summary>Deletes an admin and (by cascade) their sessions.</summary>
     public bool DeleteAdmin(long id)

@@ -215,6 +215,10 @@ public sealed partial class Store : IDisposable
         WHERE type = 'table' AND name = 'clients';
         PRAGMA writable_schema = OFF;
         """,
+        // 5: the time step of the last TOTP code accepted per admin, so a code is accepted once (RFC 6238 section 5.2).
+        """
+        ALTER TABLE admins ADD COLUMN totp_last_step INTEGER;
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;
@@ -235,13 +239,16 @@ public sealed partial class Store : IDisposable
         {
             Exec(_db, Migrations[v], _tx);
             Exec(_db, $"PRAGMA user_version = {v + 1};", _tx);
+            // Migration 4 edits the definition's text: make sure it took (a clients table written differently would not match)
+            // before later migrations run; a new schema cookie makes this connection re-read the definition first.
+            if (v + 1 == 4)
+                Exec(_db, $"PRAGMA schema_version = {(long)(Scalar(_db, "PRAGMA schema_version;", _tx) ?? 0L) + 1};", _tx);
+            if (v + 1 == 4 && Scalar(_db, "SELECT \"notnull\" FROM pragma_table_info('clients') WHERE name = 'private_key';", _tx) is long notNull && notNull != 0)
+                throw new InvalidOperationException("schema migration 4 did not apply: clients.private_key is still NOT NULL");
         }
         // A migration may edit sqlite_schema directly (4); a new schema cookie makes every connection re-read it.
         long cookie = (long)(Scalar(_db, "PRAGMA schema_version;", _tx) ?? 0L);
         Exec(_db, $"PRAGMA schema_version = {cookie + 1};", _tx);
-        // Migration 4 edits the definition's text: make sure it took (a clients table written differently would not match).
-        if (Scalar(_db, "SELECT \"notnull\" FROM pragma_table_info('clients') WHERE name = 'private_key';", _tx) is long notNull && notNull != 0)
-            throw new InvalidOperationException("schema migration 4 did not apply: clients.private_key is still NOT NULL");
         tx.Commit();
     }
 
