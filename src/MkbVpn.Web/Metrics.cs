@@ -74,6 +74,12 @@ internal sealed class Metrics(TimeProvider time)
             if ((c.Live?.LastHandshake ?? c.Client.LastHandshake) is { } hs)
                 sb.Append("mkbvpn_peer_handshake_age_seconds{name=\"").Append(L(c.Client.Name)).Append("\"} ").Append(N(Math.Max(0, (now - hs).TotalSeconds))).Append('\n');
         }
+        if (report.Drops is { } drops)
+        {
+            Gauge("mkbvpn_engine_dropped_packets_total", "Packets the built-in engine dropped, by reason (malformed, invalid_mac, replay, ...).", "counter");
+            foreach (var (reason, n) in drops.Where(d => d.Key != "dropped").OrderBy(d => d.Key, StringComparer.Ordinal))
+                sb.Append("mkbvpn_engine_dropped_packets_total{reason=\"").Append(L(reason)).Append("\"} ").Append(n).Append('\n');
+        }
         Gauge("mkbvpn_http_requests_total", "HTTP requests served, by route, method and status code.", "counter");
         foreach (var ((route, method, code), n) in _requests.OrderBy(r => r.Key.Route, StringComparer.Ordinal).ThenBy(r => r.Key.Method, StringComparer.Ordinal).ThenBy(r => r.Key.Code))
             sb.Append("mkbvpn_http_requests_total{route=\"").Append(L(route)).Append("\",method=\"").Append(L(method)).Append("\",code=\"").Append(code).Append("\"} ").Append(n).Append('\n');

@@ -64,6 +64,7 @@ internal static class StatusCommand
                     up = report.InterfaceUp,
                     engine = plane?.Engine,
                     engine_reason = plane?.Reason,
+                    drops = report.Drops,
                     clients = report.Clients.Select(s => new
                     {
                         s.Client.Name,
@@ -80,6 +81,8 @@ internal static class StatusCommand
                 return 0;
             }
             Console.WriteLine($"{report.Server.Interface}: {(report.InterfaceUp ? "up" : "DOWN (run 'mkb-vpn up')")}{(plane is null ? "" : $" ({UpCommand.DataPlaneText(plane.Engine, plane.Reason)})")}, {report.Clients.Count(c => c.Online)} of {report.Clients.Count} clients online");
+            if (report.Drops is { } drops && drops.GetValueOrDefault("dropped") > 0)
+                Console.WriteLine($"engine dropped {drops["dropped"]} packets: {string.Join(", ", drops.Where(d => d.Key != "dropped" && d.Value > 0).Select(d => $"{d.Key} {d.Value}"))}");
             CliOptions.Table(["NAME", "ADDRESS", "STATE", "ENDPOINT", "HANDSHAKE", "RX", "TX"],
                 report.Clients.Select(s => (IReadOnlyList<string>)[
                     s.Client.Name, s.Client.AddressText,

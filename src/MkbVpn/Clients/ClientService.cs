@@ -135,7 +135,8 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
 
     public sealed record ClientStatus(Client Client, PeerState? Live, bool Online);
 
-    public sealed record StatusReport(ServerSettings Server, bool InterfaceUp, IReadOnlyList<ClientStatus> Clients);
+    /// <param name="Drops">The built-in engine's drop counters by reason ("dropped" is the total); null for other data planes.</param>
+    public sealed record StatusReport(ServerSettings Server, bool InterfaceUp, IReadOnlyList<ClientStatus> Clients, IReadOnlyDictionary<string, long>? Drops = null);
 
     /// <summary>The live view: every client with what the interface says of it. Records endpoints for recovery unless <paramref name="recordEndpoints"/> is false (a read that must not write: /metrics).</summary>
     public StatusReport Status(bool recordEndpoints = true)
@@ -159,7 +160,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
             bool online = p?.LastHandshake is { } hs && now - hs < OnlineWindow;
             return new ClientStatus(c, p, online);
         }).ToList();
-        return new StatusReport(server, device is not null, list);
+        return new StatusReport(server, device is not null, list, (device as UapiDevice)?.ReadDropCounters());
     }
 
     /// <summary>Copies endpoints and handshakes from the live interface into the store (for recovery after a loss).</summary>

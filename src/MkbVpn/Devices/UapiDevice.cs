@@ -22,6 +22,31 @@ public sealed class UapiDevice(string name, string socketDirectory = UapiDevice.
 
     public bool Exists => File.Exists(SocketPath);
 
+    /// <summary>
+    /// The built-in engine's drop counters (UAPI "get=stats", an extension wg never sends), or null
+    /// where the engine does not answer it (wireguard-go closes the connection).
+    /// </summary>
+    public IReadOnlyDictionary<string, long>? ReadDropCounters()
+    {
+        List<string> lines;
+        try
+        {
+            lines = Exchange("get=stats\n\n");
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var line in lines)
+        {
+            int eq = line.IndexOf('=');
+            if (eq > 0 && line[..eq] != "errno" && long.TryParse(line[(eq + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out long v))
+                counters[line[..eq]] = v;
+        }
+        return counters.Count == 0 ? null : counters;
+    }
+
     public InterfaceState Read()
     {
         var lines = Exchange("get=1\n\n");
