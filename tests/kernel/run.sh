@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
-build=1 summary= vm_timeout=420 scenario=tests/kernel/scenario.sh
+build=1 summary= vm_timeout=600 scenario=tests/kernel/scenario.sh
 while [ $# -gt 0 ]; do
   case $1 in
     --no-build) build=0 ;;
