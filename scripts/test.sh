@@ -67,7 +67,7 @@ if [ -f "$results/kernel.counts" ]; then
   passed=$((passed + $(sed -n 's/^passed //p' "$results/kernel.counts")))
   failed=$((failed + $(sed -n 's/^failed //p' "$results/kernel.counts")))
 else
-  echo "test.sh: the kernel VM test produced no results" >&2; status=1
+  echo "test.sh: the kernel VM test produced no results" >&2; status=1; failed=$((failed + 1))
 fi
 [ "$(ls "$results"/*.trx 2>/dev/null | wc -l)" -eq 4 ] || { echo "test.sh: a test project produced no results" >&2; status=1; }
 [ "$failed" -eq 0 ] || status=1

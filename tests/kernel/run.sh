@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
-build=1 summary= vm_timeout=420 scenario=tests/kernel/scenario.sh
+build=1 summary= vm_timeout=600 scenario=tests/kernel/scenario.sh
 while [ $# -gt 0 ]; do
   case $1 in
     --no-build) build=0 ;;
@@ -73,13 +73,14 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir -p "$work/share"
+mkdir -p "$work/app" "$work/out"
 
-# mkb-vpn as the VM runs it, copied into the writable share (the guest's /mnt), so that the
-# checkout may live anywhere (the guest has tmpfs over /tmp and /run). Not ReadyToRun: measured
+# mkb-vpn and the scenario as the VM runs them, copied into a read-only share (the guest's
+# /mnt/app, cached), so that the checkout may live anywhere (the guest has tmpfs over /tmp and
+# /run). Results come back through a writable share (/mnt/out). Not ReadyToRun: measured
 # here it saves about 10% of a CLI call in the VM, less than the 1-1.5 min a RID-specific
 # publish of all four projects costs on a 2-core machine.
-app="$work/share/app"
+app="$work/app/mkb"
 if [ "$build" -eq 1 ]; then
   echo "== build mkb-vpn"
   dotnet build src/MkbVpn.Cli -c Release -nologo -v quiet -clp:ErrorsOnly >/dev/null ||
@@ -88,7 +89,7 @@ fi
 cp -a src/MkbVpn.Cli/bin/Release/net10.0 "$app" 2>/dev/null ||
   { report vm_build fail "src/MkbVpn.Cli/bin/Release/net10.0 is not built"; finish; exit 1; }
 [ -x "$app/mkb-vpn" ] || { report vm_build fail "no mkb-vpn in the build output"; finish; exit 1; }
-cp "$scenario" "$work/share/scenario.sh"
+cp "$scenario" "$work/app/scenario.sh"
 echo "   ready after $(elapsed) s"
 
 # The initramfs: static busybox, our init, and the modules that mount 9p over virtio (Debian's
@@ -126,9 +127,10 @@ boot_started=$(date +%s.%N)
 timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 \
   -accel tcg -cpu max -m 2048 -smp 2 -nic none -nographic -no-reboot \
   -kernel "/boot/vmlinuz-$kver" -initrd "$work/initramfs.cpio" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 mkbtest=/mnt/scenario.sh mkbvpn=/mnt/app/mkb-vpn" \
+  -append "console=ttyS0 quiet loglevel=3 panic=-1 mkbtest=/mnt/app/scenario.sh mkbvpn=/mnt/app/mkb/mkb-vpn" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-  -virtfs "local,path=$work/share,mount_tag=work,security_model=none,multidevs=remap" \
+  -virtfs "local,path=$work/app,mount_tag=app,security_model=none,readonly=on,multidevs=remap" \
+  -virtfs "local,path=$work/out,mount_tag=out,security_model=none,multidevs=remap" \
   < /dev/null > "$work/console.log" 2>&1 &
 qemu_pid=$!
 rc=0; wait "$qemu_pid" || rc=$?
@@ -137,7 +139,11 @@ vm_seconds=$(awk -v a="$boot_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1
 
 # What the VM printed (the scenario's progress and timings), without the firmware's escape codes.
 sed -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g; s/\r//g' "$work/console.log" | grep -v -e '^SeaBIOS' -e '^Booting from' -e '^$' | sed 's/^/  vm| /' || true
-results="$work/share/results"
+results="$work/out/results"
+vm_results=$(grep -c '^RESULT ' "$results" 2>/dev/null || true)
+# The scenario makes 24 checks; fewer means it skipped some silently.
+[ "$scenario" != tests/kernel/scenario.sh ] || [ "${vm_results:-0}" -ge 24 ] ||
+  report vm_results fail "the scenario reported ${vm_results:-0} checks, expected 24"
 if [ -s "$results" ]; then
   while read -r tag name verdict detail; do
     [ "$tag" = RESULT ] || continue

@@ -115,11 +115,18 @@ public static class LiveInterface
         var r = Sys.Run(engine.File, engine.Args);
         if (r.ExitCode != 0)
             throw new IOException($"{Path.GetFileName(engine.File)} {string.Join(' ', engine.Args)}: {r.FirstErrorLine}");
+        // A normal host answers within milliseconds; a slow one (an emulated VM, a small board
+        // under load) may need many seconds to start the engine's runtime: wait up to 30 s, and
+        // if it never answers, take its interface away again rather than leave it half made.
+        var limit = TimeSpan.FromSeconds(30);
         var deadline = Stopwatch.StartNew();
         while (!(device.Exists && Network.NetworkSetup.LinkExists(name)))
         {
-            if (deadline.Elapsed > TimeSpan.FromSeconds(10))
-                throw new IOException($"{Path.GetFileName(engine.File)} did not create interface {name} within 10 s");
+            if (deadline.Elapsed > limit)
+            {
+                Network.NetworkSetup.DeleteLink(name);
+                throw new IOException($"{Path.GetFileName(engine.File)} did not create interface {name} within {limit.TotalSeconds:0} s");
+            }
             Thread.Sleep(10);
         }
         // The socket file appears just before the listener accepts; wait until it answers.
@@ -130,8 +137,13 @@ public static class LiveInterface
                 device.Read();
                 return device;
             }
-            catch (IOException) when (deadline.Elapsed < TimeSpan.FromSeconds(10))
+            catch (IOException e)
             {
+                if (deadline.Elapsed > limit)
+                {
+                    Network.NetworkSetup.DeleteLink(name);   // the engine exits when its interface goes
+                    throw new IOException($"{Path.GetFileName(engine.File)} created {name} but did not answer within {limit.TotalSeconds:0} s ({e.Message}); the interface was removed");
+                }
                 Thread.Sleep(10);
             }
         }
