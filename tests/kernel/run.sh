@@ -141,9 +141,9 @@ vm_seconds=$(awk -v a="$boot_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1
 sed -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g; s/\r//g' "$work/console.log" | grep -v -e '^SeaBIOS' -e '^Booting from' -e '^$' | sed 's/^/  vm| /' || true
 results="$work/out/results"
 vm_results=$(grep -c '^RESULT ' "$results" 2>/dev/null || true)
-# The scenario makes 24 checks; fewer means it skipped some silently.
-[ "$scenario" != tests/kernel/scenario.sh ] || [ "${vm_results:-0}" -ge 24 ] ||
-  report vm_results fail "the scenario reported ${vm_results:-0} checks, expected 24"
+# The scenario makes 28 checks; fewer means it skipped some silently.
+[ "$scenario" != tests/kernel/scenario.sh ] || [ "${vm_results:-0}" -ge 28 ] ||
+  report vm_results fail "the scenario reported ${vm_results:-0} checks, expected 28"
 if [ -s "$results" ]; then
   while read -r tag name verdict detail; do
     [ "$tag" = RESULT ] || continue

@@ -179,6 +179,25 @@ wait $pa $pb
 recovered restore_recovery_a "A after up restored the interface" "$t0" "$(cat "$data/reply.a")"
 recovered restore_recovery_b "B after up restored the interface" "$t0" "$(cat "$data/reply.b")"
 
+# ---- access rules on kernel WireGuard: least privilege, a group rule, live per element ----
+# init made rules 1 (everyone -> internal) and 2 (everyone -> server); revoking them leaves
+# nobody a way in; a rule for B's group lets B (and only B) back in; 'everyone -> internal'
+# puts things back as they were for the rest of the scenario.
+vpn group add kstaff && vpn set "$b" --group kstaff && vpn access revoke 1 && vpn access revoke 2
+check access_least_privilege "with no rule, neither A nor B reaches the internal host" \
+  eval "! ping_ok $A $internal_host 1 && ! ping_ok $B $internal_host 1"
+vpn access allow group:kstaff "$internal_host" --proto icmp
+if t=$(wait_until 1 ping_ok "$B" "$internal_host" 0.3); then
+  check access_group_rule "B (group kstaff) reaches the internal host $t after the rule; A still cannot" \
+    eval "! ping_ok $A $internal_host 1"
+else
+  result access_group_rule fail "B did not reach the internal host within 1 s of 'access allow'"
+fi
+vpn access check "$a" "$internal_host/icmp"
+check access_check_explains "access check says deny for A" eval "grep -q '^deny' <<<\"\$vpn_out\""
+vpn access allow everyone internal
+check access_everyone_back "A reaches the internal host again" wait_until 2 ping_ok "$A" "$internal_host" 0.3
+
 # ---- remove A: gone for good; B unaffected -------------------------------------------------
 wg-quick strip "$confA" > "$data/a.saved"
 vpn remove "$a" --yes
