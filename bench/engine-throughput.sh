@@ -11,7 +11,7 @@
 #   sudo bench/engine-throughput.sh [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H] [-D] [-e LABEL:COMMAND]...
 #   (or MKB_VPN_UPSTREAM_WG_GO=/path/to/wireguard-go; -6: IPv6 underlay; -H: no handshake test; -D: without Debian's;
 #   -e: one more engine, e.g. another build of ours: -e "old:/tmp/old/mkb-vpn engine")
-# Addresses (TESTBED.md): underlay 198.18.8.0/24 (fd00:18:8::/64 with -6), tunnel 203.0.113.0/24.
+# Addresses (docs/testing.md): underlay 198.18.8.0/24 (fd00:18:8::/64 with -6), tunnel 203.0.113.0/24.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=10 rounds=2 upstream=${MKB_VPN_UPSTREAM_WG_GO:-} v6=0 handshakes=1 debian=1 extra=()

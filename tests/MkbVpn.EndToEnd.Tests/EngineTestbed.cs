@@ -9,7 +9,7 @@ using MkbVpn.WireGuard.Protocol;
 namespace MkbVpn.EndToEnd.Tests;
 
 /// <summary>
-/// Two network namespaces joined by a veth (TESTBED.md addresses only):
+/// Two network namespaces joined by a veth (docs/testing.md addresses only):
 ///   ours   — mkb-vpn's engine, interface mkbeoXXXXX; underlay 198.18.7.1 and fd00:18:7::1; tunnel 203.0.113.1, fd00:113::1
 ///   theirs — Debian's wireguard-go + wg, mkbetXXXXX; underlay 198.18.7.2 and fd00:18:7::2; tunnel 203.0.113.2, fd00:113::2
 /// (fd00::/8 serves as IPv6 underlay too.) Names are unique per run: the UAPI sockets in /var/run/wireguard

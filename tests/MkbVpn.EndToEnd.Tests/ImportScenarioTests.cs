@@ -155,7 +155,7 @@ public sealed class ImportScenarioTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
-    /// Loads another tool's client file as wg-quick does (TESTBED.md): wireguard-go, then
+    /// Loads another tool's client file as wg-quick does (docs/testing.md): wireguard-go, then
     /// 'wg setconf' with 'wg-quick strip FILE', its addresses and routes. The file's content is
     /// untouched; only its name is the unique interface name (wg-quick requires that). DNS lines
     /// are left alone so no test touches the host's resolver.

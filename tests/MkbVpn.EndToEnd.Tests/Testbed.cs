@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 namespace MkbVpn.EndToEnd.Tests;
 
 /// <summary>
-/// The office in network namespaces (TESTBED.md addresses only):
+/// The office in network namespaces (docs/testing.md addresses only):
 ///   server   — mkb-vpn's WireGuard interface; underlay 198.18.1.1 (to A) and 198.18.2.1 (to B);
 ///              internal network 198.51.100.1/24 (like the host's Incus bridge)
 ///   client A — 198.18.1.2, a real wireguard-go + wg peer loaded with wg-quick from its config

@@ -11,7 +11,7 @@ namespace MkbVpn.Web.Tests;
 
 /// <summary>
 /// A real mkb-vpn web server on 127.0.0.1 (port chosen by the OS) over a real SQLite file in a
-/// temporary data directory, initialised with the test addresses of TESTBED.md. The WireGuard
+/// temporary data directory, initialised with the test addresses of docs/testing.md. The WireGuard
 /// interface it names does not exist, so the service works store-only.
 /// </summary>
 public sealed partial class WebHost : IAsyncDisposable

@@ -3,7 +3,7 @@
 # as root, on the host's root file system (read-only; tmpfs on /tmp and /run); $1 is the
 # writable share where "RESULT name pass|fail detail" lines and a final DONE line go.
 #
-# The office in network namespaces (TESTBED.md addresses only), as in the userspace test
+# The office in network namespaces (docs/testing.md addresses only), as in the userspace test
 # (tests/MkbVpn.EndToEnd.Tests/ServerScenarioTests.cs):
 #   server   - mkb-vpn's interface, kernel WireGuard chosen by itself (module loaded, no --engine);
 #              underlay 198.18.1.1 (to A) and 198.18.2.1 (to B); internal network 198.51.100.1/24

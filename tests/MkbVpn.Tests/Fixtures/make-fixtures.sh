@@ -2,7 +2,7 @@
 # Writes the import fixtures: installations of PiVPN, wg-easy (v14 JSON, v15 SQLite as SQL text)
 # and a hand-written / angristan-style wg-quick server, laid out the way each tool writes them
 # (learned from their public scripts; none of their code is used). Fresh real keys from wg(8);
-# only the test ranges of TESTBED.md: 203.0.113.0/24, fd00:5e:1::/64, 198.51.100.0/24, 198.18.1.1.
+# only the test ranges of docs/testing.md: 203.0.113.0/24, fd00:5e:1::/64, 198.51.100.0/24, 198.18.1.1.
 # Run once; the output is committed. schema2/ (the store as schema 2 wrote it) is not made here; see its README.
 set -euo pipefail
 cd "$(dirname "$0")"
