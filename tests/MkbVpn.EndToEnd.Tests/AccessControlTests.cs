@@ -79,7 +79,9 @@ public sealed class AccessControlTests(ITestOutputHelper output)
             foreach (var (host, service) in Services)
             {
                 bool expected = allowed[name].Contains($"{host}:{service}");
-                Assert.True(expected == Probe(tb, ns, host, service), $"{name} -> {host}:{service}: expected {(expected ? "reachable" : "blocked")}");
+                // A dropped service never answers; an allowed one may be slow on a loaded host: it gets three tries.
+                bool reached = Probe(tb, ns, host, service) || (expected && (Probe(tb, ns, host, service, 2) || Probe(tb, ns, host, service, 2)));
+                Assert.True(expected == reached, $"{name} -> {host}:{service}: expected {(expected ? "reachable" : "blocked")}");
                 var check = tb.Vpn("access", "check", name, $"{host}:{service}");
                 Assert.True(expected == (check.ExitCode == 0), $"access check {name} {host}:{service} says {check.StdOut.Trim()}");
             }
@@ -97,19 +99,21 @@ public sealed class AccessControlTests(ITestOutputHelper output)
 
         var sw = Stopwatch.StartNew();
         var added = JsonDocument.Parse(tb.VpnOk("access", "allow", $"client:{c}", Host3, "--port", "443", "--proto", "tcp", "--json")).RootElement;
-        var granted = Shell.WaitFor(() => Probe(tb, tb.ClientC, Host3, "443/tcp", 0.3), TimeSpan.FromSeconds(5), TimeSpan.Zero);
+        var granted = FirstProbe(() => Probe(tb, tb.ClientC, Host3, "443/tcp", 0.3), TimeSpan.FromSeconds(5));
         Assert.NotNull(granted);
         output.WriteLine($"[{engine}] grant: reachable {sw.ElapsedMilliseconds} ms after 'access allow' started ({granted!.Value.TotalMilliseconds:0} ms after it returned)");
         Assert.True(granted < TimeSpan.FromSeconds(1), $"the grant took {granted} to take effect");
 
         tb.VpnOk("access", "revoke", added.GetProperty("rule").GetProperty("id").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var revoked = Shell.WaitFor(() => !Probe(tb, tb.ClientC, Host3, "443/tcp", 0.3), TimeSpan.FromSeconds(5), TimeSpan.Zero);
+        var revoked = FirstProbe(() => !Probe(tb, tb.ClientC, Host3, "443/tcp", 0.3), TimeSpan.FromSeconds(5));
         Assert.NotNull(revoked);
         Assert.True(revoked < TimeSpan.FromSeconds(1), $"the revoke took {revoked} to take effect");
 
         // Moving c into accounting is one map element; c now reaches what accounting reaches, a is untouched.
         tb.VpnOk("set", c, "--group", "accounting");
-        Assert.NotNull(Shell.WaitFor(() => Probe(tb, tb.ClientC, Host3, "443/tcp", 0.3), TimeSpan.FromSeconds(1), TimeSpan.Zero));
+        var moved = FirstProbe(() => Probe(tb, tb.ClientC, Host3, "443/tcp", 0.3), TimeSpan.FromSeconds(5));
+        Assert.NotNull(moved);
+        Assert.True(moved < TimeSpan.FromSeconds(1), $"the new group took {moved} to take effect");
         Assert.True(Probe(tb, tb.ClientA, Host2, "53/udp"));
 
         Assert.True(flow.WaitForExit(TimeSpan.FromSeconds(30)), "b's connection loop did not finish");
@@ -143,6 +147,23 @@ public sealed class AccessControlTests(ITestOutputHelper output)
         tb.VpnOk("down");
         Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(20)), "up --foreground kept running after down");
         Assert.NotEqual(0, Shell.Run("ip", "netns", "exec", tb.Server, "nft", "list", "table", "inet", "mkb_vpn").ExitCode);
+    }
+
+    /// <summary>
+    /// When the first probe that sees the new state started, counted from now (a probe of a dropped
+    /// service lasts its timeout; what matters is that the change was in force when it began).
+    /// Null when no probe saw it before the deadline.
+    /// </summary>
+    private static TimeSpan? FirstProbe(Func<bool> probe, TimeSpan deadline)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < deadline)
+        {
+            var started = sw.Elapsed;
+            if (probe())
+                return started;
+        }
+        return null;
     }
 
     /// <summary>Sends one line to a TCP or UDP echo service and expects it back within the timeout.</summary>
