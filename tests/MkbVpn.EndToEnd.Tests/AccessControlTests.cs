@@ -143,6 +143,16 @@ public sealed class AccessControlTests(ITestOutputHelper output)
         Assert.Contains(log, e => e.GetProperty("action").GetString() == "set");
         Assert.True(log.Count >= 7, $"{log.Count} entries for {c}");
 
+        // status shows the built-in engine's drop counters (the packets to denied services were dropped by nftables, not
+        // the engine, so only their presence is checked); wireguard-go has none to show.
+        using (var st = JsonDocument.Parse(tb.VpnOk("status", "--json")))
+        {
+            var drops = st.RootElement.GetProperty("drops");
+            Assert.Equal(engine == "builtin" ? JsonValueKind.Object : JsonValueKind.Null, drops.ValueKind);
+            if (engine == "builtin")
+                Assert.True(drops.TryGetProperty("dropped", out var total) && total.GetInt64() >= 0, drops.ToString());
+        }
+
         // 'down' removes the rules with everything else.
         tb.VpnOk("down");
         Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(20)), "up --foreground kept running after down");
