@@ -11,7 +11,7 @@ internal static class BackupCommand
         var passphrase = new Option<string?>("--passphrase-file") { Description = "Encrypt with the passphrase in this file's first line (Argon2id + XChaCha20-Poly1305)", HelpName = "FILE" };
         var keep = new Option<int?>("--keep") { Description = "FILE is a folder: write mkb-vpn-DATE-TIME.mkbbak there and keep only the newest N (for a timer or cron)", HelpName = "N" };
         var json = CliOptions.Json();
-        var cmd = new Command("backup", "Write everything (settings, keys, clients, admins, tokens) to one file (0600), consistent while the server runs.\n" +
+        var cmd = new Command("backup", "Write everything (settings, keys, clients, groups, rules, audit log, admins, tokens) to one file (0600), consistent while the server runs.\n" +
             "Example: mkb-vpn backup /root/mkb-vpn.mkbbak    |    mkb-vpn backup --keep 14 /var/backups/mkb-vpn --passphrase-file /root/.mkb-vpn-pass")
         {
             target, passphrase, keep, json,
