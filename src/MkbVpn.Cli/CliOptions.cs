@@ -31,7 +31,7 @@ internal static class CliOptions
         return names;
     }
 
-    public static ClientService Service(ParseResult p) => new(new Paths(p.GetValue(DataDir)));
+    public static ClientService Service(ParseResult p) => new(new Paths(p.GetValue(DataDir)), ServiceHost.Live());
 
     /// <summary>Runs a verb: one line on stderr and its exit code for anything that goes wrong.</summary>
     public static void SetHandler(this Command command, Func<ParseResult, int> action)

@@ -15,23 +15,44 @@ namespace MkbVpn.Clients;
 /// live interface, commit, then write or delete the config files. A failure before the commit
 /// rolls back both the store and the live interface.
 /// </summary>
-public sealed partial class ClientService(Paths paths, TimeProvider? time = null)
+public sealed partial class ClientService
 {
+    /// <summary>A service on this host (its live interface, ip/nft, the process' privileges), on <paramref name="time"/> or the system clock.</summary>
+    public ClientService(Paths paths, TimeProvider? time = null)
+        : this(paths, ServiceHost.Live(time))
+    {
+    }
+
+    /// <summary>A service on the given host: the entry points hand in the real one, tests in-memory ones.</summary>
+    public ClientService(Paths paths, ServiceHost host)
+    {
+        Paths = paths;
+        _host = host;
+    }
+
     /// <summary>How recent a handshake must be for a client to count as online.</summary>
     public static readonly TimeSpan OnlineWindow = TimeSpan.FromMinutes(3);
 
     /// <summary>Clients seen within this window are re-contacted at their last endpoint after a restore.</summary>
     public static readonly TimeSpan RecoveryWindow = TimeSpan.FromMinutes(15);
 
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ServiceHost _host;
 
-    public Paths Paths { get; } = paths;
+    private TimeProvider _time => _host.Time;
+
+    private IDeviceLocator Devices => _host.Devices;
+
+    private Network.IHostNetwork HostNetwork => _host.Network;
+
+    private IPrivileges Privileges => _host.Privileges;
+
+    public Paths Paths { get; }
 
     /// <summary>Who acts, for the audit log (the CLI: the user behind sudo; the web: the admin or token).</summary>
     public Audit.Actor Actor { get; init; } = Audit.Actor.FromEnvironment();
 
     /// <summary>The same service acting for someone else (one per web request).</summary>
-    public ClientService As(Audit.Actor actor) => new(Paths, _time) { Actor = actor, LockWait = LockWait };
+    public ClientService As(Audit.Actor actor) => new(Paths, _host) { Actor = actor, LockWait = LockWait };
 
     /// <summary>How long this service's changes wait for the data directory's lock; null: <see cref="LockTimeout"/>. The web server waits briefly and answers 503.</summary>
     public TimeSpan? LockWait { get; init; }
@@ -71,11 +92,11 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     }
 
     /// <summary>The live interface if it is up; refuses early when we could not change it.</summary>
-    private static IWireGuardDevice? LiveDevice(ServerSettings server)
+    private IWireGuardDevice? LiveDevice(ServerSettings server)
     {
-        var device = LiveInterface.Find(server.Interface);
+        var device = Devices.Find(server.Interface);
         if (device is not null)
-            Sys.RequireRoot($"changing the live interface {server.Interface}");
+            Privileges.RequireRoot($"changing the live interface {server.Interface}");
         return device;
     }
 
@@ -142,11 +163,11 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     {
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = LiveInterface.Find(server.Interface);
+        var device = Devices.Find(server.Interface);
         InterfaceState? state = null;
         if (device is not null)
         {
-            Sys.RequireRoot("reading the live interface");
+            Privileges.RequireRoot("reading the live interface");
             state = device.Read();
             if (recordEndpoints)
                 store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
@@ -167,7 +188,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     {
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = LiveInterface.Find(server.Interface);
+        var device = Devices.Find(server.Interface);
         if (device is null)
             return -1;
         var state = device.Read();
@@ -212,7 +233,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     /// then commits: both applied, or neither. A live step that fails undoes what was applied and
     /// leaves the store unchanged; a commit that fails undoes both live changes.
     /// </summary>
-    private static void ApplyThenCommit(IWireGuardDevice? device, DeviceChanges change, DeviceChanges undo, Store.WriteTransaction tx,
+    private void ApplyThenCommit(IWireGuardDevice? device, DeviceChanges change, DeviceChanges undo, Store.WriteTransaction tx,
         (ServerSettings Server, Access.AccessPolicy Before, Access.AccessPolicy After)? access = null)
     {
         Network.AccessFirewall? from = null, to = null;
@@ -233,7 +254,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
             (from, to) = (Network.AccessFirewall.Build(a.Before), Network.AccessFirewall.Build(a.After));
             try
             {
-                Network.NetworkSetup.ApplyAccess(a.Server, from, to);
+                HostNetwork.ApplyAccess(a.Server, from, to);
             }
             catch (UserInputException e)
             {
@@ -253,7 +274,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
             {
                 try
                 {
-                    Network.NetworkSetup.ApplyAccess(a2.Server, to, from);
+                    HostNetwork.ApplyAccess(a2.Server, to, from);
                 }
                 catch (UserInputException)
                 {
