@@ -148,8 +148,8 @@ public sealed class InMemoryNetwork(InMemoryDevices devices, HostEvents events) 
 
     public List<IPNetwork> Networks { get; } = [];
 
-    /// <summary>The next access change is refused.</summary>
-    public bool FailNextAccess { get; set; }
+    /// <summary>The next access change is refused with this error (nft missing: a UserInputException; nft failing: an IOException, as Sys.Check throws).</summary>
+    public Exception? NextAccessFailure { get; set; }
 
     public bool Forwarding { get; private set; }
 
@@ -181,10 +181,10 @@ public sealed class InMemoryNetwork(InMemoryDevices devices, HostEvents events) 
 
     public void ApplyAccess(ServerSettings s, AccessFirewall from, AccessFirewall to)
     {
-        if (FailNextAccess)
+        if (NextAccessFailure is { } failure)
         {
-            FailNextAccess = false;
-            throw new UserInputException("nft: Error: Could not process rule: No such file or directory");
+            NextAccessFailure = null;
+            throw failure;
         }
         string diff = AccessFirewall.Diff(from, to, NetworkSetup.TableName);
         if (diff.Length == 0)

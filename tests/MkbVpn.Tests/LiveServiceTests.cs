@@ -224,18 +224,27 @@ public sealed class LiveServiceTests : IDisposable
         Assert.Equal("failed: " + e.Message, entry.Outcome);
     }
 
-    [Fact]
-    public void A_firewall_that_refuses_an_add_undoes_the_peers_and_leaves_the_store_unchanged()
+    /// <summary>nft missing (Sys.Run) or failing (Sys.Check, after ApplyAccess fell back to loading the whole table).</summary>
+    public static TheoryData<string> FirewallFailures => ["missing", "failing"];
+
+    private static Exception FirewallFailure(string kind) => kind == "missing"
+        ? new UserInputException("'nft' is not installed (apt-get install nftables)", ExitCodes.MissingTool)
+        : new IOException("nft (installing the mkb_vpn table): Error: Could not process rule: No such file or directory");
+
+    [Theory]
+    [MemberData(nameof(FirewallFailures))]
+    public void A_firewall_that_refuses_an_add_undoes_the_peers_and_leaves_the_store_unchanged(string failure)
     {
         UpWith("alice");
         var table = _host.Network.Table;
-        _host.Network.FailNextAccess = true;
+        _host.Network.NextAccessFailure = FirewallFailure(failure);
 
         var e = Assert.Throws<UserInputException>(() => _svc.Add(Names("bob")));
 
         Assert.Equal(ExitCodes.Failure, e.ExitCode);
         Assert.Contains("firewall", e.Message);
         Assert.Equal(["alice"], _svc.List().Select(c => c.Name));
+        Assert.False(File.Exists(_svc.Paths.ClientConfig("bob")));
         AssertPeersAre("alice");
         Assert.Same(table, _host.Network.Table);
         Assert.StartsWith("failed: ", LastAudit().Outcome);
@@ -404,14 +413,15 @@ public sealed class LiveServiceTests : IDisposable
         Assert.Equal(applied, Device.Applied.Count);
     }
 
-    [Fact]
-    public void A_firewall_that_refuses_a_rule_leaves_the_store_and_the_interface_unchanged()
+    [Theory]
+    [MemberData(nameof(FirewallFailures))]
+    public void A_firewall_that_refuses_a_rule_leaves_the_store_and_the_interface_unchanged(string failure)
     {
         UpWith("alice");
         var rules = _svc.ListRules().Select(r => r.ToString()).ToList();
         var table = _host.Network.Table;
         int applied = Device.Applied.Count;
-        _host.Network.FailNextAccess = true;
+        _host.Network.NextAccessFailure = FirewallFailure(failure);
 
         var e = Assert.Throws<UserInputException>(() => _svc.Allow(new AllowRequest("everyone", "198.51.100.10") { Port = "443", Protocol = "tcp" }));
 

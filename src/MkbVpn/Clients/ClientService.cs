@@ -256,8 +256,9 @@ public sealed partial class ClientService
             {
                 HostNetwork.ApplyAccess(a.Server, from, to);
             }
-            catch (UserInputException e)
+            catch (Exception e) when (e is IOException or UserInputException)
             {
+                // nft missing (UserInputException) or refusing even the whole table (IOException).
                 TryApply(device, undo);
                 throw new UserInputException($"could not apply the access rules to the firewall: {e.Message}; the store is unchanged", ExitCodes.Failure);
             }
@@ -276,7 +277,7 @@ public sealed partial class ClientService
                 {
                     HostNetwork.ApplyAccess(a2.Server, to, from);
                 }
-                catch (UserInputException)
+                catch (Exception e) when (e is IOException or UserInputException)
                 {
                     // 'mkb-vpn up' reloads the table from the store.
                 }
