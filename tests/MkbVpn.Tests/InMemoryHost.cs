@@ -108,7 +108,14 @@ public sealed class InMemoryDevices(HostEvents events) : IDeviceLocator
 {
     public Dictionary<string, InMemoryDevice> Running { get; } = [];
 
-    public IWireGuardDevice? Find(string name) => Running.GetValueOrDefault(name);
+    /// <summary>Called at every look-up (a test counts the supervisor's rounds with it).</summary>
+    public Action? Finding { get; set; }
+
+    public IWireGuardDevice? Find(string name)
+    {
+        Finding?.Invoke();
+        return Running.GetValueOrDefault(name);
+    }
 
     public DataPlane Create(string name, string? engine)
     {

@@ -320,6 +320,90 @@ public sealed class LiveServiceTests : IDisposable
         Assert.Equal(["create", "apply", "configure-link", "install-rules", "kick"], _host.Events.All);
     }
 
+    /// <summary>Runs the supervisor (no period: round after round) until <paramref name="done"/> says so from its log; at most 20 look-ups of the interface.</summary>
+    private (bool Stopped, List<string> Log) Supervise(Func<string, bool> done)
+    {
+        using var stop = new CancellationTokenSource();
+        var log = new List<string>();
+        int finds = 0;
+        _host.Devices.Finding = () =>
+        {
+            if (++finds > 20)
+                stop.Cancel();
+        };
+        bool stopped = _svc.Supervise(TimeSpan.Zero, stop.Token, msg =>
+        {
+            log.Add(msg);
+            if (done(msg))
+                stop.Cancel();
+        });
+        _host.Devices.Finding = null;
+        return (stopped, log);
+    }
+
+    [Fact]
+    public void The_supervisor_restores_a_lost_interface_from_the_store_and_kicks_recent_clients()
+    {
+        UpWith("alice", "bob");
+        var alice = Stored("alice");
+        Device.Seen(alice.PublicKey, "198.51.100.40:51000", _time.GetUtcNow() - TimeSpan.FromMinutes(1));
+        _svc.Snapshot();
+        _host.Devices.Lose(Fixtures.Interface);
+
+        var (stopped, log) = Supervise(m => m.StartsWith("restored", StringComparison.Ordinal));
+
+        Assert.False(stopped);
+        Assert.Equal(["interface lost: restoring it from the store", $"restored {Fixtures.Interface}: 2 peers, 1 recent clients contacted"], log);
+        AssertPeersAre("alice", "bob");
+        Assert.Equal([(alice.PublicKey, "198.51.100.40:51000")], Device.Kicks);
+    }
+
+    [Fact]
+    public void The_supervisor_stops_after_down_instead_of_restoring()
+    {
+        UpWith("alice");
+        _svc.Down();
+
+        var (stopped, log) = Supervise(_ => false);
+
+        Assert.True(stopped);
+        Assert.Equal(["stopping: the interface was taken down with 'mkb-vpn down'"], log);
+        Assert.Empty(_host.Devices.Running);
+    }
+
+    [Fact]
+    public void The_supervisor_blocks_a_client_whose_expiry_passed_and_takes_it_off_the_interface()
+    {
+        _svc.Add([new AddRequest("alice"), new AddRequest("bob") { Expires = "1d" }]);
+        _svc.Up();
+        _time.Advance(TimeSpan.FromDays(2));
+
+        var (_, log) = Supervise(m => m.StartsWith("blocked", StringComparison.Ordinal));
+
+        Assert.Equal(["blocked bob: its expiry has passed"], log);
+        Assert.False(Stored("bob").Enabled);
+        AssertPeersAre("alice");
+        Assert.Equal("expire", LastAudit().Action);
+    }
+
+    [Fact]
+    public void Init_change_of_the_port_reaches_the_live_interface_and_a_failing_one_keeps_the_old_port()
+    {
+        UpWith("alice");
+        Device.FailNextApply = true;
+
+        var e = Assert.Throws<UserInputException>(() => _svc.Init(ClientServiceTests.Options() with { Change = true, Port = 51999 }));
+
+        Assert.Equal(ExitCodes.Failure, e.ExitCode);
+        Assert.Equal(51820, _svc.GetServer().ListenPort);
+        Assert.Equal(51820, Device.ListenPort);
+
+        _svc.Init(ClientServiceTests.Options() with { Change = true, Port = 51999 });
+
+        Assert.Equal(51999, _svc.GetServer().ListenPort);
+        Assert.Equal(51999, Device.ListenPort);
+    }
+
     [Fact]
     public void Up_refuses_a_link_of_that_name_that_is_not_wireguard()
     {
