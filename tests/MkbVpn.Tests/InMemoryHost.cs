@@ -228,6 +228,33 @@ public sealed class InMemoryPrivileges : IPrivileges
     }
 }
 
+/// <summary>
+/// The data directory's real lock (flock on the test's own directory, no root needed), recording
+/// when it is taken and released; <see cref="HeldElsewhere"/> makes it busy as if another command held it.
+/// </summary>
+public sealed class RecordingLock(HostEvents events) : IDataLock
+{
+    public bool HeldElsewhere { get; set; }
+
+    public IDisposable Acquire(string lockFile, TimeSpan wait)
+    {
+        if (HeldElsewhere)
+            throw new LockBusyException();
+        var held = FileLock.Instance.Acquire(lockFile, wait);
+        events.Add("lock");
+        return new Release(held, events);
+    }
+
+    private sealed class Release(IDisposable held, HostEvents events) : IDisposable
+    {
+        public void Dispose()
+        {
+            held.Dispose();
+            events.Add("unlock");
+        }
+    }
+}
+
 /// <summary>A whole in-memory host for a <see cref="ClientService"/>: no root, no kernel, no nft needed.</summary>
 public sealed class InMemoryHost
 {
@@ -235,7 +262,8 @@ public sealed class InMemoryHost
     {
         Devices = new InMemoryDevices(Events);
         Network = new InMemoryNetwork(Devices, Events);
-        Host = new ServiceHost(Devices, Network, Privileges, time);
+        Lock = new RecordingLock(Events);
+        Host = new ServiceHost(Devices, Network, Privileges, Lock, time);
     }
 
     public HostEvents Events { get; } = new();
@@ -245,6 +273,8 @@ public sealed class InMemoryHost
     public InMemoryNetwork Network { get; }
 
     public InMemoryPrivileges Privileges { get; } = new();
+
+    public RecordingLock Lock { get; }
 
     public ServiceHost Host { get; }
 

@@ -147,6 +147,37 @@ public sealed class LiveServiceTests : IDisposable
         Assert.Equal(applied, Device.Applied.Count);
     }
 
+    [Fact]
+    public void A_verb_changes_the_interface_and_the_firewall_only_while_it_holds_the_lock()
+    {
+        _svc.AddGroup("staff", null);
+        _svc.Allow(new AllowRequest("group:staff", "198.51.100.10") { Port = "22", Protocol = "tcp" });
+        UpWith("alice");
+        _host.Events.All.Clear();
+
+        _svc.Add([new AddRequest("bob") { Groups = ["staff"] }]);
+        _svc.Remove(["bob"]);
+
+        Assert.Equal(["lock", "apply", "apply-access", "unlock", "lock", "apply", "apply-access", "unlock"], _host.Events.All);
+    }
+
+    [Fact]
+    public void A_lock_held_by_another_command_fails_the_verb_busy_and_changes_nothing()
+    {
+        UpWith("alice");
+        int applied = Device.Applied.Count;
+        int audited = _svc.AuditLog(null, null).Total;
+        _host.Lock.HeldElsewhere = true;
+
+        var e = Assert.Throws<LockBusyException>(() => _svc.Add(Names("bob")));
+
+        Assert.Equal(ExitCodes.Database, e.ExitCode);
+        _host.Lock.HeldElsewhere = false;
+        Assert.Equal(["alice"], _svc.List().Select(c => c.Name));
+        Assert.Equal(applied, Device.Applied.Count);
+        Assert.Equal(audited, _svc.AuditLog(null, null).Total);
+    }
+
     // ---- a device that fails: rollback and undo ----------------------------
 
     [Fact]
@@ -257,6 +288,7 @@ public sealed class LiveServiceTests : IDisposable
     {
         _svc.Add(Names("alice", "bob", "carol"));
         _svc.Block(["carol"]);
+        _host.Events.All.Clear();
 
         var r = _svc.Up();
 
@@ -267,7 +299,7 @@ public sealed class LiveServiceTests : IDisposable
         Assert.Equal(_svc.GetServer().PrivateKey, Device.PrivateKey);
         Assert.NotNull(_host.Network.Table);
         Assert.True(_host.Network.Forwarding);
-        Assert.Equal(["create", "apply", "configure-link", "install-rules"], _host.Events.All);
+        Assert.Equal(["lock", "create", "apply", "configure-link", "install-rules", "unlock"], _host.Events.All);
     }
 
     [Fact]
@@ -317,7 +349,7 @@ public sealed class LiveServiceTests : IDisposable
         Assert.Equal(1, r.Kicked);
         Assert.Equal([(alice.PublicKey, "198.51.100.20:51000")], Device.Kicks);
         AssertPeersAre("alice", "bob");
-        Assert.Equal(["create", "apply", "configure-link", "install-rules", "kick"], _host.Events.All);
+        Assert.Equal(["lock", "create", "apply", "configure-link", "install-rules", "kick", "unlock"], _host.Events.All);
     }
 
     /// <summary>Runs the supervisor (no period: round after round) until <paramref name="done"/> says so from its log; at most 20 look-ups of the interface.</summary>

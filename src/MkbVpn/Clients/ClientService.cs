@@ -80,7 +80,7 @@ public sealed partial class ClientService
             throw new UserInputException($"mkb-vpn is not initialised in {Paths.DataDir}: run 'mkb-vpn init' first", ExitCodes.NotInitialised);
         try
         {
-            var held = Sys.Lock(Paths.LockFile, LockWait ?? LockTimeout);
+            var held = _host.Lock.Acquire(Paths.LockFile, LockWait ?? LockTimeout);
             // Under the lock no verb is staging files: any staged file left is from one that was killed.
             Paths.RemoveLeftovers();
             return held;

@@ -23,14 +23,29 @@ public sealed class LivePrivileges : IPrivileges
     public void RequireTool(string tool) => Sys.RequireTool(tool);
 }
 
+/// <summary>The data directory's exclusive lock: every change to the store and the live interface holds it.</summary>
+public interface IDataLock
+{
+    /// <summary>Takes the lock, waiting up to <paramref name="wait"/>; throws <see cref="LockBusyException"/> when it stays held, <see cref="UnauthorizedAccessException"/> when the lock file cannot be opened.</summary>
+    IDisposable Acquire(string lockFile, TimeSpan wait);
+}
+
+/// <summary>flock(2) on the lock file (<see cref="Sys.Lock"/>), shared with every other mkb-vpn process.</summary>
+public sealed class FileLock : IDataLock
+{
+    public static readonly FileLock Instance = new();
+
+    public IDisposable Acquire(string lockFile, TimeSpan wait) => Sys.Lock(lockFile, wait);
+}
+
 /// <summary>
 /// Everything <see cref="ClientService"/> reaches outside its data directory: the live interface,
-/// the host's network and firewall, the privilege checks and the clock. The entry points (the CLI,
+/// the host's network and firewall, the privilege checks, the data directory's lock and the clock. The entry points (the CLI,
 /// the web host) wire the real ones with <see cref="Live"/>; unit tests hand in in-memory ones.
 /// </summary>
-public sealed record ServiceHost(IDeviceLocator Devices, IHostNetwork Network, IPrivileges Privileges, TimeProvider Time)
+public sealed record ServiceHost(IDeviceLocator Devices, IHostNetwork Network, IPrivileges Privileges, IDataLock Lock, TimeProvider Time)
 {
-    /// <summary>This host: its interfaces, ip/nft, the process' privileges, the system clock (or <paramref name="time"/>).</summary>
+    /// <summary>This host: its interfaces, ip/nft, the process' privileges, flock, the system clock (or <paramref name="time"/>).</summary>
     public static ServiceHost Live(TimeProvider? time = null) =>
-        new(LiveDevices.FromEnvironment(), LiveHostNetwork.Instance, LivePrivileges.Instance, time ?? TimeProvider.System);
+        new(LiveDevices.FromEnvironment(), LiveHostNetwork.Instance, LivePrivileges.Instance, FileLock.Instance, time ?? TimeProvider.System);
 }
