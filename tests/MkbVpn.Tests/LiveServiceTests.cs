@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Data.Sqlite;
 using MkbVpn.Audit;
 using MkbVpn.Clients;
 using MkbVpn.Devices;
@@ -279,6 +280,71 @@ public sealed class LiveServiceTests : IDisposable
         AssertPeersAre("alice");
         Assert.Same(table, _host.Network.Table);
         Assert.StartsWith("failed: ", LastAudit().Outcome);
+    }
+
+    // ---- a commit that fails: the live change is undone -----------------------
+
+    /// <summary>
+    /// Makes the next commit that <paramref name="writes"/> (e.g. "INSERT ON clients") fail at COMMIT
+    /// time, after the live change was applied: a trigger adds a row that breaks a deferred foreign
+    /// key, which SQLite checks only when the transaction commits.
+    /// </summary>
+    private void FailCommitsThat(string writes)
+    {
+        using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _svc.Paths.Database, Pooling = false }.ToString());
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = $"""
+            CREATE TABLE test_commit_breaker (
+                client_id INTEGER REFERENCES clients (id) DEFERRABLE INITIALLY DEFERRED);
+            CREATE TRIGGER test_commit_breaker AFTER {writes} BEGIN
+                INSERT INTO test_commit_breaker VALUES (-1);
+            END;
+            """;
+        cmd.ExecuteNonQuery();
+    }
+
+    [Fact]
+    public void A_commit_that_fails_after_an_add_undoes_the_peers_and_the_firewall()
+    {
+        _svc.AddGroup("staff", null);
+        _svc.Allow(new AllowRequest("group:staff", "198.51.100.10") { Port = "22", Protocol = "tcp" });
+        UpWith("alice");
+        var table = _host.Network.Table;
+        _host.Network.Diffs.Clear();
+        FailCommitsThat("INSERT ON clients");
+
+        var e = Assert.Throws<UserInputException>(() => _svc.Add([new AddRequest("bob") { Groups = ["staff"] }]));
+
+        Assert.Equal(ExitCodes.Database, e.ExitCode);
+        Assert.Contains("FOREIGN KEY", e.Message);
+        Assert.Equal(["alice"], _svc.List().Select(c => c.Name));
+        Assert.False(File.Exists(_svc.Paths.ClientConfig("bob")));
+        Assert.Empty(Directory.GetFiles(_svc.Paths.ClientsDir, "*.tmp"));
+        // Applied, then undone: bob's peer added and removed, his map elements added and deleted.
+        AssertPeersAre("alice");
+        Assert.IsType<PeerChange.Remove>(Assert.Single(Device.Applied.Last().Peers));
+        Assert.Equal(2, _host.Network.Diffs.Count);
+        Assert.StartsWith("add element", _host.Network.Diffs[0]);
+        Assert.StartsWith("delete element", _host.Network.Diffs[1]);
+        Assert.Equal(NetworkSetup.RenderRules(_svc.GetServer(), table!), NetworkSetup.RenderRules(_svc.GetServer(), _host.Network.Table!));
+        var entry = LastAudit();
+        Assert.Equal("add", entry.Action);
+        Assert.Equal("failed: " + e.Message, entry.Outcome);
+    }
+
+    [Fact]
+    public void A_commit_that_fails_after_a_block_puts_the_peer_back()
+    {
+        UpWith("alice", "bob");
+        FailCommitsThat("UPDATE ON clients");
+
+        var e = Assert.Throws<UserInputException>(() => _svc.Block(["bob"]));
+
+        Assert.Equal(ExitCodes.Database, e.ExitCode);
+        Assert.True(Stored("bob").Enabled);
+        AssertPeersAre("alice", "bob");
+        Assert.IsType<PeerChange.Upsert>(Assert.Single(Device.Applied.Last().Peers));
     }
 
     // ---- up: reconcile, recover, kick ----------------------------------------
