@@ -38,8 +38,6 @@ public sealed partial class ClientService
 
     private readonly ServiceHost _host;
 
-    private TimeProvider _time => _host.Time;
-
     private IDeviceLocator Devices => _host.Devices;
 
     private Network.IHostNetwork HostNetwork => _host.Network;
@@ -57,7 +55,7 @@ public sealed partial class ClientService
     /// <summary>How long this service's changes wait for the data directory's lock; null: <see cref="LockTimeout"/>. The web server waits briefly and answers 503.</summary>
     public TimeSpan? LockWait { get; init; }
 
-    private DateTimeOffset Now => _time.GetUtcNow();
+    private DateTimeOffset Now => _host.Time.GetUtcNow();
 
     /// <summary>Opens the store of an initialised server.</summary>
     private Store OpenStore()
