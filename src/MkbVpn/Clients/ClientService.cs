@@ -68,9 +68,8 @@ public sealed partial class ClientService
         return Store.Open(Paths.Database, create: false);
     }
 
-    /// <summary>How long a verb waits for another one to finish ($MKB_VPN_LOCK_TIMEOUT seconds; default 60).</summary>
-    public static TimeSpan LockTimeout =>
-        int.TryParse(Environment.GetEnvironmentVariable("MKB_VPN_LOCK_TIMEOUT"), out int s) && s >= 0 ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(60);
+    /// <summary>How long a verb waits for another one to finish unless <see cref="LockWait"/> says otherwise.</summary>
+    public static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(60);
 
     private IDisposable Lock()
     {
