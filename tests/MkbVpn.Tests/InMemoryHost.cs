@@ -117,9 +117,13 @@ public sealed class InMemoryDevices(HostEvents events) : IDeviceLocator
         return Running.GetValueOrDefault(name);
     }
 
+    /// <summary>The next interface created fails its first change (e.g. an engine that dies right after starting).</summary>
+    public bool NextCreatedFails { get; set; }
+
     public DataPlane Create(string name, string? engine)
     {
-        var d = new InMemoryDevice(name, events);
+        var d = new InMemoryDevice(name, events) { FailNextApply = NextCreatedFails };
+        NextCreatedFails = false;
         Running[name] = d;
         events.Add("create");
         return new DataPlane(d, engine ?? "in-memory", "a unit test");

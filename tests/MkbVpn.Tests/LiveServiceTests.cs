@@ -241,6 +241,39 @@ public sealed class LiveServiceTests : IDisposable
     }
 
     [Fact]
+    public void A_device_that_fails_a_reenable_after_applying_takes_the_peer_off_again_and_the_client_stays_blocked()
+    {
+        UpWith("alice", "bob");
+        _svc.Block(["bob"]);
+        Device.FailNextApplyAfterApplying = true;
+
+        var e = Assert.Throws<UserInputException>(() => _svc.Reenable(["bob"]));
+
+        Assert.Equal(ExitCodes.Failure, e.ExitCode);
+        Assert.False(Stored("bob").Enabled);
+        AssertPeersAre("alice");
+    }
+
+    [Fact]
+    public void Up_whose_new_interface_fails_deletes_it_and_records_nothing()
+    {
+        _svc.Add(Names("alice"));
+        _host.Devices.NextCreatedFails = true;
+
+        Assert.Throws<IOException>(() => _svc.Up());
+
+        Assert.Empty(_host.Devices.Running);
+        Assert.Contains("delete-link", _host.Events.All);
+        Assert.DoesNotContain("install-rules", _host.Events.All);
+        Assert.False(_host.Network.Forwarding);
+        Assert.Null(_svc.DataPlane());
+
+        // The next 'up' starts from scratch and succeeds.
+        Assert.True(_svc.Up().Created);
+        AssertPeersAre("alice");
+    }
+
+    [Fact]
     public void A_failed_apply_is_in_the_audit_log_with_its_outcome()
     {
         UpWith("alice");
