@@ -31,7 +31,13 @@ internal static class CliOptions
         return names;
     }
 
-    public static ClientService Service(ParseResult p) => new(new Paths(p.GetValue(DataDir)));
+    /// <summary>The service on this host, wired once here: the real interfaces, ip/nft, privileges, lock and clock.</summary>
+    public static ClientService Service(ParseResult p) =>
+        new(new Paths(p.GetValue(DataDir)), ServiceHost.Live()) { LockWait = LockWaitFromEnvironment() };
+
+    /// <summary>$MKB_VPN_LOCK_TIMEOUT (seconds) when set; else the service's default (<see cref="ClientService.LockTimeout"/>).</summary>
+    private static TimeSpan? LockWaitFromEnvironment() =>
+        int.TryParse(Environment.GetEnvironmentVariable("MKB_VPN_LOCK_TIMEOUT"), out int s) && s >= 0 ? TimeSpan.FromSeconds(s) : null;
 
     /// <summary>Runs a verb: one line on stderr and its exit code for anything that goes wrong.</summary>
     public static void SetHandler(this Command command, Func<ParseResult, int> action)

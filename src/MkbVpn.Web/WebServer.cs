@@ -90,7 +90,7 @@ public sealed class WebServer
             }
         }
         // A change waits briefly for another mkb-vpn command, then the request gets 503 (Retry-After) instead of hanging.
-        var clients = new ClientService(paths, time) { LockWait = LockWait };
+        var clients = new ClientService(paths, ServiceHost.Live(time)) { LockWait = LockWait };
         clients.GetServer();   // fail fast when not initialised
         var warnings = new List<string>();
         if (!tls && !IPAddress.IsLoopback(endpoint.Address))

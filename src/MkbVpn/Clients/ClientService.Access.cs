@@ -424,7 +424,7 @@ public sealed partial class ClientService
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = LiveInterface.Find(server.Interface);
+        var device = Devices.Find(server.Interface);
         return [.. SweepExpired(store, server, device).Select(c => c.Name)];
     }
 

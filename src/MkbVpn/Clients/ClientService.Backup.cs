@@ -120,7 +120,7 @@ public sealed partial class ClientService
                 tx.Commit();
             }
             WriteAllConfigs(store, server);
-            return new RestoreResult(server, clients.Count, contents.Created, Devices.LiveInterface.Find(server.Interface) is not null);
+            return new RestoreResult(server, clients.Count, contents.Created, Devices.Find(server.Interface) is not null);
         }
         finally
         {

@@ -240,7 +240,7 @@ public sealed partial class ClientService
         {
             if (subnet is not { } n)
                 continue;
-            foreach (var host in NetworkSetup.HostNetworks())
+            foreach (var host in HostNetwork.HostNetworks())
                 if (host.PrefixLength > 0 && Cidr.Overlaps(host, n))
                     problems.Add($"the {flag} {n} overlaps the host's network {host} (is the old tool's interface still up? stop it first)");
         }

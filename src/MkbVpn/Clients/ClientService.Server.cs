@@ -119,7 +119,7 @@ public sealed partial class ClientService
             if (subnet6 is { } n6)
                 EnsureFreeOnHost(n6, null, "--subnet6");
             IReadOnlyList<IPNetwork> nets;
-            var bridges = NetworkSetup.DetectBridgeNetworks();
+            var bridges = HostNetwork.DetectBridgeNetworks();
             if (internals is not null)
                 nets = internals;
             else
@@ -162,7 +162,7 @@ public sealed partial class ClientService
         if (!o.Change)
             throw new UserInputException($"mkb-vpn is already initialised in {Paths.DataDir}; to change a setting, run 'mkb-vpn init --change' with the new values", ExitCodes.Conflict);
         var clients = store.ListClients();
-        if (o.Interface is not null && o.Interface != existing.Interface && LiveInterface.Find(existing.Interface) is not null)
+        if (o.Interface is not null && o.Interface != existing.Interface && Devices.Find(existing.Interface) is not null)
             throw new UserInputException($"--interface: stop the server first ('mkb-vpn down') to rename {existing.Interface}");
         var new4 = subnet4 ?? existing.Subnet4;
         var new6 = o.NoIpv6 ? null : subnet6 ?? existing.Subnet6;
@@ -212,8 +212,8 @@ public sealed partial class ClientService
         var policy = LoadPolicy(store, server);
         if (device is not null)
         {
-            NetworkSetup.ConfigureLink(server);
-            NetworkSetup.InstallRules(server, Network.AccessFirewall.Build(policy));
+            HostNetwork.ConfigureLink(server);
+            HostNetwork.InstallRules(server, Network.AccessFirewall.Build(policy));
         }
         foreach (var c in policy.Clients)
             WriteConfigText(c.Name, Configs.ClientConfig.Render(server, c, policy.ConfigAllowedIps(c)));
@@ -223,9 +223,9 @@ public sealed partial class ClientService
     }
 
     /// <summary>Refuses a VPN subnet that overlaps a network the host already has (other than our own current one).</summary>
-    private static void EnsureFreeOnHost(IPNetwork subnet, IPNetwork? ours, string flag)
+    private void EnsureFreeOnHost(IPNetwork subnet, IPNetwork? ours, string flag)
     {
-        foreach (var host in NetworkSetup.HostNetworks())
+        foreach (var host in HostNetwork.HostNetworks())
         {
             if (host.PrefixLength > 0 && host != ours && Cidr.Overlaps(host, subnet))
                 throw new UserInputException($"the VPN subnet {subnet} overlaps the host's network {host}: choose another with {flag}");
@@ -298,21 +298,21 @@ public sealed partial class ClientService
     /// </summary>
     public UpResult Up(string? engine = null)
     {
-        Sys.RequireRoot("up");
-        Sys.RequireTool("ip");
-        Sys.RequireTool("nft");
+        Privileges.RequireRoot("up");
+        Privileges.RequireTool("ip");
+        Privileges.RequireTool("nft");
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = LiveInterface.Find(server.Interface);
+        var device = Devices.Find(server.Interface);
         SweepExpired(store, server, device);
         bool created = false;
         DataPlane? plane = null;
         if (device is null)
         {
-            if (NetworkSetup.LinkExists(server.Interface))
+            if (HostNetwork.LinkExists(server.Interface))
                 throw new UserInputException($"a network interface named {server.Interface} exists and is not WireGuard: remove it or choose another with 'init --change --interface'");
-            plane = LiveInterface.Create(server.Interface, engine);
+            plane = Devices.Create(server.Interface, engine);
             device = plane.Device;
             created = true;
         }
@@ -331,14 +331,14 @@ public sealed partial class ClientService
             var kicks = enabled.Where(ShouldKick).ToDictionary(c => c.PublicKey, c => c.LastEndpoint!);
             changes = Reconciler.Diff(server.PrivateKey, server.ListenPort, [.. enabled.Select(SpecOf)], state, kicks);
             device.Apply(changes with { Peers = [.. changes.Peers.Where(p => p is not PeerChange.Kick)] });
-            NetworkSetup.ConfigureLink(server);
+            HostNetwork.ConfigureLink(server);
         }
         catch (Exception) when (created)
         {
             // Never leave a half-made interface behind (e.g. a kernel link when wg is missing).
             try
             {
-                NetworkSetup.DeleteLink(server.Interface);
+                HostNetwork.DeleteLink(server.Interface);
             }
             catch (IOException)
             {
@@ -346,7 +346,7 @@ public sealed partial class ClientService
             }
             throw;
         }
-        string before = NetworkSetup.EnableForwarding(server.Subnet6 is not null);
+        string before = HostNetwork.EnableForwarding(server.Subnet6 is not null);
         using (var tx = store.BeginWrite())
         {
             if (store.GetRuntime("forwarding_before") is null)
@@ -357,7 +357,7 @@ public sealed partial class ClientService
             tx.Commit();
         }
         var policy = LoadPolicy(store, server);
-        NetworkSetup.InstallRules(server, Network.AccessFirewall.Build(policy));
+        HostNetwork.InstallRules(server, Network.AccessFirewall.Build(policy));
         // Contact recent clients only now that the link is up and the rules are in place: a kernel
         // interface sends the keepalive that starts the handshake only while it is running
         // (netif_running); before 'ip link set up' the kick is silently lost and the client waits
@@ -385,13 +385,13 @@ public sealed partial class ClientService
     {
         using var store = OpenStore();
         var server = store.RequireServer();
-        return LiveInterface.Find(server.Interface) is null ? null : RunningDataPlane(store, server.Interface);
+        return Devices.Find(server.Interface) is null ? null : RunningDataPlane(store, server.Interface);
     }
 
-    private static DataPlaneInfo RunningDataPlane(Store store, string iface)
+    private DataPlaneInfo RunningDataPlane(Store store, string iface)
     {
         string? engine = store.GetRuntime("engine"), reason = store.GetRuntime("engine_reason");
-        bool kernel = LiveInterface.IsKernelLink(iface);
+        bool kernel = Devices.IsKernelLink(iface);
         // Trust what 'up' recorded only while it matches the link actually there.
         if (engine is not null && reason is not null && (engine == "kernel") == kernel)
             return new DataPlaneInfo(engine, reason);
@@ -401,11 +401,11 @@ public sealed partial class ClientService
     /// <summary>Removes the interface, the nftables table, and restores forwarding as it was.</summary>
     public bool Down()
     {
-        Sys.RequireRoot("down");
+        Privileges.RequireRoot("down");
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = LiveInterface.Find(server.Interface);
+        var device = Devices.Find(server.Interface);
         if (device is not null)
         {
             try
@@ -418,14 +418,11 @@ public sealed partial class ClientService
                 // Unreachable engine: remove the interface anyway.
             }
         }
-        NetworkSetup.DeleteLink(server.Interface);
-        var sock = Path.Combine(LiveInterface.SocketDirectory, server.Interface + ".sock");
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (File.Exists(sock) && DateTime.UtcNow < deadline)
-            Thread.Sleep(10);   // the engine removes its socket as it exits
-        NetworkSetup.RemoveRules();
+        HostNetwork.DeleteLink(server.Interface);
+        Devices.AwaitEngineExit(server.Interface);
+        HostNetwork.RemoveRules();
         string? before = store.GetRuntime("forwarding_before");
-        NetworkSetup.RestoreForwarding(before);
+        HostNetwork.RestoreForwarding(before);
         using (var tx = store.BeginWrite())
         {
             store.SetRuntime("forwarding_before", null);

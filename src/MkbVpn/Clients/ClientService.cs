@@ -15,28 +15,47 @@ namespace MkbVpn.Clients;
 /// live interface, commit, then write or delete the config files. A failure before the commit
 /// rolls back both the store and the live interface.
 /// </summary>
-public sealed partial class ClientService(Paths paths, TimeProvider? time = null)
+public sealed partial class ClientService
 {
+    /// <summary>A service on this host (its live interface, ip/nft, the process' privileges), on <paramref name="time"/> or the system clock.</summary>
+    public ClientService(Paths paths, TimeProvider? time = null)
+        : this(paths, ServiceHost.Live(time))
+    {
+    }
+
+    /// <summary>A service on the given host: the entry points hand in the real one, tests in-memory ones.</summary>
+    public ClientService(Paths paths, ServiceHost host)
+    {
+        Paths = paths;
+        _host = host;
+    }
+
     /// <summary>How recent a handshake must be for a client to count as online.</summary>
     public static readonly TimeSpan OnlineWindow = TimeSpan.FromMinutes(3);
 
     /// <summary>Clients seen within this window are re-contacted at their last endpoint after a restore.</summary>
     public static readonly TimeSpan RecoveryWindow = TimeSpan.FromMinutes(15);
 
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ServiceHost _host;
 
-    public Paths Paths { get; } = paths;
+    private IDeviceLocator Devices => _host.Devices;
+
+    private Network.IHostNetwork HostNetwork => _host.Network;
+
+    private IPrivileges Privileges => _host.Privileges;
+
+    public Paths Paths { get; }
 
     /// <summary>Who acts, for the audit log (the CLI: the user behind sudo; the web: the admin or token).</summary>
     public Audit.Actor Actor { get; init; } = Audit.Actor.FromEnvironment();
 
     /// <summary>The same service acting for someone else (one per web request).</summary>
-    public ClientService As(Audit.Actor actor) => new(Paths, _time) { Actor = actor, LockWait = LockWait };
+    public ClientService As(Audit.Actor actor) => new(Paths, _host) { Actor = actor, LockWait = LockWait };
 
     /// <summary>How long this service's changes wait for the data directory's lock; null: <see cref="LockTimeout"/>. The web server waits briefly and answers 503.</summary>
     public TimeSpan? LockWait { get; init; }
 
-    private DateTimeOffset Now => _time.GetUtcNow();
+    private DateTimeOffset Now => _host.Time.GetUtcNow();
 
     /// <summary>Opens the store of an initialised server.</summary>
     private Store OpenStore()
@@ -49,9 +68,8 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
         return Store.Open(Paths.Database, create: false);
     }
 
-    /// <summary>How long a verb waits for another one to finish ($MKB_VPN_LOCK_TIMEOUT seconds; default 60).</summary>
-    public static TimeSpan LockTimeout =>
-        int.TryParse(Environment.GetEnvironmentVariable("MKB_VPN_LOCK_TIMEOUT"), out int s) && s >= 0 ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(60);
+    /// <summary>How long a verb waits for another one to finish unless <see cref="LockWait"/> says otherwise.</summary>
+    public static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(60);
 
     private IDisposable Lock()
     {
@@ -59,7 +77,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
             throw new UserInputException($"mkb-vpn is not initialised in {Paths.DataDir}: run 'mkb-vpn init' first", ExitCodes.NotInitialised);
         try
         {
-            var held = Sys.Lock(Paths.LockFile, LockWait ?? LockTimeout);
+            var held = _host.Lock.Acquire(Paths.LockFile, LockWait ?? LockTimeout);
             // Under the lock no verb is staging files: any staged file left is from one that was killed.
             Paths.RemoveLeftovers();
             return held;
@@ -71,11 +89,11 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     }
 
     /// <summary>The live interface if it is up; refuses early when we could not change it.</summary>
-    private static IWireGuardDevice? LiveDevice(ServerSettings server)
+    private IWireGuardDevice? LiveDevice(ServerSettings server)
     {
-        var device = LiveInterface.Find(server.Interface);
+        var device = Devices.Find(server.Interface);
         if (device is not null)
-            Sys.RequireRoot($"changing the live interface {server.Interface}");
+            Privileges.RequireRoot($"changing the live interface {server.Interface}");
         return device;
     }
 
@@ -143,11 +161,11 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     {
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = LiveInterface.Find(server.Interface);
+        var device = Devices.Find(server.Interface);
         InterfaceState? state = null;
         if (device is not null)
         {
-            Sys.RequireRoot("reading the live interface");
+            Privileges.RequireRoot("reading the live interface");
             state = device.Read();
             if (recordEndpoints)
                 store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
@@ -168,7 +186,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     {
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = LiveInterface.Find(server.Interface);
+        var device = Devices.Find(server.Interface);
         if (device is null)
             return -1;
         var state = device.Read();
@@ -213,7 +231,7 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
     /// then commits: both applied, or neither. A live step that fails undoes what was applied and
     /// leaves the store unchanged; a commit that fails undoes both live changes.
     /// </summary>
-    private static void ApplyThenCommit(IWireGuardDevice? device, DeviceChanges change, DeviceChanges undo, Store.WriteTransaction tx,
+    private void ApplyThenCommit(IWireGuardDevice? device, DeviceChanges change, DeviceChanges undo, Store.WriteTransaction tx,
         (ServerSettings Server, Access.AccessPolicy Before, Access.AccessPolicy After)? access = null)
     {
         Network.AccessFirewall? from = null, to = null;
@@ -234,10 +252,11 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
             (from, to) = (Network.AccessFirewall.Build(a.Before), Network.AccessFirewall.Build(a.After));
             try
             {
-                Network.NetworkSetup.ApplyAccess(a.Server, from, to);
+                HostNetwork.ApplyAccess(a.Server, from, to);
             }
-            catch (UserInputException e)
+            catch (Exception e) when (e is IOException or UserInputException)
             {
+                // nft missing (UserInputException) or refusing even the whole table (IOException).
                 TryApply(device, undo);
                 throw new UserInputException($"could not apply the access rules to the firewall: {e.Message}; the store is unchanged", ExitCodes.Failure);
             }
@@ -254,9 +273,9 @@ public sealed partial class ClientService(Paths paths, TimeProvider? time = null
             {
                 try
                 {
-                    Network.NetworkSetup.ApplyAccess(a2.Server, to, from);
+                    HostNetwork.ApplyAccess(a2.Server, to, from);
                 }
-                catch (UserInputException)
+                catch (Exception e) when (e is IOException or UserInputException)
                 {
                     // 'mkb-vpn up' reloads the table from the store.
                 }

@@ -14,8 +14,8 @@ public static class LiveInterface
     /// <summary>The userspace engine used when the kernel has no WireGuard module.</summary>
     public const string DefaultUserspaceEngine = "builtin";
 
-    public static string SocketDirectory =>
-        Environment.GetEnvironmentVariable("MKB_VPN_UAPI_DIR") is { Length: > 0 } d ? d : UapiDevice.DefaultSocketDirectory;
+    /// <summary>Where userspace engines (ours and wireguard-go) put their UAPI sockets.</summary>
+    public const string SocketDirectory = UapiDevice.DefaultSocketDirectory;
 
     /// <summary>
     /// Environment variable choosing how a userspace interface is driven: "uapi" (default: our own
@@ -24,12 +24,12 @@ public static class LiveInterface
     /// </summary>
     public const string ControlVariable = "MKB_VPN_CONTROL";
 
-    /// <summary>The running interface, or null when it is down.</summary>
-    public static IWireGuardDevice? Find(string name)
+    /// <summary>The running interface, or null when it is down; <paramref name="userspaceThroughWg"/>: drive a userspace one with wg(8) (see <see cref="ControlVariable"/>).</summary>
+    public static IWireGuardDevice? Find(string name, bool userspaceThroughWg = false)
     {
         var uapi = new UapiDevice(name, SocketDirectory);
         if (uapi.Exists && Network.NetworkSetup.LinkExists(name))
-            return Environment.GetEnvironmentVariable(ControlVariable) == "wg" ? new WgToolDevice(name) : uapi;
+            return userspaceThroughWg ? new WgToolDevice(name) : uapi;
         if (Network.NetworkSetup.LinkExists(name) && IsWireGuardLink(name))
             return new WgToolDevice(name);
         return null;

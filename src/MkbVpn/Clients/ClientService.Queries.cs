@@ -79,12 +79,12 @@ public sealed partial class ClientService
         return new ClientCounts(up, total, enabled, online);
     }
 
-    private static (bool Up, Dictionary<WireGuard.Protocol.WireGuardKey, PeerState> Peers) ReadLive(ServerSettings server)
+    private (bool Up, Dictionary<WireGuard.Protocol.WireGuardKey, PeerState> Peers) ReadLive(ServerSettings server)
     {
-        var device = LiveInterface.Find(server.Interface);
+        var device = Devices.Find(server.Interface);
         if (device is null)
             return (false, []);
-        Sys.RequireRoot("reading the live interface");
+        Privileges.RequireRoot("reading the live interface");
         return (true, device.Read().Peers.ToDictionary(p => p.PublicKey));
     }
 }
