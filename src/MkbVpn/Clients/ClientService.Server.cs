@@ -296,13 +296,21 @@ public sealed partial class ClientService
     /// Brings the interface up from the store, or reconciles a running one: missing peers are
     /// added, strays removed, drift fixed, blocked clients absent. Peers that match are not touched.
     /// </summary>
-    public UpResult Up(string? engine = null)
+    public UpResult Up(string? engine = null) => UpCore(engine, restoring: false)!;
+
+    /// <summary>
+    /// Up for the supervisor's restore of a lost interface: checked under the lock, so a 'down' that
+    /// ran meanwhile wins (returns null) instead of the interface coming back after it.
+    /// </summary>
+    private UpResult? UpCore(string? engine, bool restoring)
     {
         Privileges.RequireRoot("up");
         Privileges.RequireTool("ip");
         Privileges.RequireTool("nft");
         using var held = Lock();
         using var store = OpenStore();
+        if (restoring && store.GetRuntime("state") == "down")
+            return null;
         var server = store.RequireServer();
         var device = Devices.Find(server.Interface);
         SweepExpired(store, server, device);
@@ -418,6 +426,12 @@ public sealed partial class ClientService
                 // Unreachable engine: remove the interface anyway.
             }
         }
+        // 'down' is recorded before the link goes, so a supervisor that sees it vanish knows why.
+        using (var tx = store.BeginWrite())
+        {
+            store.SetRuntime("state", "down");
+            tx.Commit();
+        }
         HostNetwork.DeleteLink(server.Interface);
         Devices.AwaitEngineExit(server.Interface);
         HostNetwork.RemoveRules();
@@ -455,7 +469,11 @@ public sealed partial class ClientService
                         return true;
                     }
                     log("interface lost: restoring it from the store");
-                    var r = Up(engine);
+                    if (UpCore(engine, restoring: true) is not { } r)
+                    {
+                        log("stopping: the interface was taken down with 'mkb-vpn down'");
+                        return true;
+                    }
                     log($"restored {r.Server.Interface}: {r.PeersAdded} peers, {r.Kicked} recent clients contacted");
                 }
                 if (HasExpiredDue())

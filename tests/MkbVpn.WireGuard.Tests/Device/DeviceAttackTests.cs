@@ -67,8 +67,14 @@ public sealed class DeviceAttackTests
             for (int i = 0; !stop.IsCancellationRequested && DateTime.UtcNow < deadline; i++)
             {
                 pair.Network.Deliver(flood[i % flood.Count], attacker, target);
-                if (i % 50 == 0)
-                    Thread.Sleep(5); // about 10,000 per second: far above the under-load threshold
+                // Bursts of mac1-valid initiations that land at once, far above the 128-deep backlog that means
+                // "under load", whatever the host's speed: 500 every 20 ms until B answers with cookies, then
+                // 300 every 400 ms, which keeps B under load (it stays so for a second after a backlog) while
+                // leaving the queue room for a legitimate retry between bursts.
+                bool cookies = Interlocked.Read(ref pair.B.Counters.CookiesSent) > 0;
+                int burst = cookies ? 300 : 500;
+                if (i % burst == burst - 1)
+                    Thread.Sleep(cookies ? 400 : 20);
             }
         });
         flooder.Start();
@@ -87,6 +93,5 @@ public sealed class DeviceAttackTests
             stop.Cancel();
             flooder.Join();
         }
-        Assert.True(pair.B.Counters.Dropped > 0);
     }
 }
