@@ -8,6 +8,14 @@ public class UserInputException(string message, int exitCode = ExitCodes.UserErr
 {
     public int ExitCode { get; } = exitCode;
 
+    /// <summary>User input quoted in a message: at most <paramref name="max"/> characters, control characters as '?'.</summary>
+    public static string Shown(string? text, int max = 60)
+    {
+        text ??= "";
+        var chars = text.Take(max).Select(c => char.IsControl(c) ? '?' : c).ToArray();
+        return new string(chars) + (text.Length > max ? "…" : "");
+    }
+
     /// <summary>Messages quote user input; control characters in it must not break the one-line rule or a terminal.</summary>
     private static string OneLine(string message) =>
         string.Create(message.Length, message, (span, m) =>

@@ -121,12 +121,10 @@ public static class GroupName
         if (name.Length > MaxLength)
             return $"group name is {name.Length} characters; at most {MaxLength} are allowed";
         if (!char.IsAsciiLetterOrDigit(name[0]))
-            return $"group name '{Shown(name)}' must start with a letter or digit";
+            return $"group name '{UserInputException.Shown(name, 40)}' must start with a letter or digit";
         foreach (char c in name)
             if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-'))
-                return $"group name '{Shown(name)}' may only contain letters, digits and _ . -";
+                return $"group name '{UserInputException.Shown(name, 40)}' may only contain letters, digits and _ . -";
         return null;
     }
-
-    private static string Shown(string name) => new([.. name.Take(40).Select(c => char.IsControl(c) ? '?' : c)]);
 }

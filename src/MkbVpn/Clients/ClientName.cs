@@ -20,13 +20,13 @@ public static class ClientName
         if (string.IsNullOrEmpty(name))
             return "client name is empty";
         if (name.Length > MaxLength)
-            return $"client name '{Shown(name)}' is {name.Length} characters; at most {MaxLength} are allowed (it becomes a WireGuard interface name)";
+            return $"client name '{UserInputException.Shown(name, 40)}' is {name.Length} characters; at most {MaxLength} are allowed (it becomes a WireGuard interface name)";
         if (!char.IsAsciiLetterOrDigit(name[0]))
-            return $"client name '{Shown(name)}' must start with a letter or digit";
+            return $"client name '{UserInputException.Shown(name, 40)}' must start with a letter or digit";
         foreach (char c in name)
         {
             if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '=' or '+' or '.' or '-'))
-                return $"client name '{Shown(name)}' may only contain letters, digits and _ = + . -";
+                return $"client name '{UserInputException.Shown(name, 40)}' may only contain letters, digits and _ = + . -";
         }
         return null;
     }
@@ -35,12 +35,5 @@ public static class ClientName
     {
         if (Validate(name) is { } reason)
             throw new UserInputException(reason);
-    }
-
-    // Never echo control characters to a terminal.
-    private static string Shown(string name)
-    {
-        var chars = name.Take(40).Select(c => char.IsControl(c) ? '?' : c).ToArray();
-        return new string(chars) + (name.Length > 40 ? "…" : "");
     }
 }

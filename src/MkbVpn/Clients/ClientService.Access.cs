@@ -147,7 +147,7 @@ public sealed partial class ClientService
             (kind, id, subjectName) = (SubjectKind.Client, c.Id, c.Name);
         }
         else
-            throw new FieldException("who", $"who: '{Shown(who)}' is not everyone, group:NAME or client:NAME");
+            throw new FieldException("who", $"who: '{UserInputException.Shown(who)}' is not everyone, group:NAME or client:NAME");
 
         string to = (r.To ?? "").Trim();
         string target;
@@ -170,7 +170,7 @@ public sealed partial class ClientService
         }
 
         if (!AccessRule.TryParseProtocol(r.Protocol, out var protocol))
-            throw new FieldException("proto", $"proto: '{Shown(r.Protocol ?? "")}' is not tcp, udp, icmp or any");
+            throw new FieldException("proto", $"proto: '{UserInputException.Shown(r.Protocol ?? "")}' is not tcp, udp, icmp or any");
         int? from = null, toPort = null;
         if (r.Port is { } portText && portText.Trim().Length > 0)
         {
@@ -179,12 +179,12 @@ public sealed partial class ClientService
             var parts = portText.Trim().Split('-');
             if (parts.Length > 2 || !int.TryParse(parts[0], System.Globalization.NumberStyles.None, null, out int a) ||
                 (parts.Length == 2 && !int.TryParse(parts[1], System.Globalization.NumberStyles.None, null, out _)))
-                throw new FieldException("port", $"port: '{Shown(portText)}' is not a port or a range like 8000-8100");
+                throw new FieldException("port", $"port: '{UserInputException.Shown(portText)}' is not a port or a range like 8000-8100");
             int b = parts.Length == 2 ? int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) : a;
             if (a is < 1 or > 65535 || b is < 1 or > 65535)
-                throw new FieldException("port", $"port: '{Shown(portText)}': ports are 1-65535");
+                throw new FieldException("port", $"port: '{UserInputException.Shown(portText)}': ports are 1-65535");
             if (b < a)
-                throw new FieldException("port", $"port: '{Shown(portText)}': the range ends before it starts");
+                throw new FieldException("port", $"port: '{UserInputException.Shown(portText)}': the range ends before it starts");
             (from, toPort) = (a, b == a ? null : b);
         }
         return new AccessRule
@@ -223,7 +223,7 @@ public sealed partial class ClientService
         if (slash > 0 && text[(slash + 1)..].All(char.IsAsciiLetter) && text.Length > slash + 1)
         {
             if (!AccessRule.TryParseProtocol(text[(slash + 1)..], out var p))
-                throw new FieldException("destination", $"destination: '{Shown(text[(slash + 1)..])}' is not tcp, udp, icmp or any");
+                throw new FieldException("destination", $"destination: '{UserInputException.Shown(text[(slash + 1)..])}' is not tcp, udp, icmp or any");
             protocol = p == Protocol.Any ? null : p;
             text = text[..slash];
         }
@@ -233,12 +233,12 @@ public sealed partial class ClientService
         {
             int close = text.IndexOf(']');
             if (close < 0)
-                throw new FieldException("destination", $"destination: '{Shown(text)}' is not ADDRESS[:PORT][/PROTO]");
+                throw new FieldException("destination", $"destination: '{UserInputException.Shown(text)}' is not ADDRESS[:PORT][/PROTO]");
             host = text[1..close];
             if (close + 1 < text.Length)
             {
                 if (text[close + 1] != ':')
-                    throw new FieldException("destination", $"destination: '{Shown(text)}' is not [ADDRESS]:PORT");
+                    throw new FieldException("destination", $"destination: '{UserInputException.Shown(text)}' is not [ADDRESS]:PORT");
                 port = ParsePort(text[(close + 2)..]);
             }
         }
@@ -249,7 +249,7 @@ public sealed partial class ClientService
             port = ParsePort(text[(colon + 1)..]);
         }
         if (!IPAddress.TryParse(host, out var address) || (address.AddressFamily == AddressFamily.InterNetwork && host.Count(c => c == '.') != 3))
-            throw new FieldException("destination", $"destination: '{Shown(host)}' is not an IP address");
+            throw new FieldException("destination", $"destination: '{UserInputException.Shown(host)}' is not an IP address");
         if (port is not null && protocol is null)
             protocol = Protocol.Tcp;
         if (port is not null && protocol == Protocol.Icmp)
@@ -258,10 +258,9 @@ public sealed partial class ClientService
 
         static int ParsePort(string s) =>
             int.TryParse(s, System.Globalization.NumberStyles.None, null, out int p) && p is >= 1 and <= 65535
-                ? p : throw new FieldException("destination", $"destination: '{Shown(s)}' is not a port (1-65535)");
+                ? p : throw new FieldException("destination", $"destination: '{UserInputException.Shown(s)}' is not a port (1-65535)");
     }
 
-    private static string Shown(string s) => new([.. s.Take(60).Select(c => char.IsControl(c) ? '?' : c)]);
 
     // ---- set --------------------------------------------------------------
 
@@ -372,7 +371,7 @@ public sealed partial class ClientService
 
     internal static int ParseKeepalive(string text) =>
         int.TryParse(text, System.Globalization.NumberStyles.None, null, out int k) && k is >= 0 and <= 65535
-            ? k : throw new FieldException("keepalive", $"keepalive: '{Shown(text)}' is out of range (0-65535 seconds, 0 = off)");
+            ? k : throw new FieldException("keepalive", $"keepalive: '{UserInputException.Shown(text)}' is out of range (0-65535 seconds, 0 = off)");
 
     // ---- audit ------------------------------------------------------------
 

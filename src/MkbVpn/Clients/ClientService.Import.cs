@@ -59,7 +59,7 @@ public sealed partial class ClientService
         // Settings: what the tool stored, else the admin's options, else our defaults.
         string iface = o.Interface ?? ServerSettings.DefaultInterface;
         if (!IsInterfaceName(iface))
-            problems.Add($"--interface: '{ImportSource.Shown(iface)}' is not a valid interface name (1-15 of a-z A-Z 0-9 _)");
+            problems.Add($"--interface: '{UserInputException.Shown(iface)}' is not a valid interface name (1-15 of a-z A-Z 0-9 _)");
         int port = o.Port ?? s.ListenPort ?? ServerSettings.DefaultPort;
         if (o.Port is < 1 or > 65535)
             problems.Add($"--port: {o.Port} is not a port (1-65535)");
@@ -112,7 +112,7 @@ public sealed partial class ClientService
         var dns = s.Dns ?? [];
         foreach (var d in dns)
             if (!IPAddress.TryParse(d, out _))
-                problems.Add($"{s.Origin}: DNS '{ImportSource.Shown(d)}' is not an address");
+                problems.Add($"{s.Origin}: DNS '{UserInputException.Shown(d)}' is not an address");
         var defaults = s.ClientAllowedIps ?? [];
         bool fullTunnel = defaults.Any(n => n.PrefixLength == 0);
         var internals = new List<IPNetwork>();
@@ -173,7 +173,7 @@ public sealed partial class ClientService
             else
             {
                 name = ClientNameMapping.Map(c.Name, taken, i);
-                renamed.Add((c.Name is null ? $"(unnamed peer at {c.Origin})" : $"'{ImportSource.Shown(c.Name)}'", name));
+                renamed.Add((c.Name is null ? $"(unnamed peer at {c.Origin})" : $"'{UserInputException.Shown(c.Name)}'", name));
             }
             if (!keys.TryAdd(c.PublicKey, c.Origin))
                 problems.Add($"{c.Origin}: the same public key as the peer at {keys[c.PublicKey]}");

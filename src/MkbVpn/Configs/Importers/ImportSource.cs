@@ -77,8 +77,8 @@ public sealed class ImportSource(string tool)
         var parts = text.Trim().Split('/');
         if (parts.Length == 2 && IPAddress.TryParse(parts[0], out var a) && int.TryParse(parts[1], out int len) &&
             len >= 0 && len <= (a.AddressFamily == AddressFamily.InterNetwork ? 32 : 128))
-            return new IPNetwork(Mask(a, len), len);
-        Problems.Add($"{origin}: {what} '{Shown(text)}' is not an address or network");
+            return new IPNetwork(Addressing.Cidr.Mask(a, len), len);
+        Problems.Add($"{origin}: {what} '{UserInputException.Shown(text)}' is not an address or network");
         return null;
     }
 
@@ -88,7 +88,7 @@ public sealed class ImportSource(string tool)
             return null;
         if (int.TryParse(text.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n >= min && n <= max)
             return n;
-        Problems.Add($"{origin}: {what} '{Shown(text)}' is not a number from {min} to {max}");
+        Problems.Add($"{origin}: {what} '{UserInputException.Shown(text)}' is not a number from {min} to {max}");
         return null;
     }
 
@@ -113,20 +113,4 @@ public sealed class ImportSource(string tool)
         return (v4, v6);
     }
 
-    internal static IPAddress Mask(IPAddress a, int prefix)
-    {
-        var bytes = a.GetAddressBytes();
-        for (int i = 0; i < bytes.Length; i++)
-        {
-            int bits = Math.Clamp(prefix - i * 8, 0, 8);
-            bytes[i] &= (byte)(0xFF << (8 - bits));
-        }
-        return new IPAddress(bytes);
-    }
-
-    internal static string Shown(string text)
-    {
-        var chars = text.Take(60).Select(c => char.IsControl(c) ? '?' : c).ToArray();
-        return new string(chars) + (text.Length > 60 ? "…" : "");
-    }
 }

@@ -48,7 +48,7 @@ public static class PiVpnReader
         var dns = new[] { V("pivpnDNS1"), V("pivpnDNS2") }.Where(d => d.Length > 0).ToList();
         foreach (var d in dns)
             if (!IPAddress.TryParse(d, out _))
-                src.Problems.Add($"{At(d == V("pivpnDNS1") ? "pivpnDNS1" : "pivpnDNS2")}: DNS '{ImportSource.Shown(d)}' is not an address");
+                src.Problems.Add($"{At(d == V("pivpnDNS1") ? "pivpnDNS1" : "pivpnDNS2")}: DNS '{UserInputException.Shown(d)}' is not an address");
         List<IPNetwork>? allowed = null;
         if (V("ALLOWED_IPS").Length > 0)
         {

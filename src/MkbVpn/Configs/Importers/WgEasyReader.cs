@@ -74,7 +74,7 @@ public static class WgEasyReader
             var address = Str(server, "address");
             IPAddress? a4 = null;
             if (address is null || !IPAddress.TryParse(address, out a4) || a4.AddressFamily != AddressFamily.InterNetwork)
-                src.Problems.Add($"{serverAt}: server.address '{ImportSource.Shown(address ?? "")}' is not an IPv4 address");
+                src.Problems.Add($"{serverAt}: server.address '{UserInputException.Shown(address ?? "")}' is not an IPv4 address");
             // The wg0.conf wg-easy renders beside wg0.json holds the listen port (WG_PORT).
             int? port = null;
             string conf = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file))!, "wg0.conf");
@@ -94,7 +94,7 @@ public static class WgEasyReader
                     PrivateKey = priv,
                     PublicKey = src.Key(Str(server, "publicKey"), serverAt, "server.publicKey"),
                     ListenPort = port,
-                    Subnet4 = new IPNetwork(ImportSource.Mask(a4, 24), 24),
+                    Subnet4 = new IPNetwork(Addressing.Cidr.Mask(a4, 24), 24),
                     Address4 = a4,
                 };
             }
@@ -109,20 +109,20 @@ public static class WgEasyReader
                 string at = $"{file}:{LineOf(text, "\"" + entry.Name + "\"")}";
                 if (c.ValueKind != JsonValueKind.Object)
                 {
-                    src.Problems.Add($"{at}: client {ImportSource.Shown(entry.Name)} is not an object");
+                    src.Problems.Add($"{at}: client {UserInputException.Shown(entry.Name)} is not an object");
                     continue;
                 }
                 var pubText = Str(c, "publicKey");
                 if (pubText is null)
                 {
-                    src.Problems.Add($"{at}: client '{ImportSource.Shown(Str(c, "name") ?? entry.Name)}' has no publicKey");
+                    src.Problems.Add($"{at}: client '{UserInputException.Shown(Str(c, "name") ?? entry.Name)}' has no publicKey");
                     continue;
                 }
                 var pub = src.Key(pubText, at, "publicKey");
                 var addrText = Str(c, "address");
                 if (addrText is null || !IPAddress.TryParse(addrText, out var addr) || addr.AddressFamily != AddressFamily.InterNetwork)
                 {
-                    src.Problems.Add($"{at}: client '{ImportSource.Shown(Str(c, "name") ?? entry.Name)}' has no valid address");
+                    src.Problems.Add($"{at}: client '{UserInputException.Shown(Str(c, "name") ?? entry.Name)}' has no valid address");
                     continue;
                 }
                 if (pub is null)
@@ -159,13 +159,13 @@ public static class WgEasyReader
             return;
         }
         var i = db.Interface;
-        string at = $"{file}: interfaces_table '{ImportSource.Shown(i.Name)}'";
+        string at = $"{file}: interfaces_table '{UserInputException.Shown(i.Name)}'";
         var priv = src.Key(i.PrivateKey, at, "private_key");
         var s4 = src.Network(i.Ipv4Cidr, at, "ipv4_cidr");
         var s6 = i.Ipv6Cidr is { Length: > 0 } c6 ? src.Network(c6, at, "ipv6_cidr") : null;
         var u = db.UserConfig;
         if (u is null)
-            src.Problems.Add($"{file}: user_configs_table has no row for '{ImportSource.Shown(i.Name)}' (the host and port clients dial)");
+            src.Problems.Add($"{file}: user_configs_table has no row for '{UserInputException.Shown(i.Name)}' (the host and port clients dial)");
         var defaultDns = u is null ? null : JsonList(u.DefaultDns, $"{file}: user_configs_table", "default_dns", src);
         var defaultAllowed = u is null ? null : Networks(JsonList(u.DefaultAllowedIps, $"{file}: user_configs_table", "default_allowed_ips", src), $"{file}: user_configs_table", src);
         if (priv is not null)
@@ -200,9 +200,9 @@ public static class WgEasyReader
             }
             IPAddress? a4 = null, a6 = null;
             if (!IPAddress.TryParse(r.Ipv4Address, out a4))
-                src.Problems.Add($"{cat}: ipv4_address '{ImportSource.Shown(r.Ipv4Address)}' is not an address");
+                src.Problems.Add($"{cat}: ipv4_address '{UserInputException.Shown(r.Ipv4Address)}' is not an address");
             if (r.Ipv6Address is { Length: > 0 } t6 && !IPAddress.TryParse(t6, out a6))
-                src.Problems.Add($"{cat}: ipv6_address '{ImportSource.Shown(t6)}' is not an address");
+                src.Problems.Add($"{cat}: ipv6_address '{UserInputException.Shown(t6)}' is not an address");
             if (r.ServerAllowedIps is { } routed && JsonList(routed, cat, "server_allowed_ips", src) is { Count: > 0 } behind)
                 src.Notes.Add($"{cat}: server_allowed_ips {string.Join(", ", behind)} (networks behind this client) are not imported: mkb-vpn routes only each client's own addresses to it");
             if (r.Mtu != i.Mtu)

@@ -123,7 +123,7 @@ public static partial class WgQuickServerReader
                     current = new Block("Interface", lineNo);
                 else
                 {
-                    src.Problems.Add($"{file}:{lineNo}: unknown section [{ImportSource.Shown(name)}]");
+                    src.Problems.Add($"{file}:{lineNo}: unknown section [{UserInputException.Shown(name)}]");
                     current = null;
                     continue;
                 }
@@ -138,7 +138,7 @@ public static partial class WgQuickServerReader
             }
             if (current is null)
             {
-                src.Problems.Add($"{file}:{lineNo}: '{ImportSource.Shown(line[..eqAt].Trim())}' outside of a section");
+                src.Problems.Add($"{file}:{lineNo}: '{UserInputException.Shown(line[..eqAt].Trim())}' outside of a section");
                 continue;
             }
             current.Entries.Add((lineNo, line[..eqAt].Trim(), line[(eqAt + 1)..].Trim()));
@@ -338,7 +338,7 @@ public static partial class WgQuickServerReader
                     }
                     catch (UserInputException)
                     {
-                        src.Problems.Add($"{file}:{ep.Line}: Endpoint '{ImportSource.Shown(ep.Value)}' is not HOST:PORT");
+                        src.Problems.Add($"{file}:{ep.Line}: Endpoint '{UserInputException.Shown(ep.Value)}' is not HOST:PORT");
                     }
                 }
                 if (server.ClientAllowedIps is null && allowed.Count > 0 && c.Enabled)
