@@ -39,14 +39,9 @@ internal static class AddCommand
             var a6 = addresses.Where(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6).ToList();
             if (a4.Count > 1 || a6.Count > 1)
                 throw new UserInputException("--address: at most one IPv4 and one IPv6 address");
-            var dnsValues = p.GetValue(dns) is { Length: > 0 } d ? d.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList() : null;
-            if (dnsValues is ["none"])
-                dnsValues = [];
-            foreach (var x in dnsValues ?? [])
-                Cidr.ParseAddress(x, "--dns");
-            var allowedValues = p.GetValue(allowed) is { Length: > 0 } al
-                ? al.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Select(x => Cidr.ParseNetwork(x, "--allowed-ips")).ToList()
-                : null;
+            // The same parsing as 'set' (the service's): "none", commas, limits, field-named errors.
+            var dnsValues = p.GetValue(dns) is { Length: > 0 } d ? ClientService.ParseDns(d, allowDefault: false) : null;
+            var allowedValues = p.GetValue(allowed) is { Length: > 0 } al ? ClientService.ParseAllowedIps(al) : null;
             if (p.GetValue(full))
             {
                 if (allowedValues is not null)

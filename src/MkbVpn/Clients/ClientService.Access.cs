@@ -333,7 +333,8 @@ public sealed partial class ClientService
         return result!;
     }
 
-    internal static IReadOnlyList<string> ParseDns(IReadOnlyList<string> values, bool allowDefault)
+    /// <summary>DNS servers as given on the command line or in a form: comma lists, "none" (and "default" where allowed).</summary>
+    public static IReadOnlyList<string> ParseDns(IReadOnlyList<string> values, bool allowDefault)
     {
         var list = values.SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         if (list is ["none"] || (allowDefault && list is ["default"]))
@@ -345,7 +346,8 @@ public sealed partial class ClientService
         return list;
     }
 
-    internal static IReadOnlyList<IPNetwork> ParseAllowedIps(IReadOnlyList<string> values)
+    /// <summary>AllowedIPs as given on the command line or in a form: comma lists of networks, at most 64.</summary>
+    public static IReadOnlyList<IPNetwork> ParseAllowedIps(IReadOnlyList<string> values)
     {
         var list = values.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             .Select(x => AsField("allowed-ips", () => Cidr.ParseNetwork(x, "allowed-ips"))).Distinct().ToList();
