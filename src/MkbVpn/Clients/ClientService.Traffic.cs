@@ -72,7 +72,8 @@ public sealed partial class ClientService
     /// re-added): the new value is the difference. A peer missing from the interface (blocked,
     /// interface lost) comes back with counters from zero, so its last counters become zero. A client
     /// seen for the first time counts from zero when it was created after the previous round, else
-    /// the round only takes its counters (traffic from before sampling began is not history).
+    /// the round only takes its counters (traffic from before sampling began is not history). Each
+    /// peer's latest handshake is kept with the client too ("last seen").
     /// </summary>
     internal TrafficSampleResult SampleTraffic(Store store, IReadOnlyList<PeerState> peers)
     {
@@ -121,6 +122,8 @@ public sealed partial class ClientService
 
         using var write = store.BeginWrite();
         store.RecordTraffic(minute, deltas, counters);
+        // Last seen: the latest handshake (and endpoint) stays in the store after the client goes offline.
+        store.RecordLive(peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
         store.SetRuntime(SampledAtKey, now.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
         int rolled = 0;
         var retention = store.GetTrafficRetention();
