@@ -36,11 +36,11 @@ public sealed record TrafficRetention(int MinuteHours, int HourDays)
 
     private static TimeSpan ParseSpan(string text, string field)
     {
-        var now = DateTimeOffset.UnixEpoch + TimeSpan.FromDays(36600);
-        var t = text.Trim();
-        if (t.Length == 0 || !char.IsAsciiLetter(t[^1]))
-            throw new FieldException(field, $"{field}: '{UserInputException.Shown(text)}' is not a duration (e.g. 48h, 90d)");
-        return now - Access.When.ParseSince(t, now, field);
+        var t = text.Trim().ToLowerInvariant();
+        int unit = t.Length == 0 ? 0 : t[^1] switch { 'h' => 1, 'd' => 24, 'w' => 7 * 24, _ => 0 };
+        if (unit == 0 || !int.TryParse(t[..^1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) || n > 100_000)
+            throw new FieldException(field, $"{field}: '{UserInputException.Shown(text)}' is not a duration in hours, days or weeks (e.g. 48h, 90d, 2w)");
+        return TimeSpan.FromHours((double)n * unit);
     }
 }
 
