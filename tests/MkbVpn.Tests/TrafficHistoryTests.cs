@@ -208,6 +208,20 @@ public sealed class TrafficHistoryTests : IDisposable
         Assert.StartsWith(field + ": ", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("30m", null, "history-minutes")]
+    [InlineData("15d", null, "history-minutes")]
+    [InlineData(null, "10y", "history-hours")]
+    [InlineData(null, "4000d", "history-hours")]
+    [InlineData("72h", "2d", "history-hours")]
+    public void Retention_outside_its_bounds_is_refused_and_nothing_changes(string? minutes, string? hours, string field)
+    {
+        var e = Assert.Throws<FieldException>(() => _svc.SetTrafficRetention(minutes, hours));
+        Assert.Equal(field, e.Field);
+        Assert.Equal(TrafficRetention.Default, _svc.GetTrafficRetention());
+        Assert.Equal(new TrafficRetention(72, 7), _svc.SetTrafficRetention("72h", "1w"));
+    }
+
     [Fact]
     public void The_automatic_step_keeps_the_points_bounded_and_aligned()
     {

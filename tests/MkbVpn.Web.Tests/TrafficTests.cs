@@ -143,6 +143,20 @@ public sealed class TrafficApiTests(TrafficApiTests.Fixture fixture) : IClassFix
         }
     }
 
+    [Fact]
+    public async Task The_OpenAPI_document_describes_both_endpoints_and_their_parameters()
+    {
+        using var anon = Host.Anonymous();
+        var paths = (await GetJson(anon, "/api/v1/openapi.json")).GetProperty("paths");
+        foreach (var path in new[] { "/api/v1/clients/{name}/traffic", "/api/v1/traffic" })
+        {
+            var get = paths.GetProperty(path).GetProperty("get");
+            var names = get.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).ToHashSet();
+            Assert.Superset(new HashSet<string?> { "from", "to", "step" }, names);
+            Assert.Contains("step", get.GetProperty("description").GetString(), StringComparison.Ordinal);
+        }
+    }
+
     /// <summary>A stand-in interface whose peers' counters and handshakes the test sets.</summary>
     private sealed class CountingDevice(string name) : IWireGuardDevice
     {
