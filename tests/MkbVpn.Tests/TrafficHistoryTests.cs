@@ -274,6 +274,17 @@ public sealed class TrafficHistoryTests : IDisposable
         Assert.Equal(n * 1_000L + (long)n * (n - 1) / 2, total.RxBytes);
         Assert.Equal(n, total.Points.Max(p => p.OnlineMinutes));
         Assert.Equal(1_000 + 4_242, History("c04242", "5m").RxBytes);
-        Assert.Equal(10_001L * (48 * 60 + 1 + 90 * 24 + 1), TrafficRetention.Default.MaxRows(n));
+
+        // Two days later every client's minute moves into its hour, chunk after chunk of clients.
+        _time.Advance(TimeSpan.FromHours(50));
+        using (var store = Store.Open(paths.Database, create: false))
+        {
+            var r = _svc.SampleTraffic(store, peers.Select((p, i) => p with { RxBytes = 1_000 + i, TxBytes = 10 }).ToList());
+            Assert.Equal(n, r.MinuteRowsRolledUp);
+            Assert.Equal(n + 1, store.TrafficRowCount());
+        }
+        Assert.Equal(total.RxBytes, History(null, "3d", "hour").RxBytes);
+        Assert.Equal(1_000 + 9_999, History("c09999", "3d", "hour").RxBytes);
+        Assert.Equal(10_001L * (49 * 60 + 90 * 24 + 1), TrafficRetention.Default.MaxRows(n));   // 51.0 million
     }
 }

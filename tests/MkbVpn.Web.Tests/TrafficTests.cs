@@ -157,6 +157,49 @@ public sealed class TrafficApiTests(TrafficApiTests.Fixture fixture) : IClassFix
         }
     }
 
+    [Fact]
+    public async Task In_chromium_the_chart_draws_on_a_desktop_and_a_phone_and_loads_as_an_image_in_the_page()
+    {
+        string path = Environment.GetEnvironmentVariable("MKB_VPN_CHROMIUM") is { Length: > 0 } c ? c : BrowserTests.Chromium;
+        Assert.True(File.Exists(path), $"browser tests need Debian's chromium at {path}");
+        using var playwright = await Microsoft.Playwright.Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = path,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+        string artifacts = Path.Combine(AppContext.BaseDirectory, "artifacts");
+        Directory.CreateDirectory(artifacts);
+        foreach (var (width, height, size) in new[] { (1280, 800, "large"), (390, 844, "small") })
+        {
+            var context = await browser.NewContextAsync(new() { BaseURL = Host.BaseUrl, ViewportSize = new() { Width = width, Height = height } });
+            var page = await context.NewPageAsync();
+            page.SetDefaultTimeout(15_000);
+            await page.GotoAsync("/login");
+            await page.GetByLabel("Admin name").FillAsync(WebHost.Admin);
+            await page.GetByLabel("Password").FillAsync(WebHost.Password);
+            await page.GetByRole(Microsoft.Playwright.AriaRole.Button, new() { Name = "Log in" }).ClickAsync();
+            await page.WaitForURLAsync(Host.BaseUrl + "/");
+
+            await page.GotoAsync($"/clients/tr1/traffic.svg?from=2h&size={size}");
+            var received = await page.Locator("path.rx").BoundingBoxAsync();
+            Assert.NotNull(received);
+            Assert.InRange(received.Width, width / 2.0, width);           // the data spans the chart, which fits the screen
+            Assert.True(received.Height > 10, $"the received line is flat: {received.Height}");
+            await page.ScreenshotAsync(new() { Path = Path.Combine(artifacts, $"traffic-chart-{size}.png") });
+
+            // As an <img> in the admin page (same origin, the page's CSP allows it).
+            await page.GotoAsync("/");
+            bool loaded = await page.EvaluateAsync<bool>("""
+                () => new Promise(done => { const i = new Image(); i.onload = () => done(i.naturalWidth > 0); i.onerror = () => done(false);
+                  i.src = '/traffic.svg?size=' + (innerWidth < 600 ? 'small' : 'large'); document.body.append(i); })
+                """);
+            Assert.True(loaded, "the total chart did not load as an image");
+            await context.CloseAsync();
+        }
+    }
+
     /// <summary>A stand-in interface whose peers' counters and handshakes the test sets.</summary>
     private sealed class CountingDevice(string name) : IWireGuardDevice
     {
@@ -259,7 +302,7 @@ public sealed class TrafficChartTests
         // After a reset the service counts the new counter value: one large bucket, never a negative one.
         var root = Parse(TrafficChart.Render(History("carol", 60, (1_000, 10, 1), (5_000_000, 20, 1), (2_000, 30, 1)), TrafficChart.ChartSize.Small));
         AssertInside(root);
-        Assert.Equal("0 0 420 260", (string)root.Attribute("viewBox")!);
+        Assert.Equal("0 0 420 270", (string)root.Attribute("viewBox")!);
         Assert.Single(root.Descendants(Svg + "rect"), e => (string?)e.Attribute("class") == "online");
     }
 

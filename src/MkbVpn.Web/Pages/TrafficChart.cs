@@ -53,7 +53,7 @@ internal static class TrafficChart
     }
 
     private static Layout LayoutOf(ChartSize size) => size == ChartSize.Small
-        ? new Layout(420, 260, 54, 10, 34, 30, 13, 3, 4)
+        ? new Layout(420, 270, 54, 10, 46, 30, 13, 3, 4)
         : new Layout(800, 280, 64, 14, 34, 30, 12, 7, 5);
 
     /// <summary>The chart of one history (a client's or the total). <paramref name="idPrefix"/> keeps the title's ids unique on a page with several charts.</summary>
@@ -133,7 +133,8 @@ internal static class TrafficChart
         sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"tx-key\" fill=\"#c2410c\" x=\"{lx}\" y=\"{ly - 9}\" width=\"10\" height=\"10\"/><text x=\"{lx + 14}\" y=\"{ly}\" fill=\"#334155\">Sent {Bytes(history.TxBytes)}</text>");
         lx += size == ChartSize.Small ? 104 : 140;
         sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"online-key\" fill=\"#16a34a\" fill-opacity=\"0.35\" x=\"{lx}\" y=\"{ly - 9}\" width=\"10\" height=\"10\"/><text x=\"{lx + 14}\" y=\"{ly}\" fill=\"#334155\">Online</text>");
-        sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{l.Width - l.Right}\" y=\"{ly}\" text-anchor=\"end\" fill=\"#334155\">per {perStep}, UTC</text>");
+        // The step and the time zone: beside the legend, or under it on a phone.
+        sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{l.Width - l.Right}\" y=\"{(size == ChartSize.Small ? ly + l.FontSize + 5 : ly)}\" text-anchor=\"end\" fill=\"#334155\">per {perStep}, UTC</text>");
         sb.Append("</svg>");
         return sb.ToString();
     }

@@ -120,22 +120,48 @@ public sealed partial class ClientService
             if (!seen.Contains(id) && (before.Rx != 0 || before.Tx != 0))
                 counters.Add((id, before with { Rx = 0, Tx = 0 }));
 
-        using var write = store.BeginWrite();
-        store.RecordTraffic(minute, deltas, counters);
-        // Last seen: the latest handshake (and endpoint) stays in the store after the client goes offline.
-        store.RecordLive(peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
-        store.SetRuntime(SampledAtKey, now.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
-        int rolled = 0;
+        using (var write = store.BeginWrite())
+        {
+            store.RecordTraffic(minute, deltas, counters);
+            // Last seen: the latest handshake (and endpoint) stays in the store after the client goes offline.
+            store.RecordLive(peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+            store.SetRuntime(SampledAtKey, now.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+            write.Commit();
+        }
+        int rolled = RollUpTraffic(store, minute);
+        return new TrafficSampleResult(true, deltas.Count, resets, deltas.Count(d => d.Rx != 0 || d.Tx != 0 || d.Online), rolled);
+    }
+
+    /// <summary>Clients per roll-up transaction: an hour of minute rows for 500 busy clients is 30,000 rows.</summary>
+    private const long RollUpChunk = 500;
+
+    /// <summary>
+    /// Once an hour: the minute rows that left the minute window become hour rows, the hour rows that
+    /// left the hour window go. In chunks of clients, a transaction each; the hour is marked done after
+    /// the last chunk, so a round that was interrupted is simply repeated (the chunks done have nothing left to move).
+    /// </summary>
+    private static int RollUpTraffic(Store store, long minute)
+    {
         var retention = store.GetTrafficRetention();
         long cutoff = (minute - retention.MinuteHours * 60L) / 60 * 60;
-        if (store.GetRuntime(RolledToKey) != cutoff.ToString(CultureInfo.InvariantCulture))
+        if (store.GetRuntime(RolledToKey) == cutoff.ToString(CultureInfo.InvariantCulture))
+            return 0;
+        long hourCutoff = (minute - retention.HourDays * 1440L) / 60 * 60;
+        long maxId = store.MaxClientId();
+        int rolled = 0;
+        for (long lo = 0; lo <= maxId; lo += RollUpChunk)
         {
-            long hourCutoff = (minute - retention.HourDays * 1440L) / 60 * 60;
-            rolled = store.RollUpTraffic(cutoff, hourCutoff).MinuteRows;
-            store.SetRuntime(RolledToKey, cutoff.ToString(CultureInfo.InvariantCulture));
+            using var write = store.BeginWrite();
+            rolled += store.RollUpClientTraffic(cutoff, hourCutoff, lo, lo + RollUpChunk).MinuteRows;
+            write.Commit();
         }
-        write.Commit();
-        return new TrafficSampleResult(true, deltas.Count, resets, deltas.Count(d => d.Rx != 0 || d.Tx != 0 || d.Online), rolled);
+        using (var write = store.BeginWrite())
+        {
+            store.RollUpTotalTraffic(cutoff, hourCutoff);
+            store.SetRuntime(RolledToKey, cutoff.ToString(CultureInfo.InvariantCulture));
+            write.Commit();
+        }
+        return rolled;
     }
 
     /// <summary>

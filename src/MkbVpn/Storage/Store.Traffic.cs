@@ -98,20 +98,29 @@ public sealed partial class Store
     }
 
     /// <summary>
-    /// Moves the minute rows before <paramref name="minuteCutoff"/> (an hour boundary) into hour rows,
-    /// and deletes hour rows before <paramref name="hourCutoff"/>. The per-client statements seek by
-    /// client (the IN list drives the primary key), never scanning the whole table.
+    /// Moves the minute rows before <paramref name="minuteCutoff"/> (an hour boundary) of the clients
+    /// with ids in [<paramref name="fromId"/>, <paramref name="toId"/>) into hour rows, and deletes
+    /// their hour rows before <paramref name="hourCutoff"/>. The statements seek by client (the IN list
+    /// drives the primary key), never scanning the whole table; the caller takes the clients in
+    /// chunks, a transaction each, so no write holds the database for long.
     /// </summary>
-    internal (int MinuteRows, int HourRowsDeleted) RollUpTraffic(long minuteCutoff, long hourCutoff)
+    internal (int MinuteRows, int HourRowsDeleted) RollUpClientTraffic(long minuteCutoff, long hourCutoff, long fromId, long toId)
     {
-        const string ClientRange = "client_id IN (SELECT id FROM clients) AND minute < $cut";
+        const string Clients = "client_id IN (SELECT id FROM clients WHERE id >= $lo AND id < $hi)";
         Execute($"""
             INSERT INTO traffic_hour (client_id, minute, rx, tx, online)
-            SELECT client_id, (minute / 60) * 60, SUM(rx), SUM(tx), SUM(online) FROM traffic_minute WHERE {ClientRange}
+            SELECT client_id, (minute / 60) * 60, SUM(rx), SUM(tx), SUM(online) FROM traffic_minute WHERE {Clients} AND minute < $cut
             GROUP BY client_id, (minute / 60) * 60
             ON CONFLICT (client_id, minute) DO UPDATE SET rx = traffic_hour.rx + excluded.rx, tx = traffic_hour.tx + excluded.tx, online = traffic_hour.online + excluded.online
-            """, ("$cut", minuteCutoff));
-        int moved = Execute($"DELETE FROM traffic_minute WHERE {ClientRange}", ("$cut", minuteCutoff));
+            """, ("$cut", minuteCutoff), ("$lo", fromId), ("$hi", toId));
+        int moved = Execute($"DELETE FROM traffic_minute WHERE {Clients} AND minute < $cut", ("$cut", minuteCutoff), ("$lo", fromId), ("$hi", toId));
+        int deleted = Execute($"DELETE FROM traffic_hour WHERE {Clients} AND minute < $cut", ("$cut", hourCutoff), ("$lo", fromId), ("$hi", toId));
+        return (moved, deleted);
+    }
+
+    /// <summary>The same for the total over all clients.</summary>
+    internal void RollUpTotalTraffic(long minuteCutoff, long hourCutoff)
+    {
         Execute("""
             INSERT INTO traffic_total_hour (minute, rx, tx, online)
             SELECT (minute / 60) * 60, SUM(rx), SUM(tx), SUM(online) FROM traffic_total_minute WHERE minute < $cut
@@ -119,9 +128,14 @@ public sealed partial class Store
             ON CONFLICT (minute) DO UPDATE SET rx = traffic_total_hour.rx + excluded.rx, tx = traffic_total_hour.tx + excluded.tx, online = traffic_total_hour.online + excluded.online
             """, ("$cut", minuteCutoff));
         Execute("DELETE FROM traffic_total_minute WHERE minute < $cut", ("$cut", minuteCutoff));
-        int deleted = Execute($"DELETE FROM traffic_hour WHERE {ClientRange}", ("$cut", hourCutoff));
         Execute("DELETE FROM traffic_total_hour WHERE minute < $cut", ("$cut", hourCutoff));
-        return (moved, deleted);
+    }
+
+    /// <summary>The highest client id (0 without clients): the roll-up's chunks go up to it.</summary>
+    internal long MaxClientId()
+    {
+        using var cmd = Command("SELECT COALESCE(MAX(id), 0) FROM clients");
+        return (long)cmd.ExecuteScalar()!;
     }
 
     /// <summary>

@@ -16,9 +16,10 @@ public sealed record TrafficRetention(int MinuteHours, int HourDays)
 
     /// <summary>
     /// The most rows the history holds for <paramref name="clients"/> clients that are all online and
-    /// busy every minute (idle, offline minutes write no row): minute rows, hour rows, and the total's.
+    /// busy every minute (idle, offline minutes write no row): minute rows (the window plus the hour
+    /// not yet rolled up), hour rows, and the total's.
     /// </summary>
-    public long MaxRows(long clients) => (clients + 1) * (MinuteHours * 60L + 1 + HourDays * 24L + 1);
+    public long MaxRows(long clients) => (clients + 1) * ((MinuteHours + 1) * 60L + HourDays * 24L + 1);
 
     /// <summary>Validates an admin's values ("48h", "90d"); the fields are the CLI's flags without dashes.</summary>
     public static TrafficRetention Parse(string? minutes, string? hours, TrafficRetention current)
