@@ -129,9 +129,9 @@ internal static class TrafficChart
         int ly = 14, lx = l.Left;
         string perStep = StepText(history.StepSeconds);
         sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"rx-key\" fill=\"#2563eb\" x=\"{lx}\" y=\"{ly - 9}\" width=\"10\" height=\"10\"/><text x=\"{lx + 14}\" y=\"{ly}\" fill=\"#334155\">Received {Bytes(history.RxBytes)}</text>");
-        lx += size == ChartSize.Small ? 118 : 150;
+        lx += size == ChartSize.Small ? 128 : 150;
         sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"tx-key\" fill=\"#c2410c\" x=\"{lx}\" y=\"{ly - 9}\" width=\"10\" height=\"10\"/><text x=\"{lx + 14}\" y=\"{ly}\" fill=\"#334155\">Sent {Bytes(history.TxBytes)}</text>");
-        lx += size == ChartSize.Small ? 104 : 140;
+        lx += size == ChartSize.Small ? 112 : 140;
         sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"online-key\" fill=\"#16a34a\" fill-opacity=\"0.35\" x=\"{lx}\" y=\"{ly - 9}\" width=\"10\" height=\"10\"/><text x=\"{lx + 14}\" y=\"{ly}\" fill=\"#334155\">Online</text>");
         // The step and the time zone: beside the legend, or under it on a phone.
         sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{l.Width - l.Right}\" y=\"{(size == ChartSize.Small ? ly + l.FontSize + 5 : ly)}\" text-anchor=\"end\" fill=\"#334155\">per {perStep}, UTC</text>");
