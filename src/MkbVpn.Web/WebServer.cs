@@ -169,6 +169,7 @@ public sealed class WebServer
         app.MapOpenApi("/api/v1/openapi.json");
         ClientsApi.Map(app);
         AccessApi.Map(app);
+        TrafficApi.Map(app);
         LoginPage.Map(app);
         ClientsPage.Map(app);
         ServerPage.Map(app);
