@@ -80,9 +80,15 @@ internal static class WebSecurity
         app.UseAntiforgery();
         app.Use(async (ctx, next) =>
         {
-            if (ctx.Features.Get<Microsoft.AspNetCore.Antiforgery.IAntiforgeryValidationFeature>() is { IsValid: false }
-                && Session.Find(ctx) is not { ViaToken: true })
+            if (ctx.Features.Get<IAntiforgeryValidationFeature>() is { IsValid: false })
             {
+                if (Session.Find(ctx) is { ViaToken: true })
+                {
+                    // A bearer token is no ambient credential: its request needs no antiforgery token, and the form may be read.
+                    ctx.Features.Set<IAntiforgeryValidationFeature>(null);
+                    await next(ctx);
+                    return;
+                }
                 IResult refusal = WebServer.IsApi(ctx)
                     ? Problems.Status(StatusCodes.Status403Forbidden, CsrfRefusal)
                     : Views.Message(ctx, "Forbidden", CsrfRefusal, StatusCodes.Status403Forbidden);
