@@ -106,6 +106,8 @@ public sealed class WebServer
         builder.Logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        // The framework's authentication handler logs every challenge at Information under the handler's own name.
+        builder.Logging.AddFilter(typeof(BearerTokenHandler).FullName, LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -184,11 +186,16 @@ public sealed class WebServer
         AccessPage.Map(pages);
         AccountPage.Map(pages);
         Assets.Map(app);
-        Metrics.Map(options.MetricsPublic ? app.MapGroup("").AllowAnonymous() : api);
+        var metrics = options.MetricsPublic ? app.MapGroup("").AllowAnonymous() : api;
+        Metrics.Map(metrics);
+        // 404 or 405 for what no route takes, after the same authentication as the routes around it
+        // (an anonymous caller learns nothing about which addresses exist).
         var known = new KnownRoutes(app.Services.GetRequiredService<EndpointDataSource>());
-        // 404 or 405 for what no route takes, after the same authentication as the routes around it.
-        foreach (var (pattern, group) in new[] { ("/api/{**path}", api), ("/metrics", options.MetricsPublic ? app.MapGroup("").AllowAnonymous() : api), ("{**path}", pages) })
+        void Fallback(RouteGroupBuilder group, string pattern) =>
             group.MapFallback(pattern, (HttpContext ctx) => NotFoundOrWrongMethod(ctx, known)).WithMetadata(new UnmatchedRoute()).ExcludeFromDescription();
+        Fallback(api, "/api/{**path}");
+        Fallback(metrics, "/metrics");
+        Fallback(pages, "{**path}");
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             foreach (var url in app.Urls)

@@ -69,8 +69,10 @@ internal static class Assets
         .facts { display:grid; grid-template-columns:max-content minmax(0, 1fr); gap:.3rem 1rem; margin:0; } .facts dt { font-weight:600; } .facts dd { margin:0; min-width:0; overflow-wrap:anywhere; }
         .actions { display:flex; flex-wrap:wrap; gap:1rem; margin:1.2rem 0; align-items:center; }
         .actions form { margin:0; }
-        .edit, .add-rule, .add-group, .check { display:flex; flex-wrap:wrap; gap:.4rem .6rem; align-items:center; margin:1rem 0; }
-        .edit h2, .edit h3, .add-rule h3, .add-group h3, .edit p { flex-basis:100%; margin:.4rem 0 0; }
+        .check { display:flex; flex-wrap:wrap; gap:.4rem .6rem; align-items:center; margin:1rem 0; }
+        .edit, .add-rule, .add-group { display:grid; grid-template-columns:max-content minmax(0, 22rem); gap:.4rem .8rem; align-items:center; margin:1rem 0; }
+        .edit h2, .edit h3, .add-rule h3, .add-group h3, .edit p { grid-column:1 / -1; margin:.4rem 0 0; }
+        .edit button, .add-rule button, .add-group button { grid-column:2; justify-self:start; }
         pre { background:var(--panel); padding:1rem; overflow:auto; border-radius:6px; max-width:100%; white-space:pre-wrap; }
         .login { max-width:24rem; margin:3rem auto; } .login form { display:grid; gap:.4rem; } .login button { margin-top:.8rem; }
         .empty { color:var(--muted); text-align:center; }
@@ -91,6 +93,8 @@ internal static class Assets
           table.cards td.row-actions button { min-height:2.75rem; min-width:7rem; }
           table.cards td.empty { display:block; }
           .settings th { width:auto; }
+          .edit, .add-rule, .add-group { grid-template-columns:minmax(0, 1fr); gap:.2rem; }
+          .edit button, .add-rule button, .add-group button { grid-column:1; margin-top:.4rem; }
         }
         """;
 
