@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.AspNetCore.Builder;
 
 namespace MkbVpn.Web.Tests;
 
@@ -97,5 +98,26 @@ public sealed class PageTests(WebHostFixture fixture) : IClassFixture<WebHostFix
             Assert.Equal("DENY", r.Headers.GetValues("X-Frame-Options").Single());
             Assert.Equal("no-store", r.Headers.CacheControl?.ToString());
         }
+    }
+
+    [Fact]
+    public async Task A_route_mapped_without_saying_so_is_closed_and_needs_the_antiforgery_token_too()
+    {
+        int changes = 0;
+        await using var host = await WebHost.StartAsync(app => app.MapPost("/probe-unmarked", () => ++changes));
+        using (var anon = host.Anonymous())
+        using (var r = await anon.PostAsync("/probe-unmarked", new FormUrlEncodedContent([])))
+            Assert.Equal(HttpStatusCode.Found, r.StatusCode);   // the fallback policy: log in first
+        var (http, csrf) = await host.LoginAsync();
+        using var _ = http;
+        using (var r = await http.PostAsync("/probe-unmarked", new FormUrlEncodedContent([])))
+            Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        Assert.Equal(0, changes);
+        using (var r = await http.PostAsync("/probe-unmarked", Form(csrf)))
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        using var token = host.TokenClient();
+        using (var r = await token.PostAsync("/probe-unmarked", null))
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal(2, changes);
     }
 }

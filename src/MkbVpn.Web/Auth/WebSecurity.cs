@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.Extensions.DependencyInjection;
 using MkbVpn.Admin;
 using MkbVpn.Web.Api;
@@ -80,6 +81,15 @@ internal static class WebSecurity
         app.UseAntiforgery();
         app.Use(async (ctx, next) =>
         {
+            // An endpoint mapped without saying either way (none of ours) is checked too: a page session's
+            // change always needs its token unless the endpoint opts out (DisableAntiforgery, as /login does).
+            if (!BearerTokenHandler.IsRead(ctx.Request.Method) && !HttpMethods.IsTrace(ctx.Request.Method)
+                && ctx.GetEndpoint() is { } endpoint && endpoint.Metadata.GetMetadata<IAntiforgeryMetadata>() is null
+                && Session.Find(ctx) is { ViaToken: false })
+            {
+                bool valid = await ctx.RequestServices.GetRequiredService<IAntiforgery>().IsRequestValidAsync(ctx);
+                ctx.Features.Set<IAntiforgeryValidationFeature>(new Checked(valid));
+            }
             if (ctx.Features.Get<IAntiforgeryValidationFeature>() is { IsValid: false })
             {
                 if (Session.Find(ctx) is { ViaToken: true })
@@ -97,6 +107,13 @@ internal static class WebSecurity
             }
             await next(ctx);
         });
+    }
+
+    private sealed class Checked(bool valid) : IAntiforgeryValidationFeature
+    {
+        public bool IsValid => valid;
+
+        public Exception? Error => null;
     }
 
     /// <summary>The page's antiforgery token for this request (sets its cookie when new); null without a page session or before login.</summary>
