@@ -79,34 +79,37 @@ internal static class WebSecurity
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseAntiforgery();
-        app.Use(async (ctx, next) =>
+        app.Use(RefuseForgedRequests);
+    }
+
+    /// <summary>403 for a page session's change without its antiforgery token; a bearer request goes on.</summary>
+    private static async Task RefuseForgedRequests(HttpContext ctx, RequestDelegate next)
+    {
+        // An endpoint mapped without saying either way (none of ours) is checked too: a page session's
+        // change always needs its token unless the endpoint opts out (DisableAntiforgery, as /login does).
+        if (!BearerTokenHandler.IsRead(ctx.Request.Method) && !HttpMethods.IsTrace(ctx.Request.Method)
+            && ctx.GetEndpoint() is { } endpoint && endpoint.Metadata.GetMetadata<IAntiforgeryMetadata>() is null
+            && Session.Find(ctx) is { ViaToken: false })
         {
-            // An endpoint mapped without saying either way (none of ours) is checked too: a page session's
-            // change always needs its token unless the endpoint opts out (DisableAntiforgery, as /login does).
-            if (!BearerTokenHandler.IsRead(ctx.Request.Method) && !HttpMethods.IsTrace(ctx.Request.Method)
-                && ctx.GetEndpoint() is { } endpoint && endpoint.Metadata.GetMetadata<IAntiforgeryMetadata>() is null
-                && Session.Find(ctx) is { ViaToken: false })
+            bool valid = await ctx.RequestServices.GetRequiredService<IAntiforgery>().IsRequestValidAsync(ctx);
+            ctx.Features.Set<IAntiforgeryValidationFeature>(new Checked(valid));
+        }
+        if (ctx.Features.Get<IAntiforgeryValidationFeature>() is { IsValid: false })
+        {
+            if (Session.Find(ctx) is { ViaToken: true })
             {
-                bool valid = await ctx.RequestServices.GetRequiredService<IAntiforgery>().IsRequestValidAsync(ctx);
-                ctx.Features.Set<IAntiforgeryValidationFeature>(new Checked(valid));
-            }
-            if (ctx.Features.Get<IAntiforgeryValidationFeature>() is { IsValid: false })
-            {
-                if (Session.Find(ctx) is { ViaToken: true })
-                {
-                    // A bearer token is no ambient credential: its request needs no antiforgery token, and the form may be read.
-                    ctx.Features.Set<IAntiforgeryValidationFeature>(null);
-                    await next(ctx);
-                    return;
-                }
-                IResult refusal = WebServer.IsApi(ctx)
-                    ? Problems.Status(StatusCodes.Status403Forbidden, CsrfRefusal)
-                    : Views.Message(ctx, "Forbidden", CsrfRefusal, StatusCodes.Status403Forbidden);
-                await refusal.ExecuteAsync(ctx);
+                // A bearer token is no ambient credential: its request needs no antiforgery token, and the form may be read.
+                ctx.Features.Set<IAntiforgeryValidationFeature>(null);
+                await next(ctx);
                 return;
             }
-            await next(ctx);
-        });
+            IResult refusal = WebServer.IsApi(ctx)
+                ? Problems.Status(StatusCodes.Status403Forbidden, CsrfRefusal)
+                : Views.Message(ctx, "Forbidden", CsrfRefusal, StatusCodes.Status403Forbidden);
+            await refusal.ExecuteAsync(ctx);
+            return;
+        }
+        await next(ctx);
     }
 
     private sealed class Checked(bool valid) : IAntiforgeryValidationFeature
@@ -116,7 +119,7 @@ internal static class WebSecurity
         public Exception? Error => null;
     }
 
-    /// <summary>The page's antiforgery token for this request (sets its cookie when new); null without a page session or before login.</summary>
+    /// <summary>The antiforgery token for this request's forms, bound to its session (or to no one, on the login form); sets its cookie when new.</summary>
     public static string Token(HttpContext ctx) =>
         ctx.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(ctx).RequestToken!;
 }
