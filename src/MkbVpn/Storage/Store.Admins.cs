@@ -67,8 +67,9 @@ public sealed partial class Store
         Execute("UPDATE admins SET totp_last_step = @s WHERE id = @id AND (totp_last_step IS NULL OR totp_last_step < @s)", ("@s", step), ("@id", id)) == 1;
 
     /// <summary>Ends an admin's sessions, all or all but <paramref name="except"/>. Returns how many ended.</summary>
-    public int DeleteSessionsOf(long adminId, string? except = null) =>
-        Execute("DELETE FROM sessions WHERE admin_id = @a AND (@keep IS NULL OR id <> @keep)", ("@a", adminId), ("@keep", except));
+    public int DeleteSessionsOf(long adminId, string? except = null) => except is null
+        ? Execute("DELETE FROM sessions WHERE admin_id = @a", ("@a", adminId))
+        : Execute("DELETE FROM sessions WHERE admin_id = @a AND id <> @keep", ("@a", adminId), ("@keep", except));
 
     /// <summary>Deletes an admin and (by cascade) their sessions.</summary>
     public bool DeleteAdmin(long id)

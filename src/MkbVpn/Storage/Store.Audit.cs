@@ -16,10 +16,22 @@ public sealed partial class Store
     /// <summary>Entries newest first, filtered by client (exact name, any case) and start time.</summary>
     public (IReadOnlyList<AuditEntry> Items, int Total) QueryAudit(string? client, DateTimeOffset? since, int offset, int limit)
     {
-        string where = $"WHERE (@client IS NULL OR {_d.NoCase("client")} = {_d.NoCase("@client")}) AND (@since IS NULL OR at >= @since)";
-        var args = new (string, object?)[] { ("@client", client), ("@since", since is { } s ? Time(s) : null) };
+        // Only the filters given: PostgreSQL cannot type a parameter that is only ever compared with NULL.
+        var filters = new List<string>();
+        var args = new List<(string, object?)>();
+        if (client is not null)
+        {
+            filters.Add($"{_d.NoCase("client")} = {_d.NoCase("@client")}");
+            args.Add(("@client", client));
+        }
+        if (since is { } s)
+        {
+            filters.Add("at >= @since");
+            args.Add(("@since", Time(s)));
+        }
+        string where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
         int total;
-        using (var count = Command($"SELECT count(*) FROM audit_log {where}", args))
+        using (var count = Command($"SELECT count(*) FROM audit_log {where}", [.. args]))
             total = Convert.ToInt32(Scalar(count), System.Globalization.CultureInfo.InvariantCulture);
         using var cmd = Command($"SELECT id, at, actor, via, action, target, client, detail, outcome FROM audit_log {where} ORDER BY id DESC LIMIT @limit OFFSET @offset",
             [.. args, ("@limit", limit), ("@offset", offset)]);

@@ -1,3 +1,5 @@
+using Npgsql;
+
 namespace MkbVpn.Storage;
 
 /// <summary>
@@ -298,6 +300,16 @@ public sealed partial class Store
 
     public static int SchemaVersion => Migrations.Length;
 
+    /// <summary>For tests of the migrations: a PostgreSQL store brought only to <paramref name="version"/>.</summary>
+    internal static Store OpenAtVersion(StoreLocation location, int version)
+    {
+        var db = new NpgsqlConnection(location.ConnectionString);
+        db.Open();
+        var store = new Store(db, PostgresDialect.Instance, location.Shown, location.Shown);
+        store.Migrate(create: true, upTo: version);
+        return store;
+    }
+
     /// <summary>The schema version the store is at (after Open: the current one).</summary>
     public long UserVersion() => _d.ReadVersion(_db, _tx);
 
@@ -306,10 +318,11 @@ public sealed partial class Store
     /// dialects run DDL transactionally). <paramref name="create"/> false: a PostgreSQL database without
     /// the schema is "not initialised" rather than given one by a read.
     /// </summary>
-    private void Migrate(bool create)
+    private void Migrate(bool create, int upTo = -1)
     {
+        int target = upTo < 0 ? Migrations.Length : upTo;
         long version = _d.ReadVersion(_db, null);
-        if (version == Migrations.Length)
+        if (version == target)
             return;
         if (version > Migrations.Length)
             throw new UserInputException($"database {Path} is from a newer mkb-vpn (schema {version}, this one knows {Migrations.Length})", ExitCodes.Database);
@@ -318,7 +331,7 @@ public sealed partial class Store
         using var tx = BeginWrite();
         version = _d.ReadVersion(_db, _tx);   // re-read under the lock
         bool sqlite = _d is SqliteDialect;
-        for (long v = version; v < Migrations.Length; v++)
+        for (long v = version; v < target; v++)
         {
             Exec(_db, sqlite ? Migrations[v].Sqlite : Migrations[v].Postgres, _tx);
             _d.WriteVersion(_db, _tx!, v + 1);

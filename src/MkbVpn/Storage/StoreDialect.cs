@@ -139,18 +139,32 @@ internal sealed class PostgresDialect : StoreDialect
             INSERT INTO schema_version (version) VALUES ({version.ToString(CultureInfo.InvariantCulture)});
             """);
 
+    /// <summary>
+    /// BEGIN, then the writers' lock. A wait that ends in a deadlock report or a serialization failure
+    /// (another session's doing, nothing of ours is written yet) is retried twice; a lock held past
+    /// <see cref="LockWaitSeconds"/> is "busy", as SQLite's busy timeout is.
+    /// </summary>
     public override DbTransaction BeginWrite(DbConnection db)
     {
-        var tx = db.BeginTransaction(IsolationLevel.ReadCommitted);
-        try
+        for (int attempt = 1; ; attempt++)
         {
-            Exec(db, tx, $"SET LOCAL lock_timeout = '{LockWaitSeconds}s'; SELECT pg_advisory_xact_lock({WriteLockKey});");
-            return tx;
-        }
-        catch
-        {
-            tx.Dispose();
-            throw;
+            var tx = db.BeginTransaction(IsolationLevel.ReadCommitted);
+            try
+            {
+                Exec(db, tx, $"SET LOCAL lock_timeout = '{LockWaitSeconds}s'; SELECT pg_advisory_xact_lock({WriteLockKey});");
+                return tx;
+            }
+            catch (PostgresException e) when (attempt < 3 && e.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
+            {
+                tx.Rollback();
+                tx.Dispose();
+                Thread.Sleep(Random.Shared.Next(10, 50) * attempt);
+            }
+            catch
+            {
+                tx.Dispose();
+                throw;
+            }
         }
     }
 
@@ -177,10 +191,6 @@ internal sealed class PostgresDialect : StoreDialect
 
     public override string? Violation(DbException e) =>
         e is PostgresException p && p.SqlState.StartsWith("23", StringComparison.Ordinal) ? p.ConstraintName ?? p.ColumnName ?? p.MessageText : null;
-
-    /// <summary>True for the failures a retry can cure: serialization failure, deadlock, lock wait over.</summary>
-    public static bool IsTransient(DbException e) =>
-        e is PostgresException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.LockNotAvailable };
 
     public override UserInputException Translate(DbException e, string where) => e switch
     {
