@@ -184,7 +184,7 @@ internal sealed class PostgresDialect : StoreDialect
     /// <summary>Rows copied with their ids leave the identity counter behind: it continues after the largest.</summary>
     public override void AfterCopy(DbConnection db, DbTransaction tx, string table)
     {
-        if (Scalar(db, tx, $"SELECT pg_get_serial_sequence('{table}', 'id')") is not string sequence)
+        if (Scalar(db, tx, $"SELECT pg_get_serial_sequence(table_name, column_name) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{table}' AND column_name = 'id'") is not string sequence)
             return;
         Exec(db, tx, $"SELECT setval('{sequence}', coalesce((SELECT max(id) FROM {table}), 0) + 1, false)");
     }
