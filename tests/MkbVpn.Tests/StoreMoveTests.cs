@@ -95,7 +95,7 @@ public sealed class StoreMoveTests(PostgresServer pg) : IDisposable
 
         // The SQLite file is kept but refuses further use, naming where the registry went.
         var e = Assert.Throws<UserInputException>(() => svc.List());
-        Assert.Contains(r.To, e.Message);
+        Assert.Contains(location, e.Message);   // as given, passfile and all: what to set
         Assert.Contains(StoreLocation.Variable, e.Message);
         Fixtures.AssertOneLine(e.Message);
         // And moving it again is refused.

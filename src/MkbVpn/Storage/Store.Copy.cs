@@ -96,7 +96,7 @@ public sealed partial class Store
         RequireServer();
         using var target = Open(to, create: true);
         var result = CopyTo(target);
-        SetRuntime(MovedToKey, to.Shown);
+        SetRuntime(MovedToKey, to.Given);
         return result;
     }
 
@@ -104,7 +104,7 @@ public sealed partial class Store
     private void RefuseIfMoved()
     {
         if (GetRuntime(MovedToKey) is { } where)
-            throw new UserInputException($"the store in {Where} was moved to {where} ('mkb-vpn migrate-store'): set {StoreLocation.Variable}={where} (or pass --store) for every mkb-vpn command", ExitCodes.UserError);
+            throw new UserInputException($"the store in {Where} was moved to PostgreSQL ('mkb-vpn migrate-store'): set {StoreLocation.Variable}='{where}' (or pass --store) for every mkb-vpn command", ExitCodes.UserError);
     }
 
     /// <summary>A SQLite copy of a PostgreSQL store (for backups): every row, one snapshot, the file in rollback-journal mode.</summary>

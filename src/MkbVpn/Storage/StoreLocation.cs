@@ -15,11 +15,15 @@ public sealed class StoreLocation
 {
     public const string Variable = "MKB_VPN_STORE";
 
-    private StoreLocation(string connectionString, string shown)
+    private StoreLocation(string given, string connectionString, string shown)
     {
+        Given = given;
         ConnectionString = connectionString;
         Shown = shown;
     }
+
+    /// <summary>The location as the admin wrote it (it holds no password: <see cref="Parse"/> refuses one).</summary>
+    public string Given { get; }
 
     /// <summary>For Npgsql; holds no password.</summary>
     internal string ConnectionString { get; }
@@ -79,7 +83,7 @@ public sealed class StoreLocation
         if (string.IsNullOrEmpty(b.ApplicationName))
             b.ApplicationName = "mkb-vpn";
         string shown = $"postgresql://{(string.IsNullOrEmpty(b.Username) ? "" : b.Username + "@")}{(b.Host!.Contains(':') && !b.Host.Contains(',') ? "[" + b.Host + "]" : b.Host)}:{b.Port.ToString(CultureInfo.InvariantCulture)}/{b.Database}";
-        return new StoreLocation(b.ConnectionString, shown);
+        return new StoreLocation(value, b.ConnectionString, shown);
     }
 
     private static UserInputException Refuse(string why) => new($"--store: {why}", ExitCodes.UserError);

@@ -24,7 +24,7 @@ public static class StoreMove
         using var held = dataLock.Acquire(paths.LockFile, wait);
         using var source = Store.Open(paths.Database, create: false);
         if (source.GetRuntime(Store.MovedToKey) is { } where)
-            throw new UserInputException($"migrate-store: the store in {paths.DataDir} was already moved to {where}", ExitCodes.Conflict);
+            throw new UserInputException($"migrate-store: the store in {paths.DataDir} was already moved to PostgreSQL ({where})", ExitCodes.Conflict);
         var rows = source.MoveTo(location);
         return new Result(paths.DataDir, location.Shown, rows);
     }
