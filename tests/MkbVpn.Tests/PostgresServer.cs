@@ -116,8 +116,10 @@ public sealed class PostgresServer : IDisposable
     private void Start()
     {
         _bin = FindBin();
-        _dir = Path.Combine(Path.GetTempPath(), "mkbvpn-pg-" + Guid.NewGuid().ToString("N")[..12]);
+        RemoveOrphans();
+        _dir = Path.Combine(Path.GetTempPath(), Prefix + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(_dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.WriteAllText(Path.Combine(_dir, "owner.pid"), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         string pwfile = Path.Combine(_dir, "pwfile");
         File.WriteAllText(pwfile, Password + "\n");
         File.SetUnixFileMode(pwfile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -148,6 +150,32 @@ public sealed class PostgresServer : IDisposable
         string pass = Path.Combine(_dir, "pgpass");
         File.WriteAllText(pass, $"127.0.0.1:{_port}:*:{Superuser}:{Password}\n");
         File.SetUnixFileMode(pass, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    private const string Prefix = "mkbvpn-pg-";
+
+    /// <summary>
+    /// A test run that was killed (no Dispose) leaves its server running: the next run stops and
+    /// removes every cluster whose owning test process is gone.
+    /// </summary>
+    private void RemoveOrphans()
+    {
+        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), Prefix + "*"))
+        {
+            string owner = Path.Combine(dir, "owner.pid");
+            if (!File.Exists(owner) || !int.TryParse(File.ReadAllText(owner), out int pid) || Directory.Exists($"/proc/{pid}"))
+                continue;
+            try
+            {
+                if (File.Exists(Path.Combine(dir, "data", "postmaster.pid")))
+                    AsServerUser("pg_ctl", "-D", Path.Combine(dir, "data"), "-m", "immediate", "-w", "stop");
+            }
+            catch (InvalidOperationException)
+            {
+                // Not running any more.
+            }
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     private static int FreePort()
