@@ -112,6 +112,25 @@ public sealed class PostgresStoreTests(PostgresServer pg)
     }
 
     [Fact]
+    public async Task Stores_opened_at_once_on_an_empty_database_create_the_schema_once()
+    {
+        string location = pg.NewDatabase();
+        using var gate = new ManualResetEventSlim(false);
+        var opens = Enumerable.Range(0, 8).Select(_ => Task.Factory.StartNew(() =>
+        {
+            gate.Wait();
+            using var store = Store.Open(StoreLocation.Parse(location), create: true);
+            return store.UserVersion();
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        gate.Set();
+        var versions = await Task.WhenAll(opens).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.All(versions, v => Assert.Equal(Store.SchemaVersion, v));
+        Assert.Equal(1L, pg.Scalar(location, "SELECT count(*) FROM schema_version"));
+        using var check = Store.Open(StoreLocation.Parse(location), create: false);
+        Assert.Empty(check.ListRules());   // migration 3 ran once, on an empty server table
+    }
+
+    [Fact]
     public void Migrations_run_step_by_step_on_postgresql_too()
     {
         // A registry left at schema 2 (before groups, rules, audit, expiry, public-key-only clients, TOTP steps).

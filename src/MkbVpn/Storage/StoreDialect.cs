@@ -127,7 +127,9 @@ internal sealed class PostgresDialect : StoreDialect
 
     public override long ReadVersion(DbConnection db, DbTransaction? tx)
     {
-        if (Scalar(db, tx, "SELECT to_regclass('schema_version') IS NOT NULL") is not true)
+        // A scan of the catalog with this statement's snapshot, not to_regclass(): that answers from a cache
+        // which, in a session that looked before another one created the table, can still say "no such table".
+        if (Convert.ToInt64(Scalar(db, tx, "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_version'"), CultureInfo.InvariantCulture) == 0)
             return 0;
         return Convert.ToInt64(Scalar(db, tx, "SELECT coalesce(max(version), 0) FROM schema_version") ?? 0L, CultureInfo.InvariantCulture);
     }
