@@ -48,10 +48,6 @@ public sealed class StoreLocation
         ["verify-ca"] = "VerifyCA", ["verify-full"] = "VerifyFull",
     };
 
-    /// <summary>True when <paramref name="value"/> names a PostgreSQL store (a URI or key=value words).</summary>
-    public static bool LooksLikePostgres(string value) =>
-        value.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase) || value.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || value.Contains('=');
-
     /// <summary>Parses a store location; one line (exit 2) for anything it refuses, a password above all.</summary>
     public static StoreLocation Parse(string value)
     {
