@@ -15,6 +15,16 @@ internal static class CliOptions
         HelpName = "DIR",
     };
 
+    public static readonly Option<string?> Store = new("--store")
+    {
+        Description = $"The registry in PostgreSQL: postgresql://USER@HOST/DATABASE or key=value words, no password (default: ${Storage.StoreLocation.Variable}, else SQLite in the data directory)",
+        Recursive = true,
+        HelpName = "LOCATION",
+    };
+
+    /// <summary>The data directory and the store the command line names.</summary>
+    public static Paths PathsOf(ParseResult p) => new(p.GetValue(DataDir), p.GetValue(Store));
+
     public static Option<bool> Json() => new("--json") { Description = "Print JSON for scripts" };
 
     public static Argument<string[]> Names(string verb) => new("NAME")
@@ -33,7 +43,7 @@ internal static class CliOptions
 
     /// <summary>The service on this host, wired once here: the real interfaces, ip/nft, privileges, lock and clock.</summary>
     public static ClientService Service(ParseResult p) =>
-        new(new Paths(p.GetValue(DataDir)), ServiceHost.Live()) { LockWait = LockWaitFromEnvironment() };
+        new(PathsOf(p), ServiceHost.Live()) { LockWait = LockWaitFromEnvironment() };
 
     /// <summary>$MKB_VPN_LOCK_TIMEOUT (seconds) when set; else the service's default (<see cref="ClientService.LockTimeout"/>).</summary>
     private static TimeSpan? LockWaitFromEnvironment() =>
@@ -46,6 +56,9 @@ internal static class CliOptions
         {
             try
             {
+                // --store reaches what builds its own Paths (the web host) through the variable it reads.
+                if (p.GetValue(Store) is { Length: > 0 } store)
+                    Environment.SetEnvironmentVariable(Storage.StoreLocation.Variable, store);
                 return action(p);
             }
             catch (FieldException e)

@@ -8,7 +8,7 @@ namespace MkbVpn.Cli.Commands;
 /// <summary>mkb-vpn admin add|list|remove|passwd|totp: the people who may log in to the web page.</summary>
 internal static class AdminCommand
 {
-    public static AdminService Service(ParseResult p) => new(new Paths(p.GetValue(CliOptions.DataDir)));
+    public static AdminService Service(ParseResult p) => new(CliOptions.PathsOf(p));
 
     public static Command Create()
     {
