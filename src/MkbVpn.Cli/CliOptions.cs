@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using MkbVpn.Clients;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli;
 
@@ -82,7 +83,7 @@ internal static class CliOptions
         ["expires"] = "--expires", ["dns"] = "--dns", ["allowed-ips"] = "--allowed-ips", ["keepalive"] = "--keepalive",
         ["group"] = "--group", ["groups"] = "--group", ["rename"] = "--rename", ["port"] = "--port", ["proto"] = "--proto",
         ["description"] = "--description", ["since"] = "--since", ["limit"] = "--limit", ["who"] = "WHO", ["to"] = "TO",
-        ["destination"] = "DEST", ["id"] = "ID", ["name"] = "NAME",
+        ["destination"] = "DEST", ["id"] = "ID", ["name"] = "NAME", ["address"] = "--address", ["full-tunnel"] = "--full-tunnel",
     };
 
     private static string AsFlag(FieldException e)
@@ -93,14 +94,8 @@ internal static class CliOptions
             : e.Message;
     }
 
-    public static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
-
-    public static void WriteJson<T>(T value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+    /// <summary>Prints one of the shared shapes (<see cref="MkbVpnJson"/>, the API's too): generated, no reflection.</summary>
+    public static void WriteJson<T>(T value, JsonTypeInfo<T> shape) => Console.Out.WriteLine(JsonSerializer.Serialize(value, shape));
 
     public static string Ago(DateTimeOffset? t, DateTimeOffset now)
     {

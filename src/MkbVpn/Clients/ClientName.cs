@@ -34,6 +34,6 @@ public static class ClientName
     public static void EnsureValid(string? name)
     {
         if (Validate(name) is { } reason)
-            throw new UserInputException(reason);
+            throw new FieldException("name", reason);
     }
 }
