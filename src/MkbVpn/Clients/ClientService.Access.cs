@@ -362,7 +362,7 @@ public sealed partial class ClientService
     public static IReadOnlyList<IPNetwork>? ParseAllowedIps(IReadOnlyList<string>? values, bool fullTunnel)
     {
         if (fullTunnel && values is not null)
-            throw new FieldException("full-tunnel", "full-tunnel: contradicts allowed-ips; give one or the other");
+            throw new FieldException("full-tunnel", "full-tunnel: contradicts the allowed IPs given; give one or the other");
         if (fullTunnel)
             return [IPNetwork.Parse("0.0.0.0/0"), IPNetwork.Parse("::/0")];
         return values is null ? null : ParseAllowedIps(values);
