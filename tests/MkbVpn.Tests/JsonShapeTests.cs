@@ -25,8 +25,8 @@ public class JsonShapeTests
         using var doc = JsonDocument.Parse(json);
         Assert.Equal("198.18.0.9:40000", doc.RootElement.GetProperty("endpoint").GetString());
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("expires_at").ValueKind);
-        Assert.DoesNotContain(c.PrivateKey!.Value.ToBase64(), json);
-        Assert.DoesNotContain(c.PresharedKey!.Value.ToBase64(), json);
+        Assert.DoesNotContain(c.PrivateKey!.ToBase64(), json);
+        Assert.DoesNotContain(c.PresharedKey!.ToBase64(), json);
     }
 
     [Fact]
@@ -121,7 +121,10 @@ public class JsonShapeTests
     [Fact]
     public void A_bad_client_name_is_an_error_of_the_name_field()
     {
-        var e = Assert.Throws<FieldException>(() => ClientName.EnsureValid("bad name"));
+        var e = Assert.Throws<FieldException>(() => ClientName.RequireValid("bad name"));
         Assert.Equal("name", e.Field);
+        Assert.Equal(ClientName.Validate("bad name"), e.Message);
+        Assert.Equal("name", Assert.Throws<FieldException>(() => ClientName.RequireValid(null)).Field);
+        Assert.Equal("bob", ClientName.RequireValid("bob"));
     }
 }

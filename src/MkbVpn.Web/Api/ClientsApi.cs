@@ -109,7 +109,7 @@ internal static class ClientsApi
     }
 
     /// <summary>A create request as the service takes it; the service's parsers name the field that is wrong (as for 'mkb-vpn add').</summary>
-    internal static AddRequest ToAddRequest(CreateClientRequest body) => new(body.Name ?? "")
+    internal static AddRequest ToAddRequest(CreateClientRequest body) => new(ClientName.RequireValid(body.Name))
     {
         Address4 = body.Address4 is { } a4 ? ClientService.ParseClientAddress(a4, AddressFamily.InterNetwork, "address4") : null,
         Address6 = body.Address6 is { } a6 ? ClientService.ParseClientAddress(a6, AddressFamily.InterNetworkV6, "address6") : null,
