@@ -94,8 +94,15 @@ internal static class CliOptions
             : e.Message;
     }
 
-    /// <summary>Prints one of the shared shapes (<see cref="MkbVpnJson"/>, the API's too): generated, no reflection.</summary>
-    public static void WriteJson<T>(T value, JsonTypeInfo<T> shape) => Console.Out.WriteLine(JsonSerializer.Serialize(value, shape));
+    /// <summary>Prints one of the shared shapes (<see cref="MkbVpnJson"/>, the API's too): generated, no reflection.
+    /// Indented, and as the API writes strings: "+" and "->" as they are, not \u002B and -\u003E.</summary>
+    public static void WriteJson<T>(T value, JsonTypeInfo<T> shape)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            JsonSerializer.Serialize(writer, value, shape);
+        Console.Out.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+    }
 
     public static string Ago(DateTimeOffset? t, DateTimeOffset now)
     {
