@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using MkbVpn.Clients;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli;
 
@@ -95,7 +96,7 @@ internal static class CliOptions
         ["expires"] = "--expires", ["dns"] = "--dns", ["allowed-ips"] = "--allowed-ips", ["keepalive"] = "--keepalive",
         ["group"] = "--group", ["groups"] = "--group", ["rename"] = "--rename", ["port"] = "--port", ["proto"] = "--proto",
         ["description"] = "--description", ["since"] = "--since", ["limit"] = "--limit", ["who"] = "WHO", ["to"] = "TO",
-        ["destination"] = "DEST", ["id"] = "ID", ["name"] = "NAME",
+        ["destination"] = "DEST", ["id"] = "ID", ["name"] = "NAME", ["address"] = "--address", ["full-tunnel"] = "--full-tunnel",
         ["until"] = "--until", ["step"] = "--step", ["history-minutes"] = "--history-minutes", ["history-hours"] = "--history-hours",
     };
 
@@ -107,14 +108,15 @@ internal static class CliOptions
             : e.Message;
     }
 
-    public static readonly JsonSerializerOptions JsonOptions = new()
+    /// <summary>Prints one of the shared shapes (<see cref="MkbVpnJson"/>, the API's too): generated, no reflection.
+    /// Indented, and as the API writes strings: "+" and "->" as they are, not \u002B and -\u003E.</summary>
+    public static void WriteJson<T>(T value, JsonTypeInfo<T> shape)
     {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
-
-    public static void WriteJson<T>(T value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            JsonSerializer.Serialize(writer, value, shape);
+        Console.Out.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+    }
 
     public static string Ago(DateTimeOffset? t, DateTimeOffset now)
     {

@@ -1,3 +1,4 @@
+using MkbVpn.Json;
 using System.CommandLine;
 using MkbVpn.Clients;
 using MkbVpn.Storage;
@@ -29,7 +30,7 @@ internal static class MigrateStoreCommand
             var r = StoreMove.Run(paths, target, FileLock.Instance, ClientService.LockTimeout);
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(new { from = r.From, to = r.To, rows = r.Rows.Rows, store = target });
+                CliOptions.WriteJson(new MigrateStoreDto(r.From, r.To, r.Rows.Rows, target), MkbVpnJson.Default.MigrateStoreDto);
                 return 0;
             }
             Console.WriteLine($"Moved the store of {r.From} into {r.To}: {r.Rows["clients"]} clients, {r.Rows["groups"]} groups, {r.Rows["access_rules"]} access rules, " +
