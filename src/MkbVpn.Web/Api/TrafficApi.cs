@@ -30,7 +30,6 @@ internal static class TrafficApi
             .WithName("getTraffic").WithSummary("Traffic of all clients together per bucket (online_minutes summed over clients)")
             .WithDescription(Parameters + " Removed clients' traffic stays in the total.")
             .Produces<TrafficHistory>().ProducesValidationProblem().ProducesProblem(401);
-        TrafficChart.Map(app);
     }
 
     private static IResult Client(ClientService clients, string name, string? from, string? to, string? step) =>
