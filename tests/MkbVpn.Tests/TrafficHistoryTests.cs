@@ -76,6 +76,36 @@ public sealed class TrafficHistoryTests : IDisposable
     }
 
     [Fact]
+    public void The_supervisor_samples_once_a_minute_of_its_clock()
+    {
+        _svc.Add([new AddRequest("alice")]);
+        _svc.Up();
+        var alice = KeyOf("alice");
+        using var stop = new CancellationTokenSource();
+        int finds = 0;
+        long rx = 0;
+        // Each look-up of the interface is 20 s later on the fake clock, with 100 more bytes received.
+        _host.Devices.Finding = () =>
+        {
+            if (++finds > 60)
+                stop.Cancel();
+            _time.Advance(TimeSpan.FromSeconds(20));
+            rx += 100;
+            if (_host.Devices.Running.ContainsKey(Fixtures.Interface))
+                Device.Count(alice, rx, rx / 2);
+        };
+        var log = new List<string>();
+        _svc.Supervise(TimeSpan.Zero, stop.Token, log.Add);
+        _host.Devices.Finding = null;
+
+        Assert.Empty(log);
+        var h = History("alice", "1h");
+        int minutes = h.Points.Count(p => p.RxBytes > 0);
+        Assert.InRange(minutes, 8, 21);                            // about one sample per minute, not one per round
+        Assert.InRange(h.RxBytes, rx - 1_000, rx);                 // every byte since the first sample
+    }
+
+    [Fact]
     public void Online_minutes_follow_the_handshake_and_last_seen_stays_after_going_offline()
     {
         _svc.Add([new AddRequest("alice")]);
@@ -264,7 +294,7 @@ public sealed class TrafficHistoryTests : IDisposable
             _time.Advance(TimeSpan.FromMinutes(1));
             var busy = peers.Select((p, i) => p with { RxBytes = 1_000 + i, TxBytes = 10, LastHandshake = _time.GetUtcNow() }).ToList();
             var clock = Stopwatch.StartNew();
-            var r = _svc.SampleTraffic(store, busy);
+            var r = _svc.SampleTraffic(store, busy, recordLastSeen: false);
             _out.WriteLine($"one round of {n} clients: {clock.ElapsedMilliseconds} ms (a figure, not a limit: bench/traffic-history.sh measures it)");
             Assert.Equal(n, r.Peers);
             Assert.Equal(n, r.RowsWritten);

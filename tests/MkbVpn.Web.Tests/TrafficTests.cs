@@ -130,8 +130,10 @@ public sealed class TrafficApiTests(TrafficApiTests.Fixture fixture) : IClassFix
                 using var r = await http.GetAsync(path);
                 Assert.Equal(HttpStatusCode.OK, r.StatusCode);
                 Assert.Equal("image/svg+xml", r.Content.Headers.ContentType?.MediaType);
-                Assert.Contains("style-src 'unsafe-inline'", r.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
-                Assert.DoesNotContain("script", r.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+                string csp = r.Headers.GetValues("Content-Security-Policy").Single();
+                Assert.Contains("style-src 'self' 'sha256-", csp, StringComparison.Ordinal);    // the chart's own style, by its hash
+                Assert.DoesNotContain("unsafe", csp, StringComparison.Ordinal);
+                Assert.DoesNotContain("script", csp, StringComparison.Ordinal);
                 var svg = XDocument.Parse(await r.Content.ReadAsStringAsync());
                 XNamespace ns = "http://www.w3.org/2000/svg";
                 Assert.Equal(title, svg.Root!.Element(ns + "title")!.Value);
@@ -171,9 +173,14 @@ public sealed class TrafficApiTests(TrafficApiTests.Fixture fixture) : IClassFix
         });
         string artifacts = Path.Combine(AppContext.BaseDirectory, "artifacts");
         Directory.CreateDirectory(artifacts);
-        foreach (var (width, height, size) in new[] { (1280, 800, "large"), (390, 844, "small") })
+        foreach (var (width, height, size, dark) in new[] { (1280, 800, "large", false), (390, 844, "small", true) })
         {
-            var context = await browser.NewContextAsync(new() { BaseURL = Host.BaseUrl, ViewportSize = new() { Width = width, Height = height } });
+            var context = await browser.NewContextAsync(new()
+            {
+                BaseURL = Host.BaseUrl,
+                ViewportSize = new() { Width = width, Height = height },
+                ColorScheme = dark ? Microsoft.Playwright.ColorScheme.Dark : Microsoft.Playwright.ColorScheme.Light,
+            });
             var page = await context.NewPageAsync();
             page.SetDefaultTimeout(15_000);
             await page.GotoAsync("/login");
@@ -187,7 +194,10 @@ public sealed class TrafficApiTests(TrafficApiTests.Fixture fixture) : IClassFix
             Assert.NotNull(received);
             Assert.InRange(received.Width, width / 2.0, width);           // the data spans the chart, which fits the screen
             Assert.True(received.Height > 10, $"the received line is flat: {received.Height}");
-            await page.ScreenshotAsync(new() { Path = Path.Combine(artifacts, $"traffic-chart-{size}.png") });
+            // Light or dark as the system says: the text colour comes from the chart's custom-property rules.
+            string fill = await page.EvaluateAsync<string>("() => getComputedStyle(document.querySelector('text')).fill");
+            Assert.Equal(dark ? "rgb(203, 213, 225)" : "rgb(51, 65, 85)", fill);
+            await page.ScreenshotAsync(new() { Path = Path.Combine(artifacts, $"traffic-chart-{size}{(dark ? "-dark" : "")}.png") });
 
             // As an <img> in the admin page (same origin, the page's CSP allows it).
             await page.GotoAsync("/");

@@ -9,8 +9,8 @@ namespace MkbVpn.Web.Api;
 
 /// <summary>
 /// /api/v1 traffic history: one client's, and the total over all clients, in buckets. The answer
-/// is <see cref="TrafficHistory"/>, the shape 'mkb-vpn status NAME --history --json' prints. Also
-/// maps the charts (<see cref="TrafficChart"/>): WebServer registers both with one line.
+/// is <see cref="TrafficHistory"/>, the shape 'mkb-vpn status NAME --history --json' prints. The
+/// charts of the same history are <see cref="TrafficChart"/>'s routes.
 /// </summary>
 internal static class TrafficApi
 {

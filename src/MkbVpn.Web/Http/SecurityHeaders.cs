@@ -17,9 +17,7 @@ internal static class SecurityHeaders
         {
             var ctx = (HttpContext)state;
             var h = ctx.Response.Headers;
-            // An endpoint may have set its own (the SVG charts: inline styles, no scripts at all).
-            if (string.IsNullOrEmpty(h.ContentSecurityPolicy))
-                h.ContentSecurityPolicy = Csp;
+            h.ContentSecurityPolicy = ctx.GetEndpoint()?.Metadata.GetMetadata<ContentSecurityPolicy>()?.Value ?? Csp;
             h.XContentTypeOptions = "nosniff";
             h.XFrameOptions = "DENY";
             h["Referrer-Policy"] = "no-referrer";
@@ -33,3 +31,9 @@ internal static class SecurityHeaders
         return next(ctx);
     }
 }
+
+/// <summary>
+/// Endpoint metadata: this route's answers carry their own CSP instead of <see cref="SecurityHeaders.Csp"/>
+/// (the traffic charts: an SVG document whose one inline style is allowed by its hash).
+/// </summary>
+internal sealed record ContentSecurityPolicy(string Value);

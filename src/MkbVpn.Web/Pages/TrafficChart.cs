@@ -21,6 +21,7 @@ internal static class TrafficChart
     /// <summary>The chart's look; the same rules are embedded in a standalone SVG. A page that inlines the SVG adds them to its stylesheet (its CSP blocks inline styles) and may set the variables.</summary>
     public const string Css =
         ".mkb-chart{font-family:system-ui,sans-serif}" +
+        ".mkb-chart .bg{fill:var(--chart-bg,transparent)}" +
         ".mkb-chart text{fill:var(--chart-text,#334155)}" +
         ".mkb-chart .grid{stroke:var(--chart-grid,#e2e8f0)}" +
         ".mkb-chart .axis{stroke:var(--chart-axis,#94a3b8)}" +
@@ -30,6 +31,7 @@ internal static class TrafficChart
         ".mkb-chart .tx-key{fill:var(--chart-tx,#c2410c)}" +
         ".mkb-chart .online,.mkb-chart .online-key{fill:var(--chart-online,#16a34a)}" +
         "@media (prefers-color-scheme:dark){" +
+        ".mkb-chart .bg{fill:var(--chart-bg,#0f172a)}" +
         ".mkb-chart text{fill:var(--chart-text,#cbd5e1)}" +
         ".mkb-chart .grid{stroke:var(--chart-grid,#334155)}" +
         ".mkb-chart .axis{stroke:var(--chart-axis,#64748b)}" +
@@ -76,6 +78,8 @@ internal static class TrafficChart
         sb.Append("<desc id=\"").Append(id).Append("-desc\">").Append(Xml(Describe(history))).Append("</desc>");
         if (embedStyle)
             sb.Append("<style>").Append(Css).Append("</style>");
+        // Transparent in light mode; dark behind light text when shown alone in dark mode (a page may set --chart-bg).
+        sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"bg\" fill=\"none\" x=\"0\" y=\"0\" width=\"{l.Width}\" height=\"{l.Height}\"/>");
 
         // Online periods: one band per run of buckets with a client online.
         for (int i = 0; i < points.Count; i++)
@@ -107,7 +111,10 @@ internal static class TrafficChart
             var t = DateTimeOffset.FromUnixTimeSeconds(m * 60);
             double x = X(t);
             sb.Append(CultureInfo.InvariantCulture, $"<line class=\"axis\" stroke=\"#94a3b8\" x1=\"{x:0.#}\" x2=\"{x:0.#}\" y1=\"{l.Top + l.PlotHeight}\" y2=\"{l.Top + l.PlotHeight + 4}\"/>");
-            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{x:0.#}\" y=\"{l.Top + l.PlotHeight + 6 + l.FontSize}\" text-anchor=\"middle\" fill=\"#334155\">{t.UtcDateTime.ToString(format, CultureInfo.InvariantCulture)}</text>");
+            string label = t.UtcDateTime.ToString(format, CultureInfo.InvariantCulture);
+            // A label at the right edge ends there instead of being cut off.
+            string anchor = x + label.Length * l.FontSize * 0.3 > l.Width - 2 ? "end" : "middle";
+            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{x:0.#}\" y=\"{l.Top + l.PlotHeight + 6 + l.FontSize}\" text-anchor=\"{anchor}\" fill=\"#334155\">{label}</text>");
         }
 
         // Received: a filled step area and its outline; sent: a step line.
@@ -231,13 +238,22 @@ internal static class TrafficChart
     /// <summary>GET /clients/{name}/traffic.svg and /traffic.svg (?from=&amp;to=&amp;step= as the API; size=small for phones).</summary>
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/clients/{name}/traffic.svg", (HttpContext ctx, ClientService clients, string name, string? from, string? to, string? step, string? size) =>
-            Svg(ctx, clients, name, from, to, step, size)).ExcludeFromDescription();
-        app.MapGet("/traffic.svg", (HttpContext ctx, ClientService clients, string? from, string? to, string? step, string? size) =>
-            Svg(ctx, clients, null, from, to, step, size)).ExcludeFromDescription();
+        var csp = new Http.ContentSecurityPolicy(ChartCsp);
+        app.MapGet("/clients/{name}/traffic.svg", (ClientService clients, string name, string? from, string? to, string? step, string? size) =>
+            Svg(clients, name, from, to, step, size)).ExcludeFromDescription().WithMetadata(csp);
+        app.MapGet("/traffic.svg", (ClientService clients, string? from, string? to, string? step, string? size) =>
+            Svg(clients, null, from, to, step, size)).ExcludeFromDescription().WithMetadata(csp);
     }
 
-    private static IResult Svg(HttpContext ctx, ClientService clients, string? name, string? from, string? to, string? step, string? size)
+    /// <summary>
+    /// The charts' CSP: nothing but the chart's own inline style, allowed by its hash (CSP level 3),
+    /// so the custom properties and dark mode work in the SVG shown alone or as an image; 'self'
+    /// styles an error page answered on these routes.
+    /// </summary>
+    internal static readonly string ChartCsp =
+        $"default-src 'none'; style-src 'self' 'sha256-{Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(Css)))}'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+    private static IResult Svg(ClientService clients, string? name, string? from, string? to, string? step, string? size)
     {
         var chartSize = size switch
         {
@@ -246,8 +262,6 @@ internal static class TrafficChart
             _ => throw new FieldException("size", "size: use large or small"),
         };
         var history = clients.TrafficOf(name, clients.ParseTrafficRange(from, to, step, autoPoints: chartSize == ChartSize.Small ? 150 : 300));
-        // The SVG's own <style> (static text) is its only inline content.
-        ctx.Response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
         return Results.Text(Render(history, chartSize, name is null ? "traffic-all" : "traffic-client"), "image/svg+xml; charset=utf-8");
     }
 }

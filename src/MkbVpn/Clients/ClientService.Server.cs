@@ -470,7 +470,7 @@ public sealed partial class ClientService
                 if (up && EpochMinute(Now) != sampled)
                 {
                     sampled = EpochMinute(Now);
-                    SampleTraffic();
+                    SampleTraffic(recordLastSeen: false);   // Snapshot just recorded them
                 }
                 if (!up)
                 {

@@ -55,15 +55,19 @@ public sealed partial class ClientService
         return after;
     }
 
-    /// <summary>One sampling round from the live interface (the supervisor calls it once a minute).</summary>
-    public TrafficSampleResult SampleTraffic()
+    /// <summary>
+    /// One sampling round from the live interface (the supervisor calls it once a minute).
+    /// <paramref name="recordLastSeen"/>: also keep each peer's latest handshake and endpoint with
+    /// the client; the supervisor, which has just done that (<see cref="Snapshot"/>), says false.
+    /// </summary>
+    public TrafficSampleResult SampleTraffic(bool recordLastSeen = true)
     {
         using var store = OpenStore();
         var server = store.RequireServer();
         var device = Devices.Find(server.Interface);
         if (device is null)
             return new TrafficSampleResult(false, 0, 0, 0, 0);
-        return SampleTraffic(store, device.Read().Peers);
+        return SampleTraffic(store, device.Read().Peers, recordLastSeen);
     }
 
     /// <summary>
@@ -75,7 +79,7 @@ public sealed partial class ClientService
     /// the round only takes its counters (traffic from before sampling began is not history). Each
     /// peer's latest handshake is kept with the client too ("last seen").
     /// </summary>
-    internal TrafficSampleResult SampleTraffic(Store store, IReadOnlyList<PeerState> peers)
+    internal TrafficSampleResult SampleTraffic(Store store, IReadOnlyList<PeerState> peers, bool recordLastSeen = true)
     {
         var now = Now;
         long minute = EpochMinute(now);
@@ -124,7 +128,8 @@ public sealed partial class ClientService
         {
             store.RecordTraffic(minute, deltas, counters);
             // Last seen: the latest handshake (and endpoint) stays in the store after the client goes offline.
-            store.RecordLive(peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+            if (recordLastSeen)
+                store.RecordLive(peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
             store.SetRuntime(SampledAtKey, now.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
             write.Commit();
         }

@@ -12,14 +12,14 @@ namespace MkbVpn.Storage;
 public sealed partial class Store
 {
     /// <summary>How long minute and hour rows are kept (the server row's two columns).</summary>
-    public TrafficRetention GetTrafficRetention()
+    internal TrafficRetention GetTrafficRetention()
     {
         using var cmd = Command("SELECT traffic_minute_hours, traffic_hour_days FROM server WHERE id = 1");
         using var r = Reader(cmd);
         return r.Read() ? new TrafficRetention(Int32(r, 0), Int32(r, 1)) : TrafficRetention.Default;
     }
 
-    public void SetTrafficRetention(TrafficRetention retention) =>
+    internal void SetTrafficRetention(TrafficRetention retention) =>
         Execute("UPDATE server SET traffic_minute_hours = @m, traffic_hour_days = @h WHERE id = 1",
             ("@m", retention.MinuteHours), ("@h", retention.HourDays));
 
@@ -169,7 +169,7 @@ public sealed partial class Store
     }
 
     /// <summary>Rows in the four history tables (for the bench and the size bound).</summary>
-    public long TrafficRowCount()
+    internal long TrafficRowCount()
     {
         using var cmd = Command("""
             SELECT (SELECT COUNT(*) FROM traffic_minute) + (SELECT COUNT(*) FROM traffic_hour)
