@@ -56,6 +56,8 @@ if [ -z "$version" ]; then
 fi
 [[ $version =~ ^[0-9][A-Za-z0-9.+~-]*$ ]] || { echo "package.sh: '$version' is not a Debian version" >&2; exit 2; }
 arch=amd64
+# Whoever made the commit packaged; MKB_VPN_MAINTAINER="Name <mail>" overrides.
+maintainer=${MKB_VPN_MAINTAINER:-$(git log -1 --format='%an <%ae>' 2>/dev/null || echo 'mkb-vpn maintainers <mkb-vpn@example.org>')}
 mkdir -p "$out"
 deb="$(cd "$out" && pwd)/mkb-vpn_${version}_${arch}.deb"
 
@@ -187,10 +189,14 @@ chmod 0644 "$doc/copyright"
 {
   printf 'mkb-vpn (%s) unstable; urgency=medium\n\n' "$version"
   printf '  * Built from %s.\n\n' "$(git rev-parse HEAD 2>/dev/null || echo 'a source tree without git')"
-  printf ' -- mkb-vpn packaging <mkb-vpn@localhost>  %s\n' \
+  printf ' -- %s  %s\n' "$maintainer" \
     "$(date -R -u -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)")"
 } | gzip -9n > "$doc/changelog.gz"
 chmod 0644 "$doc/changelog.gz"
+# NativeAOT links the runtime's compression native code (zlib-ng) into the executable.
+install -d -m 0755 "$root/usr/share/lintian/overrides"
+printf 'mkb-vpn: embedded-library zlib [usr/lib/mkb-vpn/mkb-vpn]\n' > "$root/usr/share/lintian/overrides/mkb-vpn"
+chmod 0644 "$root/usr/share/lintian/overrides/mkb-vpn"
 
 # Man pages: the --help texts, verbatim, in roff.
 roff_text() { sed -e 's/\\/\\e/g' -e 's/^\([.'"'"']\)/\\\&\1/' -e 's/-/\\-/g'; }
@@ -270,7 +276,7 @@ cat > "$root/DEBIAN/control" <<CONTROL
 Package: mkb-vpn
 Version: $version
 Architecture: $arch
-Maintainer: mkb-vpn packaging <mkb-vpn@localhost>
+Maintainer: $maintainer
 Installed-Size: $installed_size
 Depends: $depends
 Recommends: wireguard-tools
@@ -278,15 +284,16 @@ Suggests: wireguard-go
 Section: net
 Priority: optional
 Description: WireGuard VPN server of the mkb-stack
- mkb-vpn makes the office host a WireGuard VPN server, so that staff on a laptop or
- phone reach the internal services on the host's private bridge. Users are managed
- with four verbs (add, remove, block, reenable), each applied live as a per-peer
- difference; the store (SQLite) is the single source of truth, config files and QR
- codes are renderings of it. It runs kernel WireGuard where the module exists and its
- own userspace engine elsewhere. Includes an admin web page with a REST API.
+ mkb-vpn makes the office host a WireGuard VPN server, so that staff on a
+ laptop or phone reach the internal services on the host's private bridge.
+ Users are managed with four verbs (add, remove, block, reenable), each
+ applied live as a per-peer difference; the store (SQLite) is the single
+ source of truth, config files and QR codes are renderings of it. It runs
+ kernel WireGuard where the module exists and its own userspace engine
+ elsewhere. Includes an admin web page with a REST API.
  .
- One native executable (NativeAOT); no .NET runtime is needed. Nothing is started on
- installation: run 'mkb-vpn init --endpoint HOST', then
+ One native executable (NativeAOT); no .NET runtime is needed. Nothing is
+ started on installation: run 'mkb-vpn init --endpoint HOST', then
  'systemctl enable --now mkb-vpn'.
 CONTROL
 echo /etc/default/mkb-vpn > "$root/DEBIAN/conffiles"
@@ -328,11 +335,11 @@ set -e
 if [ -d /run/systemd/system ]; then
   systemctl --system daemon-reload >/dev/null || true
 fi
-if [ "\$1" = remove ] && [ -x /usr/bin/deb-systemd-helper ]; then
+if [ "\$1" = remove ] && command -v deb-systemd-helper >/dev/null; then
   for unit in $units; do deb-systemd-helper mask "\$unit" >/dev/null || true; done
 fi
 if [ "\$1" = purge ]; then
-  if [ -x /usr/bin/deb-systemd-helper ]; then
+  if command -v deb-systemd-helper >/dev/null; then
     for unit in $units; do
       deb-systemd-helper purge "\$unit" >/dev/null || true
       deb-systemd-helper unmask "\$unit" >/dev/null || true
