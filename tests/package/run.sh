@@ -355,7 +355,7 @@ UNIT
   done < <(cat "$root/root/units.log" 2>/dev/null)
   grep -e 'Overall exposure' -e '^web: ' "$root/root/units.log" | sed 's/^/   /' || true
   grep -q 'RESULT .* fail' "$root/root/units.log" 2>/dev/null && sed 's/^/  units| /' "$root/root/units.log" | tail -40
-  rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn 2>/dev/null || true
+  rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn/locks /run/systemd/nspawn 2>/dev/null || true
 else
   tail -5 "$work/systemd.log" | sed 's/^/  apt| /'; check systemd_boot fail "apt-get install systemd in the chroot failed"
 fi
