@@ -60,3 +60,52 @@ public sealed class QrFitTests : IDisposable
         Assert.Equal(before, File.ReadAllText(_svc.Paths.ClientConfig("edited")));
     }
 }
+
+/// <summary>Rules add routes to split-tunnel configs: a rule change must not make a config too large for its QR code.</summary>
+public sealed class RuleQrFitTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly ClientService _svc;
+
+    public RuleQrFitTests()
+    {
+        _svc = new ClientService(new Paths(_dir.File("data")), new ManualTime(new DateTimeOffset(2026, 6, 1, 12, 0, 0, TimeSpan.Zero)));
+        _svc.Init(ClientServiceTests.Options() with { InternalNetworks = ["198.51.100.0/24", "fd00:99::/32"] });
+        _svc.Add([new AddRequest("alice")]);
+        foreach (var rule in _svc.ListRules().Where(r => r.ToString().StartsWith("everyone -> internal", StringComparison.Ordinal)))
+            _svc.Revoke(rule.Id);
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void A_rule_that_would_overflow_a_clients_QR_code_is_refused_and_nothing_changes()
+    {
+        FieldException? refused = null;
+        int allowed = 0;
+        for (int i = 1; i <= 400 && refused is null; i++)
+        {
+            // Scattered /128s: routes that cannot merge into a shorter list.
+            try
+            {
+                _svc.Allow(new AllowRequest("everyone", $"fd00:99:{i:x}::{i * 7:x}/128"));
+                allowed++;
+            }
+            catch (FieldException e)
+            {
+                refused = e;
+            }
+        }
+        Assert.NotNull(refused);
+        Assert.Equal("to", refused.Field);
+        Assert.Contains("'alice'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("QR code", refused.Message, StringComparison.Ordinal);
+        Assert.True(allowed > 50, $"only {allowed} rules were allowed before the refusal");
+
+        // The refused rule is not stored, and alice's config is the one before it, still fitting a QR code.
+        Assert.Equal(allowed, _svc.ListRules().Count(r => r.ToString().StartsWith("everyone -> fd00:99:", StringComparison.Ordinal)));
+        string conf = File.ReadAllText(_svc.Paths.ClientConfig("alice"));
+        Assert.True(QrCodes.Fits(conf));
+        Assert.Equal(allowed, conf.Split('\n').Single(l => l.StartsWith("AllowedIPs", StringComparison.Ordinal)).Split(',').Count(r => r.Contains("fd00:99:", StringComparison.Ordinal)));
+    }
+}

@@ -495,6 +495,8 @@ public sealed partial class ClientService
                 if (reloadClients)
                     foreach (var c in after.Clients)
                         EnsureQrFits(c, Configs.ClientConfig.Render(server, c, after.ConfigAllowedIps(c)));
+                else
+                    EnsureRoutesFitQr(before, after);
                 ApplyThenCommit(device, new DeviceChanges(), new DeviceChanges(), tx, (server, before, after));
             }
             else

@@ -17,4 +17,32 @@ public sealed partial class ClientService
         throw new FieldException(field,
             $"{field}: the config of '{client.Name}' would be {QrCodes.ByteCount(config)} bytes, more than a QR code holds ({QrCodes.MaxBytes}); give fewer or shorter networks (e.g. one /24 instead of many /32)");
     }
+
+    /// <summary>
+    /// A rule or group change adds routes to the configs of everyone it concerns (split tunnel): refuses it
+    /// (before anything is committed) when a config that fitted a QR code would no longer fit, naming how many
+    /// and one of them. Configs that already did not fit (imported, say) are not held against the change.
+    /// </summary>
+    private static void EnsureRoutesFitQr(Access.AccessPolicy before, Access.AccessPolicy after)
+    {
+        var old = before.Clients.ToDictionary(c => c.Id);
+        int tooLarge = 0;
+        (Client Client, int Bytes)? first = null;
+        foreach (var c in after.Clients)
+        {
+            if (c.PrivateKey is null || !old.TryGetValue(c.Id, out var o))
+                continue;
+            var routes = after.ConfigAllowedIps(c);
+            if (before.ConfigAllowedIps(o).SequenceEqual(routes))
+                continue;
+            string text = Configs.ClientConfig.Render(after.Server, c, routes);
+            if (QrCodes.Fits(text) || !QrCodes.Fits(Configs.ClientConfig.Render(before.Server, o, before.ConfigAllowedIps(o))))
+                continue;
+            tooLarge++;
+            first ??= (c, QrCodes.ByteCount(text));
+        }
+        if (first is { } f)
+            throw new FieldException("to",
+                $"to: this change would make the config of '{f.Client.Name}'{(tooLarge > 1 ? $" and {tooLarge - 1} other client(s)" : "")} {f.Bytes} bytes, more than a QR code holds ({QrCodes.MaxBytes}); allow fewer, larger networks (e.g. one /24 instead of many /32)");
+    }
 }

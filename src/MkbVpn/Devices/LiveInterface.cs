@@ -83,13 +83,43 @@ public static class LiveInterface
         return new(StartUserspace(name, (engine, [name])), engine, reason);
     }
 
-    /// <summary>This very program's 'engine IFACE' verb (through dotnet when run as a dll).</summary>
-    private static (string File, string[] Args) SelfEngineCommand(string name)
+    /// <summary>The name of the small native engine executable that ships next to mkb-vpn.</summary>
+    public const string EngineExecutable = "mkb-vpn-engine";
+
+    private static (string File, string[] Args) SelfEngineCommand(string name) =>
+        EngineCommandFor(Environment.ProcessPath ?? throw new UserInputException("cannot find the mkb-vpn executable to run its engine", ExitCodes.MissingTool),
+            Environment.GetCommandLineArgs()[0], name);
+
+    /// <summary>
+    /// The built-in engine's command line for this program at <paramref name="self"/>: the native
+    /// <c>mkb-vpn-engine</c> beside it when there is one (the package and install.sh put it there; it idles in
+    /// far less memory than the whole CLI), else this very program's 'engine IFACE' verb (through dotnet when run as a dll).
+    /// </summary>
+    internal static (string File, string[] Args) EngineCommandFor(string self, string firstArg, string name)
     {
-        string self = Environment.ProcessPath ?? throw new UserInputException("cannot find the mkb-vpn executable to run its engine", ExitCodes.MissingTool);
+        string beside = Path.Combine(Path.GetDirectoryName(self) ?? ".", EngineExecutable);
+        if (IsNativeExecutable(beside))
+            return (beside, [name]);
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-            return (self, [Environment.GetCommandLineArgs()[0], "engine", name]);
+            return (self, [firstArg, "engine", name]);
         return (self, ["engine", name]);
+    }
+
+    /// <summary>An executable ELF file (not a script wrapper, which would only come back to us).</summary>
+    private static bool IsNativeExecutable(string path)
+    {
+        try
+        {
+            if (!File.Exists(path) || (File.GetUnixFileMode(path) & UnixFileMode.UserExecute) == 0)
+                return false;
+            Span<byte> magic = stackalloc byte[4];
+            using var f = File.OpenRead(path);
+            return f.Read(magic) == 4 && magic.SequenceEqual((ReadOnlySpan<byte>)[0x7F, (byte)'E', (byte)'L', (byte)'F']);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Makes (or finds) the kernel wireguard link; null on success, else why it failed.</summary>
