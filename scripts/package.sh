@@ -6,13 +6,14 @@
 #   scripts/package.sh [--out DIR] [--publish-dir DIR] [--version VERSION]
 #
 #   --out DIR          where the .deb goes (default: out/)
-#   --publish-dir DIR  package an existing NativeAOT publish (mkb-vpn, libe_sqlite3.so,
-#                      libsodium.so) instead of publishing; it must carry the same version
+#   --publish-dir DIR  package an existing NativeAOT publish (mkb-vpn, mkb-vpn-engine,
+#                      libe_sqlite3.so, libsodium.so) instead of publishing; it must carry
+#                      the same version
 #   --version V        the package version (default: from the project, see below)
 #
 # Prints the path of the .deb last. Needs dpkg-deb (and dotnet unless --publish-dir).
 #
-# Layout:  /usr/lib/mkb-vpn/{mkb-vpn,libe_sqlite3.so,libsodium.so,mkb-vpn-engine}
+# Layout:  /usr/lib/mkb-vpn/{mkb-vpn,mkb-vpn-engine,libe_sqlite3.so,libsodium.so}
 #          /usr/bin/mkb-vpn -> ../lib/mkb-vpn/mkb-vpn (the libraries are found next to the
 #          executable's real path, also through the symlink)
 #          /usr/share/mkb-vpn/scripts/*.sh, the mkb-stack scripts, also on PATH in /usr/bin
@@ -73,8 +74,12 @@ if [ -z "$publish_dir" ]; then
   dotnet publish src/MkbVpn.Cli -c Release -r linux-x64 -p:PublishAot=true -p:TreatWarningsAsErrors=false \
     -p:InformationalVersion="$version" -p:IncludeSourceRevisionInInformationalVersion=false \
     -o "$publish_dir" -nologo -v quiet -clp:ErrorsOnly >&2
+  # The engine alone (its csproj publishes with NativeAOT): 'up' runs it when it sits next to mkb-vpn.
+  dotnet publish src/MkbVpn.Engine -c Release -r linux-x64 \
+    -p:InformationalVersion="$version" -p:IncludeSourceRevisionInInformationalVersion=false \
+    -o "$publish_dir" -nologo -v quiet -clp:ErrorsOnly >&2
 fi
-for f in mkb-vpn libe_sqlite3.so libsodium.so; do
+for f in mkb-vpn mkb-vpn-engine libe_sqlite3.so libsodium.so; do
   [ -f "$publish_dir/$f" ] || { echo "package.sh: $publish_dir/$f is missing (not a NativeAOT publish?)" >&2; exit 1; }
 done
 # A JIT build has mkb-vpn.dll beside it and needs a .NET runtime on the host: refuse it.
@@ -94,7 +99,11 @@ install -d -m 0755 "$lib" "$root/usr/bin" "$share/scripts" "$doc" "$root/usr/sha
 install -m 0755 "$publish_dir/mkb-vpn" "$lib/mkb-vpn"
 install -m 0644 "$publish_dir/libe_sqlite3.so" "$publish_dir/libsodium.so" "$lib/"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$lib/libe_sqlite3.so" "$lib/libsodium.so" 2>/dev/null || true
-install -m 0755 scripts/mkb-vpn-engine "$lib/mkb-vpn-engine"   # finds ./mkb-vpn next to itself
+# The engine alone, a native executable: 'mkb-vpn up' runs it from beside itself; also usable as
+# MKB_VPN_ENGINE or WG_QUICK_USERSPACE_IMPLEMENTATION (/usr/lib/mkb-vpn/mkb-vpn-engine IFACE).
+install -m 0755 "$publish_dir/mkb-vpn-engine" "$lib/mkb-vpn-engine"
+[ "$(head -c4 "$lib/mkb-vpn-engine" | od -An -c | tr -d ' ')" = '177ELF' ] ||
+  { echo "package.sh: $publish_dir/mkb-vpn-engine is not a native executable" >&2; exit 1; }
 ln -s ../lib/mkb-vpn/mkb-vpn "$root/usr/bin/mkb-vpn"
 
 # The mkb-stack scripts with their documented names, on PATH too. _mkb-vpn.sh finds the
@@ -113,6 +122,9 @@ for u in mkb-vpn.service mkb-vpn-web.service; do
       "deploy/$u" > "$root/lib/systemd/system/$u"
   chmod 0644 "$root/lib/systemd/system/$u"
   ! grep -q '/usr/local\|/opt/' "$root/lib/systemd/system/$u" || { echo "package.sh: $u still names /usr/local or /opt" >&2; exit 1; }
+  # This build is NativeAOT: no writable and executable memory.
+  install -d -m 0755 "$root/lib/systemd/system/$u.d"
+  install -m 0644 deploy/native-aot.conf "$root/lib/systemd/system/$u.d/native-aot.conf"
 done
 
 # The one conffile: settings the services read (kept on upgrade, asked about if both changed).
@@ -260,14 +272,14 @@ done
 # What the binaries take from the host: check every NEEDED library is libc6's, and the newest
 # glibc symbol version they use. The executable also loads libssl.so.3 at run time (dlopen:
 # SHA-256, PBKDF2 and TLS go through OpenSSL), which NEEDED does not show.
-needed=$(for f in "$lib/mkb-vpn" "$lib"/*.so; do readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done | sort -u)
+needed=$(for f in "$lib/mkb-vpn" "$lib/mkb-vpn-engine" "$lib"/*.so; do readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done | sort -u)
 for n in $needed; do
   case $n in
     libc.so.6|libm.so.6|libdl.so.2|libpthread.so.0|librt.so.1|ld-linux-x86-64.so.2) ;;
     *) echo "package.sh: the binaries need $n, which is not in libc6: add its package to Depends" >&2; exit 1 ;;
   esac
 done
-glibc=$(for f in "$lib/mkb-vpn" "$lib"/*.so; do objdump -T "$f" | grep -o 'GLIBC_[0-9.]*'; done | sed 's/GLIBC_//' | sort -uV | tail -1)
+glibc=$(for f in "$lib/mkb-vpn" "$lib/mkb-vpn-engine" "$lib"/*.so; do objdump -T "$f" | grep -o 'GLIBC_[0-9.]*'; done | sed 's/GLIBC_//' | sort -uV | tail -1)
 depends="libc6 (>= $glibc), libssl3, iproute2, nftables"
 strings "$lib/mkb-vpn" | grep -c '^libssl\.so\.3$' >/dev/null || { echo "package.sh: the executable no longer names libssl.so.3: check its Depends" >&2; exit 1; }
 

@@ -97,7 +97,7 @@ if grep -Eq '\.(pdb|dbg|dll)$' <<<"$contents"; then
   check package_contents fail "ships $(grep -E '\.(pdb|dbg|dll)$' <<<"$contents" | tr '\n' ' ')"
 else
   missing=
-  for f in ./usr/lib/mkb-vpn/mkb-vpn ./usr/lib/mkb-vpn/libe_sqlite3.so ./usr/lib/mkb-vpn/libsodium.so ./usr/bin/mkb-vpn \
+  for f in ./usr/lib/mkb-vpn/mkb-vpn ./usr/lib/mkb-vpn/mkb-vpn-engine ./lib/systemd/system/mkb-vpn.service.d/native-aot.conf ./usr/lib/mkb-vpn/libe_sqlite3.so ./usr/lib/mkb-vpn/libsodium.so ./usr/bin/mkb-vpn \
            ./lib/systemd/system/mkb-vpn.service ./lib/systemd/system/mkb-vpn-web.service ./usr/share/doc/mkb-vpn/copyright \
            ./usr/share/man/man8/mkb-vpn.8.gz ./usr/share/mkb-vpn/scripts/add-wireguard-client.sh ./usr/bin/add-wireguard-client.sh \
            ./usr/bin/remove-client.sh ./usr/bin/block-client.sh ./usr/bin/reenable-client.sh; do
@@ -258,6 +258,7 @@ r add mkb-vpn add alice --no-qr
 r add_config test -s /var/lib/mkb-vpn/clients/alice.conf
 r up mkb-vpn up
 r engine_runs sh -c 'mkb-vpn status | grep -Eqi "built-?in" && ip link show dev $iface && nft list table inet mkb_vpn >/dev/null'
+r engine_native sh -c 'for p in /proc/[0-9]*; do [ "\$(readlink \$p/exe)" = /usr/lib/mkb-vpn/mkb-vpn-engine ] && exit 0; done; exit 1'
 r script_on_path sh -c 'p=\$(command -v add-wireguard-client.sh) && [ "\$p" = /usr/bin/add-wireguard-client.sh ] && add-wireguard-client.sh bob --no-qr'
 r script_live sh -c 'mkb-vpn status | grep -q bob && test -s /var/lib/mkb-vpn/clients/bob.conf'
 r script_audited sh -c 'mkb-vpn log --client bob | grep -qi script'
@@ -275,7 +276,7 @@ while read -r tag name verdict detail; do
   check "$name" "$verdict" "$detail"
 done < "$work/scenario.log"
 n=$(grep -c '^RESULT ' "$work/scenario.log" || true)
-[ "$n" -eq 13 ] || { check scenario_complete fail "the scenario reported $n of 13 checks"; sed 's/^/  chroot| /' "$work/scenario.log" | tail -20; }
+[ "$n" -eq 14 ] || { check scenario_complete fail "the scenario reported $n of 14 checks"; sed 's/^/  chroot| /' "$work/scenario.log" | tail -20; }
 
 # 6. The hardened units under a real systemd: systemd is installed into the chroot, which boots
 # as a container (systemd-nspawn, its own network namespace, /dev/net/tun bound in). A oneshot
@@ -289,7 +290,7 @@ if in_chroot sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-in
 exec > /root/units.log 2>&1
 r() { local n=\$1; shift; if "\$@" > /tmp/\$n.out 2>&1; then echo "RESULT \$n pass"; else echo "RESULT \$n fail \$(grep . /tmp/\$n.out | tail -2 | tr '\\n' ' ')"; fi; }
 wait_for() { local i; for i in \$(seq 1 120); do "\$@" >/dev/null 2>&1 && return 0; sleep 0.25; done; return 1; }
-engine_pid() { local p; for p in /proc/[0-9]*; do [ "\$(readlink \$p/exe)" = /usr/lib/mkb-vpn/mkb-vpn ] && tr '\\0' ' ' < \$p/cmdline | grep -q " engine $iface" && { echo "\${p#/proc/}"; return 0; }; done; return 1; }
+engine_pid() { local p; for p in /proc/[0-9]*; do [ "\$(readlink \$p/exe)" = /usr/lib/mkb-vpn/mkb-vpn-engine ] && tr '\\0' ' ' < \$p/cmdline | grep -q " $iface" && { echo "\${p#/proc/}"; return 0; }; done; return 1; }
 http() { # METHOD PATH TOKEN: prints the HTTP status code
   exec 3<>/dev/tcp/127.0.0.1/51821 || return 1
   printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\n\r\n' "\$1" "\$2" "\$3" >&3
@@ -302,7 +303,8 @@ r unit_nftables wait_for nft list table inet mkb_vpn
 r unit_forwarding grep -qx 1 /proc/sys/net/ipv4/ip_forward
 p=\$(engine_pid)
 grep -E "^(CapBnd|NoNewPrivs|Seccomp):" /proc/\$p/status
-r unit_engine_sandboxed sh -c "grep -q '^CapBnd:[[:space:]]*$capbnd\$' /proc/\$p/status && grep -q '^NoNewPrivs:[[:space:]]*1' /proc/\$p/status && grep -q '^Seccomp:[[:space:]]*2' /proc/\$p/status"
+grep -q MemoryDenyWriteExecute=yes /lib/systemd/system/mkb-vpn.service.d/native-aot.conf && echo "MemoryDenyWriteExecute=yes (drop-in)"
+r unit_engine_sandboxed sh -c "test -n '\$p' && grep -q '^CapBnd:[[:space:]]*$capbnd\$' /proc/\$p/status && grep -q '^NoNewPrivs:[[:space:]]*1' /proc/\$p/status && grep -q '^Seccomp:[[:space:]]*2' /proc/\$p/status"
 r unit_live_cli sh -c 'mkb-vpn add carol --no-qr && mkb-vpn status | grep -q "^carol "'
 ip link del dev $iface
 sleep 1
