@@ -135,7 +135,7 @@ tar -C "$root" -xf "$base"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 # Services are never started from maintainer scripts in here (invoke-rc.d asks policy-rc.d).
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"; chmod 0755 "$root/usr/sbin/policy-rc.d"
-# A throw-away root: dpkg need not fsync every file (that alone took minutes here).
+# A throw-away root: dpkg need not fsync every file it unpacks.
 echo force-unsafe-io > "$root/etc/dpkg/dpkg.cfg.d/mkb-vpn-test-unsafe-io"
 # A Debian host has a kernel package, which provides wireguard-modules; a chroot has none, and
 # apt would satisfy wireguard-tools' Recommends (wireguard-modules | wireguard-dkms) with a whole
