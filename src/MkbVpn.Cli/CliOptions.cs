@@ -83,6 +83,7 @@ internal static class CliOptions
         ["group"] = "--group", ["groups"] = "--group", ["rename"] = "--rename", ["port"] = "--port", ["proto"] = "--proto",
         ["description"] = "--description", ["since"] = "--since", ["limit"] = "--limit", ["who"] = "WHO", ["to"] = "TO",
         ["destination"] = "DEST", ["id"] = "ID", ["name"] = "NAME",
+        ["until"] = "--until", ["step"] = "--step", ["history-minutes"] = "--history-minutes", ["history-hours"] = "--history-hours",
     };
 
     private static string AsFlag(FieldException e)

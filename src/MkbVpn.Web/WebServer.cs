@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -105,6 +106,8 @@ public sealed class WebServer
         builder.Logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        // The framework's authentication handler logs every challenge at Information under the handler's own name.
+        builder.Logging.AddFilter(typeof(BearerTokenHandler).FullName, LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -136,6 +139,8 @@ public sealed class WebServer
         builder.Services.AddSingleton(new LoginThrottle(time));
         builder.Services.AddSingleton(new Metrics(time));
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<ErrorHandler>();
+        builder.Services.AddWebSecurity(admins);
         builder.Services.AddOpenApi("v1", o =>
         {
             o.AddDocumentTransformer((doc, _, _) =>
@@ -162,22 +167,37 @@ public sealed class WebServer
 
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILogger<WebServer>>();
-        app.Use((ctx, next) => Guard(ctx, next, log));
+        app.Use(SecurityHeaders.Apply);
+        app.UseExceptionHandler();
         app.UseRouting();
         app.Use((ctx, next) => CountRequest(ctx, next, app.Services.GetRequiredService<Metrics>()));
-        app.Use((ctx, next) => Authenticate(ctx, next, admins, options.MetricsPublic));
-        app.MapOpenApi("/api/v1/openapi.json");
-        ClientsApi.Map(app);
-        AccessApi.Map(app);
-        LoginPage.Map(app);
-        ClientsPage.Map(app);
-        ServerPage.Map(app);
-        AccessPage.Map(app);
-        AccountPage.Map(app);
+        app.UseWebSecurity();
+
+        // Who may ask what: the API (a token, or a page session with its antiforgery token for changes),
+        // the page (a session, or a token: form posts then need no antiforgery token), and the few open routes.
+        var api = app.MapGroup("").RequireAuthorization(Schemes.ApiPolicy).WithMetadata(new RequireAntiforgeryTokenAttribute());
+        var pages = app.MapGroup("").RequireAuthorization(Schemes.AdminPolicy).WithMetadata(new RequireAntiforgeryTokenAttribute());
+        app.MapOpenApi("/api/v1/openapi.json").AllowAnonymous();
+        ClientsApi.Map(api);
+        AccessApi.Map(api);
+        TrafficApi.Map(api);
+        TrafficChart.Map(pages);
+        LoginPage.Map(app, pages);
+        ClientsPage.Map(pages);
+        ServerPage.Map(pages);
+        AccessPage.Map(pages);
+        AccountPage.Map(pages);
         Assets.Map(app);
-        Metrics.Map(app);
+        var metrics = options.MetricsPublic ? app.MapGroup("").AllowAnonymous() : api;
+        Metrics.Map(metrics);
+        // 404 or 405 for what no route takes, after the same authentication as the routes around it
+        // (an anonymous caller learns nothing about which addresses exist).
         var known = new KnownRoutes(app.Services.GetRequiredService<EndpointDataSource>());
-        app.MapFallback((HttpContext ctx) => NotFoundOrWrongMethod(ctx, known)).WithMetadata(new UnmatchedRoute()).ExcludeFromDescription();
+        void Fallback(RouteGroupBuilder group, string pattern) =>
+            group.MapFallback(pattern, (HttpContext ctx) => NotFoundOrWrongMethod(ctx, known)).WithMetadata(new UnmatchedRoute()).ExcludeFromDescription();
+        Fallback(api, "/api/{**path}");
+        Fallback(metrics, "/metrics");
+        Fallback(pages, "{**path}");
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             foreach (var url in app.Urls)
@@ -195,76 +215,18 @@ public sealed class WebServer
         {
             ctx.Response.Headers.Allow = string.Join(", ", allowed);
             string why = $"this address accepts {string.Join(", ", allowed)} only";
-            return api ? Problems.Status(405, why)
-                : Html.Page(ctx, "Method not allowed", $"<h1>Method not allowed</h1>{Html.Notice(why, error: true)}<p><a href=\"/\">All clients</a></p>", 405);
+            return api ? Problems.Status(405, why) : Views.Message(ctx, "Method not allowed", why, 405);
         }
-        return api
-            ? Problems.Status(404, "no such endpoint")
-            : Html.Page(ctx, "Not found", "<h1>Not found</h1><p><a href=\"/\">All clients</a></p>", 404);
+        return api ? Problems.Status(404, "no such endpoint") : Views.Message(ctx, "Not found", "Nothing here.", 404);
     }
 
     /// <summary>The admin (page) or token (API) behind a request, for the audit log.</summary>
     private static Audit.Actor ActorOf(HttpContext? ctx) =>
         ctx is not null && Session.Find(ctx) is { } p ? new Audit.Actor(p.Name, p.ViaToken ? Audit.Actor.Api : Audit.Actor.Page) : new Audit.Actor("anonymous", Audit.Actor.Api);
 
-    /// <summary>GET, HEAD, OPTIONS: requests that change nothing (and write nothing, not even a token's last use).</summary>
-    private static bool IsRead(string method) =>
-        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method);
-
-    private static bool IsApi(HttpContext ctx) =>
+    /// <summary>Requests answered with problem documents rather than pages.</summary>
+    internal static bool IsApi(HttpContext ctx) =>
         ctx.Request.Path.StartsWithSegments("/api") || ctx.Request.Path.StartsWithSegments("/metrics");
-
-    /// <summary>Security headers on every answer; refusals as problem details (API) or a page (browser).</summary>
-    private static async Task Guard(HttpContext ctx, RequestDelegate next, ILogger log)
-    {
-        var h = ctx.Response.Headers;
-        h.ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-        h.XContentTypeOptions = "nosniff";
-        h.XFrameOptions = "DENY";
-        h["Referrer-Policy"] = "no-referrer";
-        h.CacheControl = ctx.Request.Path.StartsWithSegments("/static") ? "public, max-age=300" : "no-store";
-        if (ctx.Request.IsHttps)
-            h.StrictTransportSecurity = "max-age=31536000";
-        try
-        {
-            await next(ctx);
-        }
-        catch (Exception e) when (!ctx.Response.HasStarted && e is UserInputException or BadHttpRequestException or InvalidDataException)
-        {
-            (int status, string message) = e switch
-            {
-                UserInputException u => (Problems.StatusOf(u), u.Message),
-                BadHttpRequestException b when b.StatusCode == 413 => (413, "the request body is too large"),
-                BadHttpRequestException b => (b.StatusCode, "the request is malformed"),
-                _ => (400, "the form is malformed or too large"),
-            };
-            ctx.Response.Clear();
-            RestoreHeaders(ctx);
-            if (e is LockBusyException)
-                ctx.Response.Headers.RetryAfter = RetryAfterBusy.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (IsApi(ctx))
-            {
-                await (e is UserInputException u2 ? Problems.From(u2) : Problems.Status(status, message)).ExecuteAsync(ctx);
-                return;
-            }
-            await Html.Page(ctx, Problems.TitleOf(status), $"<h1>{Html.E(Problems.TitleOf(status))}</h1>{Html.Notice(message, error: true)}<p><a href=\"/\">All clients</a></p>", status).ExecuteAsync(ctx);
-        }
-        catch (Exception e) when (!ctx.Response.HasStarted && e is not OperationCanceledException)
-        {
-            Log.RequestFailed(log, e, ctx.Request.Method, ctx.Request.Path);
-            ctx.Response.Clear();
-            RestoreHeaders(ctx);
-            await Problems.Status(500, "internal error; see the server's log").ExecuteAsync(ctx);
-        }
-    }
-
-    private static void RestoreHeaders(HttpContext ctx)
-    {
-        var h = ctx.Response.Headers;
-        h.ContentSecurityPolicy = "default-src 'none'; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
-        h.XContentTypeOptions = "nosniff";
-        h.CacheControl = "no-store";
-    }
 
     private static async Task CountRequest(HttpContext ctx, RequestDelegate next, Metrics metrics)
     {
@@ -278,63 +240,5 @@ public sealed class WebServer
             string route = endpoint is null || endpoint.Metadata.GetMetadata<UnmatchedRoute>() is not null ? Metrics.Unmatched : endpoint.RoutePattern.RawText ?? Metrics.Unmatched;
             metrics.Count(route, ctx.Request.Method, ctx.Response.StatusCode);
         }
-    }
-
-    /// <summary>
-    /// Who is asking: a bearer token (automation; no CSRF check: a browser never sends it by
-    /// itself) or a session cookie (the page; every state-changing request must carry the
-    /// session's CSRF token). Unauthenticated API calls get 401 and nothing else.
-    /// </summary>
-    private static async Task Authenticate(HttpContext ctx, RequestDelegate next, AdminService admins, bool metricsPublic)
-    {
-        var path = ctx.Request.Path;
-        if (path.StartsWithSegments("/static") || path == "/api/v1/openapi.json")
-        {
-            await next(ctx);
-            return;
-        }
-        Principal? principal = null;
-        string? authorization = ctx.Request.Headers.Authorization;
-        if (!string.IsNullOrEmpty(authorization))
-        {
-            if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-                principal = admins.Token(authorization["Bearer ".Length..].Trim(), recordUse: !IsRead(ctx.Request.Method));
-        }
-        else if (ctx.Request.Cookies[Session.CookieName] is { Length: > 0 } cookie)
-        {
-            principal = admins.Session(cookie);
-        }
-        Session.Set(ctx, principal);
-        bool isLogin = path == "/login";
-        if (principal is null)
-        {
-            if (path.StartsWithSegments("/api") || (path == "/metrics" && !metricsPublic))
-            {
-                ctx.Response.Headers.WWWAuthenticate = "Bearer";
-                await Problems.Write(ctx, StatusCodes.Status401Unauthorized, "authentication required: send 'Authorization: Bearer TOKEN' (mkb-vpn token add NAME) or log in");
-                return;
-            }
-            if (!isLogin && path != "/metrics")
-            {
-                ctx.Response.Redirect("/login");
-                return;
-            }
-        }
-        else if (!principal.ViaToken && !isLogin && !IsRead(ctx.Request.Method))
-        {
-            string? sent = ctx.Request.Headers[Session.CsrfHeader];
-            if (string.IsNullOrEmpty(sent) && ctx.Request.HasFormContentType)
-                sent = (await ctx.Request.ReadFormAsync(ctx.RequestAborted))[Session.CsrfField];
-            if (!Session.SameSecret(sent, Session.CsrfOf(ctx)))
-            {
-                const string why = "missing or wrong CSRF token: reload the page and try again (scripts send the X-CSRF-Token header)";
-                if (path.StartsWithSegments("/api"))
-                    await Problems.Write(ctx, StatusCodes.Status403Forbidden, why);
-                else
-                    await Html.Page(ctx, "Forbidden", $"<h1>Forbidden</h1>{Html.Notice(why, error: true)}<p><a href=\"/\">All clients</a></p>", 403).ExecuteAsync(ctx);
-                return;
-            }
-        }
-        await next(ctx);
     }
 }

@@ -91,6 +91,10 @@ public sealed class InMemoryDevice(string name, HostEvents events) : IWireGuardD
     public void Seen(WireGuardKey key, string endpoint, DateTimeOffset at) =>
         _peers[key] = _peers[key] with { Endpoint = endpoint, LastHandshake = at };
 
+    /// <summary>The peer's byte counters now read <paramref name="rx"/> received and <paramref name="tx"/> sent.</summary>
+    public void Count(WireGuardKey key, long rx, long tx) =>
+        _peers[key] = _peers[key] with { RxBytes = rx, TxBytes = tx };
+
     /// <summary>Puts a peer on the interface behind the store's back (by hand, or left from an older state).</summary>
     public void AddStray(PeerState peer) => _peers[peer.PublicKey] = peer;
 }

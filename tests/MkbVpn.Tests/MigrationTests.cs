@@ -2,6 +2,7 @@ using MkbVpn.Access;
 using MkbVpn.Admin;
 using MkbVpn.Clients;
 using MkbVpn.Storage;
+using MkbVpn.Traffic;
 
 namespace MkbVpn.Tests;
 
@@ -79,5 +80,31 @@ public sealed class MigrationTests : IDisposable
         Assert.Equal(LoginOutcome.CodeRequired, admins.Login("root", "a new long password", code).Outcome);
         using var store = Store.Open(paths.Database, create: false);
         Assert.Equal(Store.SchemaVersion, store.UserVersion());
+    }
+
+    [Fact]
+    public void Schema_2_store_gets_an_empty_traffic_history_that_records_and_goes_with_a_removed_client()
+    {
+        var paths = CopyFixture("schema2");
+        var svc = new ClientService(paths);
+        Assert.Equal(TrafficRetention.Default, svc.GetTrafficRetention());
+        var range = svc.ParseTrafficRange("24h", null, "hour");
+        Assert.All(svc.TrafficOf("alice", range).Points, p => Assert.Equal(0, p.RxBytes + p.TxBytes + p.OnlineMinutes));
+        var dave = svc.Get("dave").Client;
+        using (var store = Store.Open(paths.Database, create: false))
+        {
+            Assert.Equal(6, store.UserVersion());
+            Assert.Equal(0, store.TrafficRowCount());
+            using var tx = store.BeginWrite();
+            store.RecordTraffic(range.ToMinute - 1, [new TrafficDelta(dave.Id, 1_234, 56, true)], [(dave.Id, new TrafficCounters(1_234, 56, range.ToMinute - 1))]);
+            tx.Commit();
+        }
+        var h = svc.TrafficOf("dave", range);
+        Assert.Equal((1_234L, 56L, 1L), (h.RxBytes, h.TxBytes, h.Points[^1].OnlineMinutes));
+
+        svc.Remove(["dave"]);
+        using (var store = Store.Open(paths.Database, create: false))
+            Assert.Equal(1, store.TrafficRowCount());   // the total's row only
+        Assert.Equal(1_234, svc.TrafficOf(null, range).RxBytes);
     }
 }

@@ -10,11 +10,11 @@ namespace MkbVpn.Web.Tests;
 public sealed class BrowserTests(WebHostFixture fixture) : IClassFixture<WebHostFixture>
 {
     public const string Chromium = "/usr/bin/chromium";
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
+    internal static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
 
     private WebHost Host => fixture.Host;
 
-    private static async Task<(IPlaywright, IBrowser)> LaunchAsync()
+    internal static async Task<(IPlaywright, IBrowser)> LaunchAsync()
     {
         string path = Environment.GetEnvironmentVariable("MKB_VPN_CHROMIUM") is { Length: > 0 } p ? p : Chromium;
         Assert.True(File.Exists(path), $"browser tests need Debian's chromium at {path}: apt-get install chromium (scripts/test.sh does)");
@@ -28,7 +28,7 @@ public sealed class BrowserTests(WebHostFixture fixture) : IClassFixture<WebHost
         return (playwright, browser);
     }
 
-    private static string ArtifactPath(string name)
+    internal static string ArtifactPath(string name)
     {
         string dir = Path.Combine(AppContext.BaseDirectory, "artifacts");
         Directory.CreateDirectory(dir);

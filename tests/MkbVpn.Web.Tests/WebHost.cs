@@ -36,7 +36,8 @@ public sealed partial class WebHost : IAsyncDisposable
     public ClientService Clients => new(Paths);
     public AdminService Admins => new(Paths);
 
-    public static async Task<WebHost> StartAsync()
+    /// <param name="extra">Routes a test adds before the server starts (as another part of the program would).</param>
+    public static async Task<WebHost> StartAsync(Action<Microsoft.AspNetCore.Builder.WebApplication>? extra = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "mkbvpn-web-" + Guid.NewGuid().ToString("N"));
         var paths = new Paths(dir);
@@ -53,6 +54,7 @@ public sealed partial class WebHost : IAsyncDisposable
         admins.AddAdmin(Admin, Password);
         string token = admins.AddToken("tests");
         var server = WebServer.Create(new WebOptions { DataDir = dir, Listen = "127.0.0.1:0", LogLevel = LogLevel.Warning });
+        extra?.Invoke(server.App);
         await server.App.StartAsync();
         return new WebHost(dir, server, token);
     }

@@ -21,12 +21,14 @@ internal static class InitCommand
         var c2c = new Option<bool?>("--client-to-client") { Description = "Let clients reach each other (default off)" };
         var keepalive = new Option<int?>("--keepalive") { Description = "PersistentKeepalive in client configs, seconds, 0 = off (default 25)", HelpName = "SECONDS" };
         var iface = new Option<string?>("--interface") { Description = "WireGuard interface name (default mkbvpn0)", HelpName = "NAME" };
+        var historyMinutes = new Option<string?>("--history-minutes") { Description = "Keep traffic history per minute this long (default 48h; 1h to 14d)", HelpName = "DURATION" };
+        var historyHours = new Option<string?>("--history-hours") { Description = "Keep traffic history per hour this long (default 90d; 1d to 3 years)", HelpName = "DURATION" };
         var change = new Option<bool>("--change") { Description = "Change the given settings of an initialised server (keys and clients are kept)" };
         var json = CliOptions.Json();
         var cmd = new Command("init", "Set up the server once: keys, subnets, port, endpoint, DNS, internal networks.\n" +
             "Example: mkb-vpn init --endpoint vpn.example.com:51820 --subnet 10.99.0.0/24 --internal-network 10.1.0.0/24")
         {
-            endpoint, subnet, subnet6, noIpv6, internalNet, dns, port, mtu, full, split, masq, c2c, keepalive, iface, change, json,
+            endpoint, subnet, subnet6, noIpv6, internalNet, dns, port, mtu, full, split, masq, c2c, keepalive, iface, historyMinutes, historyHours, change, json,
         };
         cmd.SetHandler(p =>
         {
@@ -42,6 +44,10 @@ internal static class InitCommand
                 if (string.IsNullOrEmpty(ep))
                     throw new UserInputException("init: an endpoint is required");
             }
+            // Validate the history options before anything changes (the cross-check with the stored values follows).
+            if (p.GetValue(historyMinutes) is not null || p.GetValue(historyHours) is not null)
+                MkbVpn.Traffic.TrafficRetention.Parse(p.GetValue(historyMinutes), p.GetValue(historyHours),
+                    new MkbVpn.Traffic.TrafficRetention(MkbVpn.Traffic.TrafficRetention.MinMinuteHours, MkbVpn.Traffic.TrafficRetention.MaxHourDays));
             var internals = p.GetValue(internalNet);
             var dnsValues = p.GetValue(dns);
             var result = service.Init(new InitOptions
@@ -61,6 +67,17 @@ internal static class InitCommand
                 Interface = p.GetValue(iface),
                 Change = p.GetValue(change),
             });
+            var notes = result.Notes.ToList();
+            if (p.GetValue(historyMinutes) is not null || p.GetValue(historyHours) is not null)
+            {
+                var before = service.GetTrafficRetention();
+                var retention = service.SetTrafficRetention(p.GetValue(historyMinutes), p.GetValue(historyHours));
+                if (retention != before)
+                {
+                    notes.Remove("nothing changed");
+                    notes.Add($"traffic history kept per minute for {retention.MinuteHours}h, per hour for {retention.HourDays}d");
+                }
+            }
             if (p.GetValue(json))
             {
                 CliOptions.WriteJson(ServerView.Of(result.Server));
@@ -68,7 +85,7 @@ internal static class InitCommand
             }
             Console.WriteLine(result.Created ? $"Initialised mkb-vpn in {service.Paths.DataDir}" : "Settings updated");
             ServerView.Print(result.Server);
-            foreach (var note in result.Notes)
+            foreach (var note in notes)
                 Console.WriteLine($"Note: {note}");
             if (result.Created)
                 Console.WriteLine("Next: mkb-vpn up, then mkb-vpn add NAME");

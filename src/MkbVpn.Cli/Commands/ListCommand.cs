@@ -9,7 +9,7 @@ internal static class ListCommand
     {
         var json = CliOptions.Json();
         var group = new Option<string?>("--group") { Description = "Only the members of this group", HelpName = "GROUP" };
-        var cmd = new Command("list", "List clients: name, addresses, enabled, blocked or expired, groups, expiry, created.\nExample: mkb-vpn list --group staff --json") { group, json };
+        var cmd = new Command("list", "List clients: name, addresses, enabled, blocked or expired, groups, expiry, created, last seen.\nExample: mkb-vpn list --group staff --json") { group, json };
         cmd.Aliases.Add("ls");
         cmd.SetHandler(p =>
         {
@@ -20,10 +20,12 @@ internal static class ListCommand
                 CliOptions.WriteJson(clients.Select(c => ClientView.Of(c, now)));
                 return 0;
             }
-            CliOptions.Table(["NAME", "ADDRESS", "STATE", "GROUPS", "EXPIRES", "CREATED"],
+            // LAST SEEN: the latest handshake the service recorded ('online' within the online window), kept after a client goes offline.
+            CliOptions.Table(["NAME", "ADDRESS", "STATE", "GROUPS", "EXPIRES", "CREATED", "LAST SEEN"],
                 clients.Select(c => (IReadOnlyList<string>)[c.Name, c.AddressText, c.StateAt(now), c.Groups.Count == 0 ? "-" : string.Join(",", c.Groups),
                     c.ExpiresAt is { } e ? Access.When.Format(e) : "never",
-                    c.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)]));
+                    c.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture),
+                    c.Enabled && c.LastHandshake is { } hs && now - hs < Clients.ClientService.OnlineWindow ? "online" : CliOptions.Ago(c.LastHandshake, now)]));
             return 0;
         });
         return cmd;
@@ -49,11 +51,28 @@ internal static class StatusCommand
     public static Command Create()
     {
         var json = CliOptions.Json();
-        var cmd = new Command("status", "Live status: endpoint, latest handshake, online (handshake within 3 minutes), received and sent bytes.\nExample: sudo mkb-vpn status") { json };
+        var name = new Argument<string?>("NAME") { Description = "Only this client (with --history: its history; without NAME: all clients together)", Arity = ArgumentArity.ZeroOrOne };
+        var history = new Option<bool>("--history") { Description = "Traffic history as the running service (up --foreground) sampled it once a minute: received, sent and online per interval, totals last" };
+        var since = new Option<string?>("--since") { Description = "With --history: from when (24h, 7d, 2026-11-01, 2026-11-01T08:00Z; default 24h)", HelpName = "WHEN" };
+        var until = new Option<string?>("--until") { Description = "With --history: up to when (default now)", HelpName = "WHEN" };
+        var step = new Option<string?>("--step") { Description = "With --history: minute, hour, day or seconds (default: the finest giving at most 60 lines)", HelpName = "STEP" };
+        var cmd = new Command("status", "Live status: endpoint, latest handshake, online (handshake within 3 minutes), received and sent bytes; --history: traffic over time.\n" +
+            "Example: sudo mkb-vpn status    |    mkb-vpn status alice --history --since 7d") { name, history, since, until, step, json };
         cmd.SetHandler(p =>
         {
             var service = CliOptions.Service(p);
+            if (p.GetValue(history))
+                return PrintHistory(service, p.GetValue(name), p.GetValue(since), p.GetValue(until), p.GetValue(step), p.GetValue(json));
+            if (p.GetValue(since) is not null || p.GetValue(until) is not null || p.GetValue(step) is not null)
+                throw new UserInputException("--since, --until and --step go with --history");
             var report = service.Status();
+            if (p.GetValue(name) is { } only)
+            {
+                var one = report.Clients.Where(c => string.Equals(c.Client.Name, only, StringComparison.OrdinalIgnoreCase)).ToList();
+                if (one.Count == 0)
+                    throw new UserInputException($"no client named '{only}'", ExitCodes.NotFound);
+                report = report with { Clients = one };
+            }
             var plane = report.InterfaceUp ? service.DataPlane() : null;
             var now = DateTimeOffset.UtcNow;
             if (p.GetValue(json))
@@ -93,6 +112,33 @@ internal static class StatusCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>'status [NAME] --history': one line per interval (UTC), totals last; --json prints the API's shape.</summary>
+    private static int PrintHistory(Clients.ClientService service, string? name, string? since, string? until, string? step, bool json)
+    {
+        var range = service.ParseTrafficRange(since, until, step, autoPoints: 60, fromField: "since", toField: "until");
+        var h = service.TrafficOf(name, range);
+        if (json)
+        {
+            CliOptions.WriteJson(h);
+            return 0;
+        }
+        int stepMinutes = h.StepSeconds / 60;
+        string Online(long minutes) => h.Client is not null
+            ? (minutes == 0 ? "-" : minutes >= stepMinutes ? "online" : $"{minutes} min")
+            : (minutes == 0 ? "-" : $"{(minutes + stepMinutes - 1) / stepMinutes} clients");
+        string format = stepMinutes >= 1440 ? "yyyy-MM-dd" : "yyyy-MM-dd HH:mm";
+        Console.WriteLine($"{h.Client ?? "all clients"}: traffic from {Access.When.Format(h.From)} to {Access.When.Format(h.To)}, per {(stepMinutes % 60 == 0 ? $"{stepMinutes / 60} h" : $"{stepMinutes} min")} (UTC; RX: received by the server, TX: sent)");
+        var rows = h.Points.Select(pt => (IReadOnlyList<string>)[pt.At.UtcDateTime.ToString(format, System.Globalization.CultureInfo.InvariantCulture),
+            CliOptions.Bytes(pt.RxBytes), CliOptions.Bytes(pt.TxBytes), Online(pt.OnlineMinutes)]).ToList();
+        long online = h.Points.Sum(pt => pt.OnlineMinutes);
+        rows.Add(["total", CliOptions.Bytes(h.RxBytes), CliOptions.Bytes(h.TxBytes),
+            h.Client is null ? "-" : online == 0 ? "-" : $"{online / 60} h {online % 60} min"]);
+        CliOptions.Table(["TIME", "RX", "TX", "ONLINE"], rows);
+        if (h.Client is not null)
+            Console.WriteLine($"last seen: {(h.LastHandshake is { } hs ? $"{Access.When.Format(hs)} ({CliOptions.Ago(hs, DateTimeOffset.UtcNow)})" : "never")}");
+        return 0;
     }
 }
 

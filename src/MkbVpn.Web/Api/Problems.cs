@@ -66,8 +66,4 @@ internal static class Problems
 
     public static IResult Status(int status, string detail) =>
         Results.Problem(detail: detail, statusCode: status, title: TitleOf(status));
-
-    /// <summary>Writes a problem outside an endpoint (middleware).</summary>
-    public static Task Write(HttpContext ctx, int status, string detail) =>
-        Status(status, detail).ExecuteAsync(ctx);
 }

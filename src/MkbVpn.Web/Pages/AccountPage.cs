@@ -14,39 +14,19 @@ namespace MkbVpn.Web.Pages;
 /// </summary>
 internal static class AccountPage
 {
-    public static void Map(IEndpointRouteBuilder app)
+    public static void Map(RouteGroupBuilder pages)
     {
-        app.MapGet("/account", (HttpContext ctx, AdminService admins) => Show(ctx, admins, null, 200)).ExcludeFromDescription();
-        app.MapPost("/account/password", ChangePassword).ExcludeFromDescription().FormOnly();
-        app.MapPost("/account/totp-off", TotpOff).ExcludeFromDescription().FormOnly();
+        pages.MapGet("/account", (HttpContext ctx, AdminService admins) => Show(ctx, admins, null, 200)).ExcludeFromDescription();
+        pages.MapPost("/account/password", ChangePassword).ExcludeFromDescription().FormOnly();
+        pages.MapPost("/account/totp-off", TotpOff).ExcludeFromDescription().FormOnly();
     }
 
     private static IResult Show(HttpContext ctx, AdminService admins, string? error, int status)
     {
         if (Session.Find(ctx) is not { ViaToken: false } me)
-            return Html.Page(ctx, "Account", $"<h1>Account</h1>{Html.Notice("The account page is for admins logged in on the page (API tokens have no password).", error: true)}", 404);
+            return Views.Message(ctx, "Account", "The account page is for admins logged in on the page (API tokens have no password).", 404);
         var account = admins.ListAdmins().FirstOrDefault(a => string.Equals(a.Name, me.Name, StringComparison.OrdinalIgnoreCase));
-        string body = $"""
-            <h1>Account <span id="account-name">{Html.E(me.Name)}</span></h1>
-            {Html.Notice(error, error: true)}{Html.Notice(Flash.Take(ctx), error: false)}
-            <form method="post" action="/account/password" class="edit" aria-labelledby="pw-h">{Html.CsrfInput(ctx)}
-            <h2 id="pw-h">Change password</h2>
-            <label for="current">Current password</label><input id="current" name="current" type="password" autocomplete="current-password" required maxlength="1024">
-            <label for="new">New password</label><input id="new" name="new" type="password" autocomplete="new-password" required maxlength="1024">
-            <label for="repeat">New password again</label><input id="repeat" name="repeat" type="password" autocomplete="new-password" required maxlength="1024">
-            <button type="submit" id="change-password">Change password</button>
-            <p class="hint">Your other sessions (other browsers) are logged out; this one stays.</p>
-            </form>
-            {(account?.HasTotp == true ? $"""
-            <form method="post" action="/account/totp-off" class="edit" aria-labelledby="totp-h">{Html.CsrfInput(ctx)}
-            <h2 id="totp-h">Second factor</h2>
-            <p>On. Turning it off logs out your other sessions.</p>
-            <label for="totp-current">Current password</label><input id="totp-current" name="current" type="password" autocomplete="current-password" required maxlength="1024">
-            <button type="submit" class="danger" id="totp-off">Turn off the second factor</button>
-            </form>
-            """ : "<p class=\"hint\">Second factor: off. Turn it on on the server with <code>mkb-vpn admin totp NAME</code>.</p>")}
-            """;
-        return Html.Page(ctx, "Account", body, status);
+        return Slices.Account.Create(new AccountView(Views.Chrome(ctx, "Account"), error, error is null ? Flash.Take(ctx) : null, me.Name, account?.HasTotp == true)).With(status);
     }
 
     private static async Task<IResult> ChangePassword(HttpContext ctx, AdminService admins, LoginThrottle throttle, ILogger<WebServer> log)

@@ -14,7 +14,6 @@ internal static class FormRoutes
             var http = ctx.HttpContext;
             if (http.Request.HasFormContentType)
                 return await next(ctx);
-            return Html.Page(http, "Unsupported media type",
-                $"<h1>Unsupported media type</h1>{Html.Notice(Refusal, error: true)}<p><a href=\"/\">All clients</a></p>", StatusCodes.Status415UnsupportedMediaType);
-        }).DisableAntiforgery();
+            return Views.Message(http, "Unsupported media type", Refusal, StatusCodes.Status415UnsupportedMediaType);
+        });
 }

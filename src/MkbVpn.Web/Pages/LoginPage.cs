@@ -1,4 +1,5 @@
-using System.Security.Cryptography;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -9,16 +10,18 @@ using MkbVpn.Web.Auth;
 namespace MkbVpn.Web.Pages;
 
 /// <summary>
-/// GET/POST /login and POST /logout. The login form carries a pre-session token that must equal
-/// a SameSite=Strict cookie (double submit), so another site cannot log a browser in.
+/// GET/POST /login and POST /logout. The login form carries an antiforgery token (bound to its
+/// SameSite=Strict cookie), so another site cannot log a browser in; the session is opened in the
+/// store and handed to the cookie scheme.
 /// </summary>
 internal static class LoginPage
 {
-    public static void Map(IEndpointRouteBuilder app)
+    public static void Map(IEndpointRouteBuilder app, RouteGroupBuilder pages)
     {
-        app.MapGet("/login", Show).ExcludeFromDescription();
-        app.MapPost("/login", Submit).ExcludeFromDescription().DisableAntiforgery();
-        app.MapPost("/logout", Logout).ExcludeFromDescription().FormOnly();
+        app.MapGet("/login", Show).ExcludeFromDescription().AllowAnonymous();
+        // Checks its antiforgery token itself, to answer with the form again rather than a bare refusal.
+        app.MapPost("/login", Submit).ExcludeFromDescription().AllowAnonymous().DisableAntiforgery();
+        pages.MapPost("/logout", (Delegate)Logout).ExcludeFromDescription().FormOnly();
     }
 
     private static IResult Show(HttpContext ctx)
@@ -28,36 +31,15 @@ internal static class LoginPage
         return Form(ctx, null, 200);
     }
 
-    private static IResult Form(HttpContext ctx, string? error, int status, string? name = null)
-    {
-        string token = ctx.Request.Cookies[Session.LoginCookieName] is { Length: 43 } t ? t : Secrets.Base64Url(RandomNumberGenerator.GetBytes(32));
-        ctx.Response.Cookies.Append(Session.LoginCookieName, token, Session.CookieOptions(ctx));
-        string body = $"""
-            <section class="login" aria-labelledby="login-h">
-            <h1 id="login-h">Log in</h1>
-            {Html.Notice(error, error: true)}
-            <form method="post" action="/login">
-            <input type="hidden" name="{Session.CsrfField}" value="{Html.E(token)}">
-            <label for="name">Admin name</label>
-            <input id="name" name="name" autocomplete="username" required maxlength="32" value="{Html.E(name)}" autofocus>
-            <label for="password">Password</label>
-            <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
-            <label for="code">Authenticator code <span class="hint">(only if you turned on a second factor)</span></label>
-            <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="8" pattern="[0-9 ]*">
-            <button type="submit">Log in</button>
-            </form>
-            <p class="hint">No admin yet? On the server: <code>mkb-vpn admin add NAME</code></p>
-            </section>
-            """;
-        return Html.Page(ctx, "Log in", body, status);
-    }
+    private static IResult Form(HttpContext ctx, string? error, int status, string? name = null) =>
+        Slices.Login.Create(new LoginView(Views.Chrome(ctx, "Log in"), WebSecurity.Token(ctx), error, name)).With(status);
 
-    private static async Task<IResult> Submit(HttpContext ctx, AdminService admins, LoginThrottle throttle, ILogger<WebServer> log)
+    private static async Task<IResult> Submit(HttpContext ctx, AdminService admins, LoginThrottle throttle, IAntiforgery antiforgery, ILogger<WebServer> log)
     {
         if (!ctx.Request.HasFormContentType)
             return Form(ctx, "Send the login form.", 415);
         var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
-        if (!Session.SameSecret(form[Session.CsrfField], ctx.Request.Cookies[Session.LoginCookieName]))
+        if (!await antiforgery.IsRequestValidAsync(ctx))
             return Form(ctx, "The form expired. Please try again.", 403);
         string name = form["name"].ToString().Trim();
         string password = form["password"].ToString();
@@ -73,7 +55,7 @@ internal static class LoginPage
         }
         // Counted as failed already (so parallel attempts cannot pass the limit); a success clears it.
         var result = admins.Login(name, password, code);
-        if (result.Outcome != LoginOutcome.Ok)
+        if (result is not { Outcome: LoginOutcome.Ok, SessionCookie: { } cookie, Principal: { SessionId: { } sessionId } admin })
         {
             Log.LoginFailed(log, remote);
             // One message whatever was wrong: "enter the code" only for a right password would tell a guesser it was right.
@@ -84,19 +66,18 @@ internal static class LoginPage
         attempt.Succeeded();
         var device = Session.CookieOptions(ctx, DateTimeOffset.UtcNow + LoginThrottle.DeviceCookieLifetime);
         device.Path = "/login";
-        ctx.Response.Cookies.Append(LoginThrottle.DeviceCookieName, throttle.NewDeviceCookie(result.Principal!.Name), device);
-        Log.LoginSucceeded(log, result.Principal!.Name, remote);
-        ctx.Response.Cookies.Append(Session.CookieName, result.SessionCookie!, Session.CookieOptions(ctx, DateTimeOffset.UtcNow + AdminService.SessionLifetime));
-        ctx.Response.Cookies.Delete(Session.LoginCookieName, Session.CookieOptions(ctx));
+        ctx.Response.Cookies.Append(LoginThrottle.DeviceCookieName, throttle.NewDeviceCookie(admin.Name), device);
+        Log.LoginSucceeded(log, admin.Name, remote);
+        var properties = new AuthenticationProperties { IsPersistent = true, ExpiresUtc = DateTimeOffset.UtcNow + AdminService.SessionLifetime };
+        properties.Items[SessionCookie.Item] = cookie;
+        await ctx.SignInAsync(Schemes.Cookie, Session.ForSession(admin.Name, sessionId), properties);
         return Results.Redirect("/", permanent: false, preserveMethod: false);
     }
 
-    /// <summary>Ends the session (the CSRF check ran in the middleware).</summary>
-    private static IResult Logout(HttpContext ctx, AdminService admins)
+    /// <summary>Ends the session in the store and in the browser (the cookie scheme's SigningOut event).</summary>
+    private static async Task<IResult> Logout(HttpContext ctx)
     {
-        if (Session.Find(ctx) is { SessionId: { } id })
-            admins.Logout(id);
-        ctx.Response.Cookies.Delete(Session.CookieName, Session.CookieOptions(ctx));
+        await ctx.SignOutAsync(Schemes.Cookie);
         return Results.Redirect("/login");
     }
 }

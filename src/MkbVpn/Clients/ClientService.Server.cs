@@ -362,6 +362,8 @@ public sealed partial class ClientService
             store.SetRuntime("state", "up");
             store.SetRuntime("engine", dataPlane.Engine);
             store.SetRuntime("engine_reason", dataPlane.Reason);
+            if (created)
+                store.ZeroTrafficCounters();   // a new interface counts every peer's bytes from zero
             tx.Commit();
         }
         var policy = LoadPolicy(store, server);
@@ -451,17 +453,26 @@ public sealed partial class ClientService
 {
     /// <summary>
     /// The long-running side of 'up --foreground': every <paramref name="period"/> it records the
-    /// peers' endpoints and handshakes (so a restore can reach connected users at once), and if
-    /// the interface vanished it brings it back from the store. Returns when cancelled.
+    /// peers' endpoints and handshakes (so a restore can reach connected users at once), once a
+    /// minute their traffic (the history), and if the interface vanished it brings it back from the
+    /// store. Returns when cancelled.
     /// </summary>
     /// <returns>True when it stopped because an admin ran 'mkb-vpn down'.</returns>
     public bool Supervise(TimeSpan period, CancellationToken stop, Action<string> log, string? engine = null)
     {
+        long sampled = long.MinValue;
         while (!stop.WaitHandle.WaitOne(period))
         {
             try
             {
-                if (Snapshot() < 0)
+                bool up = Snapshot() >= 0;
+                // Traffic history: one sample per minute of the clock (ClientService.Traffic.cs).
+                if (up && EpochMinute(Now) != sampled)
+                {
+                    sampled = EpochMinute(Now);
+                    SampleTraffic();
+                }
+                if (!up)
                 {
                     if (DownRequested())
                     {

@@ -219,6 +219,51 @@ public sealed partial class Store : IDisposable
         """
         ALTER TABLE admins ADD COLUMN totp_last_step INTEGER;
         """,
+        // 6: traffic history (Store.Traffic.cs). Per client and in total, bytes received and sent and
+        // minutes online per minute (kept traffic_minute_hours) and per hour (kept traffic_hour_days);
+        // minute is the bucket's start in minutes since 1970-01-01 UTC. A client's history goes with
+        // it; the totals keep its share. traffic_counters: each peer's byte counters at the last
+        // sample, to take differences across samples (and notice resets). WITHOUT ROWID (SQLite):
+        // the primary key is the table, about half the size of a rowid table plus its key index;
+        // elsewhere (PostgreSQL) the clause is simply left out.
+        """
+        ALTER TABLE server ADD COLUMN traffic_minute_hours INTEGER NOT NULL DEFAULT 48;
+        ALTER TABLE server ADD COLUMN traffic_hour_days INTEGER NOT NULL DEFAULT 90;
+        CREATE TABLE traffic_minute (
+            client_id INTEGER NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            minute    INTEGER NOT NULL,
+            rx        INTEGER NOT NULL,
+            tx        INTEGER NOT NULL,
+            online    INTEGER NOT NULL,
+            PRIMARY KEY (client_id, minute)
+        ) WITHOUT ROWID;
+        CREATE TABLE traffic_hour (
+            client_id INTEGER NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            minute    INTEGER NOT NULL,
+            rx        INTEGER NOT NULL,
+            tx        INTEGER NOT NULL,
+            online    INTEGER NOT NULL,
+            PRIMARY KEY (client_id, minute)
+        ) WITHOUT ROWID;
+        CREATE TABLE traffic_total_minute (
+            minute INTEGER NOT NULL PRIMARY KEY,
+            rx     INTEGER NOT NULL,
+            tx     INTEGER NOT NULL,
+            online INTEGER NOT NULL
+        );
+        CREATE TABLE traffic_total_hour (
+            minute INTEGER NOT NULL PRIMARY KEY,
+            rx     INTEGER NOT NULL,
+            tx     INTEGER NOT NULL,
+            online INTEGER NOT NULL
+        );
+        CREATE TABLE traffic_counters (
+            client_id INTEGER NOT NULL PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+            rx        INTEGER NOT NULL,
+            tx        INTEGER NOT NULL,
+            minute    INTEGER NOT NULL
+        );
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;
