@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds mkb-vpn, installs it, sets up the server (first run only) and starts it.
+# Builds mkb-vpn (one native executable, NativeAOT), installs it, sets up the server (first run only) and starts it.
 #   sudo scripts/install.sh --endpoint vpn.example.com [other 'mkb-vpn init' options]
 # Re-running updates the program and restarts the service; settings and clients are kept.
 set -euo pipefail
@@ -9,7 +9,8 @@ usage() {
   cat <<USAGE
 Usage: sudo scripts/install.sh [--endpoint HOST[:PORT]] [mkb-vpn init options...]
 
-Builds mkb-vpn, installs it to /opt/mkb-vpn (command: /usr/local/bin/mkb-vpn), runs
+Builds mkb-vpn as one native executable (NativeAOT; the host then needs no .NET), installs it
+to /opt/mkb-vpn (command: /usr/local/bin/mkb-vpn, a symlink), runs
 'mkb-vpn init' with the given options the first time (asks for the endpoint on a terminal),
 and starts the server: as the systemd service mkb-vpn where systemd runs, else in the
 background with 'mkb-vpn up --foreground' (log: /var/log/mkb-vpn.log).
@@ -28,6 +29,9 @@ need=()
 for pair in wg:wireguard-tools ip:iproute2 nft:nftables; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
+# The native build links with clang and zlib (build time only; the binary needs neither).
+command -v clang >/dev/null 2>&1 || need+=(clang)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 # Where the kernel has no WireGuard module, mkb-vpn runs its own userspace engine: nothing to install.
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
@@ -36,17 +40,28 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v dotnet >/dev/null 2>&1 || { echo "install.sh: the .NET 10 SDK (dotnet) is required to build mkb-vpn" >&2; exit 7; }
 
-echo "== building"
-dotnet publish src/MkbVpn.Cli -c Release -o out/mkb-vpn -nologo -v quiet -clp:ErrorsOnly
-install -d -m 0755 /opt/mkb-vpn
-cp -a out/mkb-vpn/. /opt/mkb-vpn/
-cp README.md /opt/mkb-vpn/ 2>/dev/null || true
-dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
-cat > /usr/local/bin/mkb-vpn <<WRAPPER
-#!/bin/sh
-DOTNET_ROOT=\${DOTNET_ROOT:-$dotnet_root} exec /opt/mkb-vpn/mkb-vpn "\$@"
-WRAPPER
-chmod 0755 /usr/local/bin/mkb-vpn
+case $(uname -m) in
+  x86_64) rid=linux-x64 ;;
+  aarch64) rid=linux-arm64 ;;
+  *) echo "install.sh: no native build for $(uname -m)" >&2; exit 7 ;;
+esac
+echo "== building (native, $rid; a few minutes)"
+rm -rf out/mkb-vpn
+dotnet publish src/MkbVpn.Cli -c Release -r "$rid" -o out/mkb-vpn -nologo -v quiet -clp:ErrorsOnly
+# The executable and the native libraries it loads from its own directory (libe_sqlite3, libsodium). A new directory
+# is moved into place, so a running server keeps its files until it restarts.
+rm -rf /opt/mkb-vpn.new /opt/mkb-vpn.old
+install -d -m 0755 /opt/mkb-vpn.new
+install -m 0755 out/mkb-vpn/mkb-vpn /opt/mkb-vpn.new/mkb-vpn
+install -m 0644 out/mkb-vpn/*.so /opt/mkb-vpn.new/
+install -m 0755 scripts/mkb-vpn-engine /opt/mkb-vpn.new/mkb-vpn-engine
+cp README.md /opt/mkb-vpn.new/ 2>/dev/null || true
+[ -d /opt/mkb-vpn ] && mv /opt/mkb-vpn /opt/mkb-vpn.old
+mv /opt/mkb-vpn.new /opt/mkb-vpn
+rm -rf /opt/mkb-vpn.old
+# Earlier versions installed a wrapper script that set DOTNET_ROOT; the native binary is linked directly.
+rm -f /usr/local/bin/mkb-vpn
+ln -s /opt/mkb-vpn/mkb-vpn /usr/local/bin/mkb-vpn
 
 data=${MKB_VPN_DATA_DIR:-/var/lib/mkb-vpn}
 if [ ! -f "$data/mkb-vpn.db" ] || ! mkb-vpn list >/dev/null 2>&1; then

@@ -12,7 +12,7 @@ fi
 
 # Debian packages the tests drive: tool -> package.
 need=()
-for pair in wg:wireguard-tools wireguard-go:wireguard-go ip:iproute2 ping:iputils-ping nft:nftables iperf3:iperf3 socat:socat pgrep:procps flock:util-linux setpriv:util-linux curl:curl; do
+for pair in wg:wireguard-tools wireguard-go:wireguard-go ip:iproute2 ping:iputils-ping nft:nftables iperf3:iperf3 socat:socat pgrep:procps flock:util-linux setpriv:util-linux curl:curl pg_ctlcluster:postgresql; do
   tool=${pair%%:*} pkg=${pair#*:}
   command -v "$tool" >/dev/null 2>&1 || need+=("$pkg")
 done

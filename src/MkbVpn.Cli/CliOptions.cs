@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using MkbVpn.Clients;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli;
 
@@ -14,6 +15,16 @@ internal static class CliOptions
         Recursive = true,
         HelpName = "DIR",
     };
+
+    public static readonly Option<string?> Store = new("--store")
+    {
+        Description = $"The registry in PostgreSQL: postgresql://USER@HOST/DATABASE or key=value words, no password (default: ${Storage.StoreLocation.Variable}, else SQLite in the data directory)",
+        Recursive = true,
+        HelpName = "LOCATION",
+    };
+
+    /// <summary>The data directory and the store the command line names.</summary>
+    public static Paths PathsOf(ParseResult p) => new(p.GetValue(DataDir), p.GetValue(Store));
 
     public static Option<bool> Json() => new("--json") { Description = "Print JSON for scripts" };
 
@@ -33,7 +44,7 @@ internal static class CliOptions
 
     /// <summary>The service on this host, wired once here: the real interfaces, ip/nft, privileges, lock and clock.</summary>
     public static ClientService Service(ParseResult p) =>
-        new(new Paths(p.GetValue(DataDir)), ServiceHost.Live()) { LockWait = LockWaitFromEnvironment() };
+        new(PathsOf(p), ServiceHost.Live()) { LockWait = LockWaitFromEnvironment() };
 
     /// <summary>$MKB_VPN_LOCK_TIMEOUT (seconds) when set; else the service's default (<see cref="ClientService.LockTimeout"/>).</summary>
     private static TimeSpan? LockWaitFromEnvironment() =>
@@ -46,6 +57,9 @@ internal static class CliOptions
         {
             try
             {
+                // --store reaches what builds its own Paths (the web host) through the variable it reads.
+                if (p.GetValue(Store) is { Length: > 0 } store)
+                    Environment.SetEnvironmentVariable(Storage.StoreLocation.Variable, store);
                 return action(p);
             }
             catch (FieldException e)
@@ -82,7 +96,7 @@ internal static class CliOptions
         ["expires"] = "--expires", ["dns"] = "--dns", ["allowed-ips"] = "--allowed-ips", ["keepalive"] = "--keepalive",
         ["group"] = "--group", ["groups"] = "--group", ["rename"] = "--rename", ["port"] = "--port", ["proto"] = "--proto",
         ["description"] = "--description", ["since"] = "--since", ["limit"] = "--limit", ["who"] = "WHO", ["to"] = "TO",
-        ["destination"] = "DEST", ["id"] = "ID", ["name"] = "NAME",
+        ["destination"] = "DEST", ["id"] = "ID", ["name"] = "NAME", ["address"] = "--address", ["full-tunnel"] = "--full-tunnel",
         ["until"] = "--until", ["step"] = "--step", ["history-minutes"] = "--history-minutes", ["history-hours"] = "--history-hours",
     };
 
@@ -94,14 +108,15 @@ internal static class CliOptions
             : e.Message;
     }
 
-    public static readonly JsonSerializerOptions JsonOptions = new()
+    /// <summary>Prints one of the shared shapes (<see cref="MkbVpnJson"/>, the API's too): generated, no reflection.
+    /// Indented, and as the API writes strings: "+" and "->" as they are, not \u002B and -\u003E.</summary>
+    public static void WriteJson<T>(T value, JsonTypeInfo<T> shape)
     {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
-
-    public static void WriteJson<T>(T value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            JsonSerializer.Serialize(writer, value, shape);
+        Console.Out.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+    }
 
     public static string Ago(DateTimeOffset? t, DateTimeOffset now)
     {

@@ -8,6 +8,7 @@ Sys.RestrictUmask();
 var root = new RootCommand("mkb-vpn: the WireGuard VPN server of the mkb-stack.\n" +
     "Quick start: mkb-vpn init --endpoint vpn.example.com && mkb-vpn up && mkb-vpn add alice");
 root.Options.Add(CliOptions.DataDir);
+root.Options.Add(CliOptions.Store);
 foreach (var command in new[]
 {
     InitCommand.Create(), UpCommand.Create(), DownCommand.Create(),
@@ -16,6 +17,7 @@ foreach (var command in new[]
     GroupCommand.Create(), AccessCommand.Create(), LogCommand.Create(),
     AdminCommand.Create(), TokenCommand.Create(), ServeCommand.Create(), EngineCommand.Create(),
     ImportCommand.Create(), ExportCommand.Create(), BackupCommand.Create(), RestoreCommand.Create(),
+    MigrateStoreCommand.Create(),
 })
 {
     root.Subcommands.Add(command);

@@ -129,6 +129,9 @@ public sealed class WebServer
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            // The shapes are generated at compile time (no reflection, as native compilation needs); ASP.NET Core's own
+            // (problem details) stay after ours in the chain.
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, MkbVpnJson.Default);
         });
         builder.Services.AddSingleton(paths);
         builder.Services.AddSingleton(time);

@@ -6,14 +6,24 @@ public sealed class Paths
     public const string DefaultDataDir = "/var/lib/mkb-vpn";
     public const string DataDirVariable = "MKB_VPN_DATA_DIR";
 
-    public Paths(string? dataDir)
+    /// <param name="store">A PostgreSQL store (<c>--store</c>); null: <c>$MKB_VPN_STORE</c> when set, else the SQLite file in the data directory.</param>
+    public Paths(string? dataDir, string? store = null)
     {
         DataDir = Path.GetFullPath(string.IsNullOrEmpty(dataDir)
             ? Environment.GetEnvironmentVariable(DataDirVariable) is { Length: > 0 } env ? env : DefaultDataDir
             : dataDir);
+        Store = string.IsNullOrEmpty(store)
+            ? Environment.GetEnvironmentVariable(Storage.StoreLocation.Variable) is { Length: > 0 } s ? s : null
+            : store;
     }
 
     public string DataDir { get; }
+
+    /// <summary>
+    /// Where the registry lives when it is not the SQLite file <see cref="Database"/>: a PostgreSQL
+    /// location (<see cref="Storage.StoreLocation"/>). The data directory still holds the config files and the lock.
+    /// </summary>
+    public string? Store { get; }
     public string Database => Path.Combine(DataDir, Storage.Store.FileName);
     public string ClientsDir => Path.Combine(DataDir, "clients");
     public string LockFile => Path.Combine(DataDir, ".lock");

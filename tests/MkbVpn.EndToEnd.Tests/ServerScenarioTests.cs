@@ -175,13 +175,13 @@ public sealed class ServerScenarioTests(ITestOutputHelper output)
         return new Daemon(p);
     }
 
-    /// <summary>The store (not the live interface) knows the client's endpoint: 'show --json' reads only the store.</summary>
+    /// <summary>The store (not the live interface) knows the client's endpoint: 'show --json' reads only the store (its endpoint is the last recorded one).</summary>
     private static bool EndpointRecorded(Testbed tb, string name)
     {
         var r = tb.Vpn("show", name, "--json");
         if (r.ExitCode != 0)
             return false;
         using var doc = JsonDocument.Parse(r.StdOut);
-        return doc.RootElement.GetProperty("last_endpoint").GetString() is { } ep && ep.StartsWith("198.18.", StringComparison.Ordinal);
+        return doc.RootElement.GetProperty("endpoint").GetString() is { } ep && ep.StartsWith("198.18.", StringComparison.Ordinal);
     }
 }

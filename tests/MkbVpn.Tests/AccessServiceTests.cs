@@ -7,20 +7,48 @@ using MkbVpn.Configs;
 
 namespace MkbVpn.Tests;
 
-/// <summary>Groups, rules, set, expiry and the audit log on a real SQLite store and real files (no live interface).</summary>
-public sealed class AccessServiceTests : IDisposable
+/// <summary>Groups, rules, set, expiry and the audit log on a real SQLite store and real files (no live interface); on PostgreSQL: <see cref="AccessServiceTestsOnPostgres"/>.</summary>
+public class AccessServiceTests : IDisposable
 {
     private readonly TempDir _dir = new();
     private readonly ManualTime _time = new(new DateTimeOffset(2026, 6, 1, 12, 0, 0, TimeSpan.Zero));
     private readonly ClientService _svc;
 
     public AccessServiceTests()
+        : this(null)
     {
-        _svc = new ClientService(new Paths(_dir.File("data")), _time) { Actor = new Actor("alice-admin", Actor.Cli) };
+    }
+
+    /// <param name="store">A PostgreSQL store location; null: SQLite in the data directory.</param>
+    protected AccessServiceTests(string? store)
+    {
+        _svc = new ClientService(new Paths(_dir.File("data"), store), _time) { Actor = new Actor("alice-admin", Actor.Cli) };
         _svc.Init(ClientServiceTests.Options());
     }
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose()
+    {
+        _dir.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Runs SQL behind the store's back; returns the database's error message (null: it succeeded).</summary>
+    protected virtual string? SqlError(string sql)
+    {
+        using var db = new SqliteConnection($"Data Source={_svc.Paths.Database}");
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        try
+        {
+            cmd.ExecuteNonQuery();
+            return null;
+        }
+        catch (SqliteException e)
+        {
+            return e.Message;
+        }
+    }
 
     private string Conf(string name) => File.ReadAllText(_svc.Paths.ClientConfig(name));
 
@@ -240,14 +268,9 @@ public sealed class AccessServiceTests : IDisposable
     public void The_audit_log_is_append_only_in_the_database()
     {
         _svc.Add([new AddRequest("bob")]);
-        using var db = new SqliteConnection($"Data Source={_svc.Paths.Database}");
-        db.Open();
-        using var update = db.CreateCommand();
-        update.CommandText = "UPDATE audit_log SET actor = 'someone else'";
-        Assert.Contains("append-only", Assert.Throws<SqliteException>(() => update.ExecuteNonQuery()).Message);
-        using var delete = db.CreateCommand();
-        delete.CommandText = "DELETE FROM audit_log";
-        Assert.Contains("append-only", Assert.Throws<SqliteException>(() => delete.ExecuteNonQuery()).Message);
+        Assert.Contains("append-only", SqlError("UPDATE audit_log SET actor = 'someone else'"));
+        Assert.Contains("append-only", SqlError("DELETE FROM audit_log"));
+        Assert.Equal(2, _svc.AuditLog(null, null).Total);   // init, add: both still there
     }
 
     [Fact]

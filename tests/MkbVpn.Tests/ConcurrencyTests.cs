@@ -4,25 +4,21 @@ using MkbVpn.Clients;
 
 namespace MkbVpn.Tests;
 
-/// <summary>Many verbs at once, each with its own ClientService (as separate CLI processes would), on one data dir.</summary>
-public sealed class ConcurrencyTests : IDisposable
+/// <summary>Many verbs at once, each with its own ClientService (as separate CLI processes would), on one data dir; on SQLite and on PostgreSQL.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class ConcurrencyTests(PostgresServer pg)
 {
-    private readonly TempDir _dir = new();
-
-    public void Dispose() => _dir.Dispose();
-
-    private Paths DataPaths => new(_dir.File("data"));
 
     private sealed record Outcome(string Name, Client? Added, Exception? Error);
 
     /// <summary>Starts one Add per name on its own thread, released together, and waits for all.</summary>
-    private List<Outcome> AddAllAtOnce(IReadOnlyList<string> names)
+    private static List<Outcome> AddAllAtOnce(IReadOnlyList<string> names, Func<int, ClientService> service)
     {
         using var gate = new ManualResetEventSlim(false);
         var results = new ConcurrentBag<Outcome>();
-        var tasks = names.Select(name => Task.Factory.StartNew(() =>
+        var tasks = names.Select((name, i) => Task.Factory.StartNew(() =>
         {
-            var svc = new ClientService(DataPaths);
+            var svc = service(i);
             gate.Wait();
             try
             {
@@ -61,12 +57,15 @@ public sealed class ConcurrencyTests : IDisposable
         Assert.Empty(Directory.GetFiles(paths.ClientsDir, "*.tmp"));
     }
 
-    [Fact]
-    public void Fifty_concurrent_adds_give_fifty_distinct_clients()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Fifty_concurrent_adds_give_fifty_distinct_clients(Backend backend)
     {
-        new ClientService(DataPaths).Init(ClientServiceTests.Options());
+        using var db = new TestStore(backend, pg);
+        var dataPaths = db.Paths();
+        new ClientService(dataPaths).Init(ClientServiceTests.Options());
         var names = Enumerable.Range(1, 50).Select(i => $"user{i:00}").ToList();
-        var outcomes = AddAllAtOnce(names);
+        var outcomes = AddAllAtOnce(names, _ => new ClientService(dataPaths));
         Assert.Equal(50, outcomes.Count);
 
         // A refusal is allowed only as a clean one-line UserInputException, never anything else.
@@ -76,44 +75,53 @@ public sealed class ConcurrencyTests : IDisposable
             var u = Assert.IsType<UserInputException>(o.Error);
             Fixtures.AssertOneLine(u.Message);
         });
-        var listed = new ClientService(DataPaths).List();
-        AssertConsistent(outcomes, listed, DataPaths);
+        var listed = new ClientService(dataPaths).List();
+        AssertConsistent(outcomes, listed, dataPaths);
         Assert.Empty(errors.Select(o => $"{o.Name}: {o.Error!.Message}"));   // with a 60 s lock wait, none should be refused
         Assert.Equal(50, listed.Count);
         var v4 = listed.Select(c => Addressing.AddressPool.ToNumber(c.Address4!)).Order().ToList();
         Assert.Equal(Enumerable.Range(2, 50).Select(i => Addressing.AddressPool.ToNumber(IPAddress.Parse($"203.0.113.{i}"))), v4);
     }
 
-    [Fact]
-    public void Concurrent_adds_into_a_small_pool_fill_it_exactly()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Concurrent_adds_into_a_small_pool_fill_it_exactly(Backend backend)
     {
-        new ClientService(DataPaths).Init(ClientServiceTests.Options("203.0.113.0/27"));   // 29 client addresses
+        using var db = new TestStore(backend, pg);
+        var dataPaths = db.Paths();
+        new ClientService(dataPaths).Init(ClientServiceTests.Options("203.0.113.0/27"));   // 29 client addresses
         var names = Enumerable.Range(1, 40).Select(i => $"dev{i:00}").ToList();
-        var outcomes = AddAllAtOnce(names);
-        var listed = new ClientService(DataPaths).List();
-        AssertConsistent(outcomes, listed, DataPaths);
+        var outcomes = AddAllAtOnce(names, _ => new ClientService(dataPaths));
+        var listed = new ClientService(dataPaths).List();
+        AssertConsistent(outcomes, listed, dataPaths);
         Assert.Equal(29, listed.Count);
         var refused = outcomes.Where(o => o.Error is not null).ToList();
         Assert.Equal(11, refused.Count);
         Assert.All(refused, o => Assert.Equal(ExitCodes.PoolFull, Assert.IsType<UserInputException>(o.Error).ExitCode));
     }
 
-    [Fact]
-    public void Concurrent_adds_of_the_same_name_add_it_once()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Concurrent_adds_of_the_same_name_add_it_once(Backend backend)
     {
-        new ClientService(DataPaths).Init(ClientServiceTests.Options());
+        using var db = new TestStore(backend, pg);
+        var dataPaths = db.Paths();
+        new ClientService(dataPaths).Init(ClientServiceTests.Options());
         var names = Enumerable.Range(0, 12).Select(i => i % 2 == 0 ? "shared" : "SHARED").ToList();
-        var outcomes = AddAllAtOnce(names);
+        var outcomes = AddAllAtOnce(names, _ => new ClientService(dataPaths));
         Assert.Single(outcomes, o => o.Added is not null);
         Assert.All(outcomes.Where(o => o.Error is not null),
             o => Assert.Equal(ExitCodes.Conflict, Assert.IsType<UserInputException>(o.Error).ExitCode));
-        Assert.Single(new ClientService(DataPaths).List());
+        Assert.Single(new ClientService(dataPaths).List());
     }
 
-    [Fact]
-    public async Task Concurrent_removes_and_adds_keep_store_and_files_in_step()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public async Task Concurrent_removes_and_adds_keep_store_and_files_in_step(Backend backend)
     {
-        var paths = DataPaths;
+        using var db = new TestStore(backend, pg);
+        var dataPaths = db.Paths();
+        var paths = dataPaths;
         var setup = new ClientService(paths);
         setup.Init(ClientServiceTests.Options());
         var old = Enumerable.Range(1, 10).Select(i => $"old{i:00}").ToList();
@@ -142,11 +150,13 @@ public sealed class ConcurrencyTests : IDisposable
             Directory.GetFiles(paths.ClientsDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
-    [Fact]
-    public async Task Concurrent_store_writers_serialise_without_losing_rows()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public async Task Concurrent_store_writers_serialise_without_losing_rows(Backend backend)
     {
-        string db = Path.Combine(_dir.Path, Storage.Store.FileName);
-        using (Storage.Store.Open(db, create: true)) { }
+        using var db = new TestStore(backend, pg);
+        var dataPaths = db.Paths();
+        using (db.Open(create: true)) { }
         using var gate = new ManualResetEventSlim(false);
         var errors = new ConcurrentBag<Exception>();
         var tasks = Enumerable.Range(2, 20).Select(i => Task.Factory.StartNew(() =>
@@ -154,9 +164,10 @@ public sealed class ConcurrencyTests : IDisposable
             gate.Wait();
             try
             {
-                using var store = Storage.Store.Open(db, create: false);
+                using var store = db.Open(create: false);
                 using var tx = store.BeginWrite();
-                // Read-then-write inside one IMMEDIATE transaction: the count seen is the count written.
+                // Read-then-write inside one write transaction (SQLite: IMMEDIATE; PostgreSQL: the advisory
+                // lock first): the count seen is the count written.
                 int before = store.ListClients().Count;
                 store.InsertClient(Fixtures.Client($"w{before:00}", c => c with
                 {
@@ -170,8 +181,51 @@ public sealed class ConcurrencyTests : IDisposable
         gate.Set();
         await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(3));
         Assert.Empty(errors.Select(e => e.Message));
-        using var check = Storage.Store.Open(db, create: false);
+        using var check = db.Open(create: false);
         var names = check.ListClients().Select(c => c.Name).ToList();
         Assert.Equal(Enumerable.Range(0, 20).Select(i => $"w{i:00}"), names);
+    }
+
+    /// <summary>
+    /// Two hosts on one PostgreSQL registry: each its own data directory (config files, lock file) and
+    /// no file lock at all, so only the database keeps the adds apart. 20 adds at once, 10 through
+    /// each host: 20 clients, 20 distinct addresses, nothing lost.
+    /// </summary>
+    [Fact]
+    public void Twenty_adds_from_two_hosts_without_a_file_lock_get_distinct_addresses()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var hostA = db.Paths("host-a");
+        var hostB = db.Paths("host-b");
+        new ClientService(hostA).Init(ClientServiceTests.Options());
+        hostB.EnsureCreated();
+        var noLock = ServiceHost.Live() with { Lock = new NoLock() };
+        var names = Enumerable.Range(1, 20).Select(i => $"h{i:00}").ToList();
+        var outcomes = AddAllAtOnce(names, i => new ClientService(i % 2 == 0 ? hostA : hostB, noLock));
+        Assert.Empty(outcomes.Where(o => o.Error is not null).Select(o => $"{o.Name}: {o.Error!.Message}"));
+        var listed = new ClientService(hostB).List();
+        Assert.Equal(names, listed.Select(c => c.Name).Order());
+        Assert.Equal(20, listed.Select(c => c.Address4).Distinct().Count());
+        Assert.Equal(20, listed.Select(c => c.Address6).Distinct().Count());
+        foreach (var o in outcomes)
+            Assert.Equal(o.Added!.Address4, listed.Single(c => c.Name == o.Name).Address4);
+        // Each host wrote the config files of the clients it added, and only those.
+        Assert.Equal(10, Directory.GetFiles(hostA.ClientsDir, "*.conf").Length);
+        Assert.Equal(10, Directory.GetFiles(hostB.ClientsDir, "*.conf").Length);
+        var v4 = listed.Select(c => Addressing.AddressPool.ToNumber(c.Address4!)).Order().ToList();
+        Assert.Equal(Enumerable.Range(2, 20).Select(i => Addressing.AddressPool.ToNumber(IPAddress.Parse($"203.0.113.{i}"))), v4);
+    }
+
+    /// <summary>A lock that holds nothing back: correctness must come from the database.</summary>
+    private sealed class NoLock : IDataLock
+    {
+        public IDisposable Acquire(string lockFile, TimeSpan wait) => new Nothing();
+
+        private sealed class Nothing : IDisposable
+        {
+            public void Dispose()
+            {
+            }
+        }
     }
 }

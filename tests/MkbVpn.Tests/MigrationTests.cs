@@ -6,8 +6,13 @@ using MkbVpn.Traffic;
 
 namespace MkbVpn.Tests;
 
-/// <summary>Upgrades keep users' data: a store written by an earlier schema (a fixture) opens, migrates, and renders the same configs.</summary>
-public sealed class MigrationTests : IDisposable
+/// <summary>
+/// Upgrades keep users' data: a store written by an earlier schema (a fixture) opens, migrates, and
+/// renders the same configs; moved into PostgreSQL, it still does. (The migrations themselves run
+/// step by step on PostgreSQL in <see cref="PostgresStoreTests"/>.)
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class MigrationTests(PostgresServer pg) : IDisposable
 {
     private readonly TempDir _dir = new();
 
@@ -106,5 +111,28 @@ public sealed class MigrationTests : IDisposable
         using (var store = Store.Open(paths.Database, create: false))
             Assert.Equal(1, store.TrafficRowCount());   // the total's row only
         Assert.Equal(1_234, svc.TrafficOf(null, range).RxBytes);
+    }
+
+    [Fact]
+    public void Schema_2_store_moved_into_postgresql_keeps_every_client_and_renders_identical_configs()
+    {
+        var paths = CopyFixture("schema2");
+        string location = pg.NewDatabase();
+        var moved = StoreMove.Run(paths, location, FileLock.Instance, TimeSpan.FromSeconds(10));
+        Assert.Equal(4, moved.Rows["clients"]);
+        var onPg = new Paths(paths.DataDir, location);
+        var svc = new ClientService(onPg);
+        var clients = svc.List();
+        Assert.Equal(["alice", "bob", "dave", "erin"], clients.Select(c => c.Name));
+        Assert.False(clients.Single(c => c.Name == "bob").Enabled);
+        foreach (var (name, text) in FixtureConfigs("schema2"))
+            Assert.Equal(text, svc.ConfigText(name));
+        Assert.Equal(["everyone -> internal any", "everyone -> server any"], svc.ListRules().Select(r => r.ToString()));
+        Assert.Equal(["root"], new AdminService(onPg).ListAdmins().Select(a => a.Name));
+        // The released address is still reused last, through PostgreSQL.
+        Assert.Equal("203.0.113.7", svc.Add([new AddRequest("frank")]).Clients[0].Address4!.ToString());
+        using var store = Store.Open(onPg, create: false);
+        Assert.True(store.IsPostgres);
+        Assert.Equal(Store.SchemaVersion, store.UserVersion());
     }
 }

@@ -1,53 +1,34 @@
 using System.Net;
-using Microsoft.Data.Sqlite;
 using MkbVpn.Storage;
 
 namespace MkbVpn.Tests;
 
-public sealed class StoreTests : IDisposable
+/// <summary>The store's promises, each on SQLite and on PostgreSQL (a real server: <see cref="PostgresServer"/>).</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class StoreTests(PostgresServer pg)
 {
-    private readonly TempDir _dir = new();
-
-    private string DbPath => _dir.File(Store.FileName);
-
-    public void Dispose() => _dir.Dispose();
-
-    private static long UserVersion(string path)
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Fresh_database_is_migrated_to_the_schema_version(Backend backend)
     {
-        using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        db.Open();
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = "PRAGMA user_version;";
-        return (long)cmd.ExecuteScalar()!;
-    }
-
-    private static void Sql(string path, string sql)
-    {
-        using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        db.Open();
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
-    }
-
-    [Fact]
-    public void Fresh_database_is_migrated_to_the_schema_version()
-    {
+        using var db = new TestStore(backend, pg);
         Assert.True(Store.SchemaVersion >= 1);
-        using (var store = Store.Open(DbPath, create: true))
+        using (var store = db.Open(create: true))
         {
             Assert.Null(store.GetServer());
             Assert.Empty(store.ListClients());
         }
-        Assert.Equal(Store.SchemaVersion, UserVersion(DbPath));
+        Assert.Equal(Store.SchemaVersion, db.Version());
     }
 
-    [Fact]
-    public void Reopening_keeps_data_and_does_not_migrate_again()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Reopening_keeps_data_and_does_not_migrate_again(Backend backend)
     {
+        using var db = new TestStore(backend, pg);
         var server = Fixtures.Server();
         var client = Fixtures.Client();
-        using (var store = Store.Open(DbPath, create: true))
+        using (var store = db.Open(create: true))
         {
             using var tx = store.BeginWrite();
             store.SaveServer(server);
@@ -55,22 +36,24 @@ public sealed class StoreTests : IDisposable
             tx.Commit();
         }
         // A marker table: a second migration run (CREATE TABLE server ...) would fail or wipe.
-        Sql(DbPath, "CREATE TABLE marker (x INTEGER); INSERT INTO marker VALUES (42);");
-        using (var store = Store.Open(DbPath, create: false))
+        db.Sql("CREATE TABLE marker (x INTEGER); INSERT INTO marker VALUES (42);");
+        using (var store = db.Open(create: false))
         {
             AssertSameServer(server, store.GetServer());
             var c = Assert.Single(store.ListClients());
             Assert.Equal(client with { Id = c.Id }, c);
         }
-        using (var store = Store.Open(DbPath, create: true))   // create on an existing file is not a re-create
+        using (var store = db.Open(create: true))   // create on an existing file is not a re-create
             Assert.Single(store.ListClients());
-        Assert.Equal(Store.SchemaVersion, UserVersion(DbPath));
-        Sql(DbPath, "DELETE FROM marker WHERE x = 42;");   // throws if the marker table was lost
+        Assert.Equal(Store.SchemaVersion, db.Version());
+        db.Sql("DELETE FROM marker WHERE x = 42;");   // throws if the marker table was lost
     }
 
-    [Fact]
-    public void Server_and_client_fields_round_trip_including_overrides()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Server_and_client_fields_round_trip_including_overrides(Backend backend)
     {
+        using var db = new TestStore(backend, pg);
         var server = Fixtures.Server(s => s with { Subnet6 = null, Dns = [], InternalNetworks = [], FullTunnel = true, Masquerade = true, ClientToClient = true });
         var client = Fixtures.Client("bob", c => c with
         {
@@ -80,7 +63,7 @@ public sealed class StoreTests : IDisposable
             Keepalive = 0,
             Enabled = false,
         });
-        using var store = Store.Open(DbPath, create: true);
+        using var store = db.Open(create: true);
         using (var tx = store.BeginWrite())
         {
             store.SaveServer(server);
@@ -103,10 +86,12 @@ public sealed class StoreTests : IDisposable
         Assert.Equal(client.CreatedAt, c2.CreatedAt);
     }
 
-    [Fact]
-    public void Rolled_back_write_transaction_leaves_nothing()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Rolled_back_write_transaction_leaves_nothing(Backend backend)
     {
-        using var store = Store.Open(DbPath, create: true);
+        using var db = new TestStore(backend, pg);
+        using var store = db.Open(create: true);
         using (var tx = store.BeginWrite())
         {
             store.SaveServer(Fixtures.Server());
@@ -126,31 +111,39 @@ public sealed class StoreTests : IDisposable
         Assert.Equal("bob", Assert.Single(store.ListClients()).Name);
     }
 
-    [Fact]
-    public void Rollback_is_visible_to_another_connection_too()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Rollback_is_visible_to_another_connection_too(Backend backend)
     {
-        using var store = Store.Open(DbPath, create: true);
+        using var db = new TestStore(backend, pg);
+        using var store = db.Open(create: true);
         using (store.BeginWrite())
             store.InsertClient(Fixtures.Client("alice"));
-        using var other = Store.Open(DbPath, create: false);
+        using var other = db.Open(create: false);
         Assert.Empty(other.ListClients());
     }
 
-    [Fact]
-    public void Nested_write_transaction_is_refused()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Nested_write_transaction_is_refused(Backend backend)
     {
-        using var store = Store.Open(DbPath, create: true);
+        using var db = new TestStore(backend, pg);
+        using var store = db.Open(create: true);
         using var tx = store.BeginWrite();
         Assert.Throws<InvalidOperationException>(() => store.BeginWrite());
     }
 
     [Theory]
-    [InlineData("alice", "alice")]
-    [InlineData("alice", "ALICE")]
-    [InlineData("Bob", "bOB")]
-    public void Duplicate_name_is_a_conflict_without_regard_to_case(string first, string second)
+    [InlineData(Backend.Sqlite, "alice", "alice")]
+    [InlineData(Backend.Sqlite, "alice", "ALICE")]
+    [InlineData(Backend.Sqlite, "Bob", "bOB")]
+    [InlineData(Backend.Postgres, "alice", "alice")]
+    [InlineData(Backend.Postgres, "alice", "ALICE")]
+    [InlineData(Backend.Postgres, "Bob", "bOB")]
+    public void Duplicate_name_is_a_conflict_without_regard_to_case(Backend backend, string first, string second)
     {
-        using var store = Store.Open(DbPath, create: true);
+        using var db = new TestStore(backend, pg);
+        using var store = db.Open(create: true);
         store.InsertClient(Fixtures.Client(first));
         var e = Assert.Throws<UserInputException>(() =>
             store.InsertClient(Fixtures.Client(second, c => c with { Address4 = IPAddress.Parse("203.0.113.3"), Address6 = IPAddress.Parse("fd00:1234:5678::3") })));
@@ -161,20 +154,24 @@ public sealed class StoreTests : IDisposable
         Assert.NotNull(store.FindClient(second));   // lookups ignore case as well
     }
 
-    [Fact]
-    public void Duplicate_address_is_a_conflict()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Duplicate_address_is_a_conflict(Backend backend)
     {
-        using var store = Store.Open(DbPath, create: true);
+        using var db = new TestStore(backend, pg);
+        using var store = db.Open(create: true);
         store.InsertClient(Fixtures.Client("alice"));
         var e = Assert.Throws<UserInputException>(() => store.InsertClient(Fixtures.Client("bob", c => c with { Address6 = null })));
         Assert.Equal(ExitCodes.Conflict, e.ExitCode);
         Assert.Contains("203.0.113.2", e.Message);
     }
 
-    [Fact]
-    public void Missing_client_is_not_found()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Missing_client_is_not_found(Backend backend)
     {
-        using var store = Store.Open(DbPath, create: true);
+        using var db = new TestStore(backend, pg);
+        using var store = db.Open(create: true);
         Assert.Null(store.FindClient("ghost"));
         var e = Assert.Throws<UserInputException>(() => store.RequireClient("ghost"));
         Assert.Equal(ExitCodes.NotFound, e.ExitCode);
@@ -183,63 +180,77 @@ public sealed class StoreTests : IDisposable
     [Fact]
     public void Corrupt_file_is_a_one_line_database_error()
     {
+        using var db = new TestStore(Backend.Sqlite, pg);
         var bytes = new byte[8192];
         new Random(12345).NextBytes(bytes);
-        File.WriteAllBytes(DbPath, bytes);
+        File.WriteAllBytes(db.DbPath, bytes);
         foreach (bool create in new[] { false, true })
         {
-            var e = Assert.Throws<UserInputException>(() => Store.Open(DbPath, create));
+            var e = Assert.Throws<UserInputException>(() => Store.Open(db.DbPath, create));
             Assert.Equal(ExitCodes.Database, e.ExitCode);
-            Assert.Contains(DbPath, e.Message);
+            Assert.Contains(db.DbPath, e.Message);
             Assert.Contains("corrupt", e.Message);
             Fixtures.AssertOneLine(e.Message);
         }
-        Assert.Equal(bytes, File.ReadAllBytes(DbPath));   // not overwritten
+        Assert.Equal(bytes, File.ReadAllBytes(db.DbPath));   // not overwritten
     }
 
     [Fact]
     public void Text_file_is_not_a_database()
     {
-        File.WriteAllText(DbPath, "this is not SQLite, just a text file that is long enough to have a header...........................................................\n");
-        var e = Assert.Throws<UserInputException>(() => Store.Open(DbPath, create: false));
+        using var db = new TestStore(Backend.Sqlite, pg);
+        File.WriteAllText(db.DbPath, "this is not SQLite, just a text file that is long enough to have a header...........................................................\n");
+        var e = Assert.Throws<UserInputException>(() => Store.Open(db.DbPath, create: false));
         Assert.Equal(ExitCodes.Database, e.ExitCode);
         Fixtures.AssertOneLine(e.Message);
     }
 
-    [Fact]
-    public void Database_from_a_newer_version_is_refused()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Database_from_a_newer_version_is_refused(Backend backend)
     {
-        using (Store.Open(DbPath, create: true)) { }
-        Sql(DbPath, $"PRAGMA user_version = {Store.SchemaVersion + 1};");
-        var e = Assert.Throws<UserInputException>(() => Store.Open(DbPath, create: false));
+        using var db = new TestStore(backend, pg);
+        using (db.Open(create: true)) { }
+        db.SetVersion(Store.SchemaVersion + 1);
+        var e = Assert.Throws<UserInputException>(() => db.Open(create: false));
         Assert.Equal(ExitCodes.Database, e.ExitCode);
         Assert.Contains("newer", e.Message);
     }
 
-    [Fact]
-    public void Missing_file_without_create_is_not_initialised()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Missing_file_without_create_is_not_initialised(Backend backend)
     {
-        var e = Assert.Throws<UserInputException>(() => Store.Open(DbPath, create: false));
+        using var db = new TestStore(backend, pg);
+        var e = Assert.Throws<UserInputException>(() => db.Open(create: false));
         Assert.Equal(ExitCodes.NotInitialised, e.ExitCode);
-        Assert.False(File.Exists(DbPath));
+        Fixtures.AssertOneLine(e.Message);
+        // A read never writes a schema: no file on SQLite, no table on PostgreSQL.
+        if (db.Location is null)
+            Assert.False(File.Exists(db.DbPath));
+        else
+            Assert.Equal(0L, pg.Scalar(db.Location, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"));
     }
 
     [Fact]
     public void Database_file_is_owner_only()
     {
-        using (var store = Store.Open(DbPath, create: true))
+        using var db = new TestStore(Backend.Sqlite, pg);
+        using (var store = db.Open(create: true))
         {
             using var tx = store.BeginWrite();
             store.SaveServer(Fixtures.Server());
             tx.Commit();
         }
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(DbPath));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(db.DbPath));
     }
 
-    [Fact]
-    public void Deleted_client_addresses_are_released_oldest_first_and_reclaimed_on_insert()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Deleted_client_addresses_are_released_oldest_first_and_reclaimed_on_insert(Backend backend)
     {
-        using var store = Store.Open(DbPath, create: true);
+        using var db = new TestStore(backend, pg);
+        using var store = db.Open(create: true);
         var t0 = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
         var a = store.InsertClient(Fixtures.Client("a", c => c with { Address4 = IPAddress.Parse("203.0.113.5"), Address6 = IPAddress.Parse("fd00:1234:5678::5") }));
         var b = store.InsertClient(Fixtures.Client("b", c => c with { Address4 = IPAddress.Parse("203.0.113.3"), Address6 = IPAddress.Parse("fd00:1234:5678::3") }));
@@ -261,10 +272,12 @@ public sealed class StoreTests : IDisposable
         Assert.Equal(2, store.LoadAddressUsage(v4: false).Released.Count);
     }
 
-    [Fact]
-    public void Releasing_the_same_address_again_moves_it_to_the_back()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Releasing_the_same_address_again_moves_it_to_the_back(Backend backend)
     {
-        using var store = Store.Open(DbPath, create: true);
+        using var db = new TestStore(backend, pg);
+        using var store = db.Open(create: true);
         var t0 = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
         var x = store.InsertClient(Fixtures.Client("x", c => c with { Address4 = IPAddress.Parse("203.0.113.2"), Address6 = null }));
         var y = store.InsertClient(Fixtures.Client("y", c => c with { Address4 = IPAddress.Parse("203.0.113.3"), Address6 = null }));
@@ -276,10 +289,12 @@ public sealed class StoreTests : IDisposable
         Assert.Equal([N("203.0.113.3"), N("203.0.113.2")], store.LoadAddressUsage(v4: true).Released);
     }
 
-    [Fact]
-    public void Enabled_flag_and_runtime_values_persist()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Enabled_flag_and_runtime_values_persist(Backend backend)
     {
-        using var store = Store.Open(DbPath, create: true);
+        using var db = new TestStore(backend, pg);
+        using var store = db.Open(create: true);
         var c = store.InsertClient(Fixtures.Client("alice"));
         store.SetEnabled(c, false);
         Assert.False(store.RequireClient("alice").Enabled);
@@ -293,10 +308,12 @@ public sealed class StoreTests : IDisposable
         Assert.Null(store.GetRuntime("forwarding_before"));
     }
 
-    [Fact]
-    public void RecordLive_updates_only_what_changed()
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void RecordLive_updates_only_what_changed(Backend backend)
     {
-        using var store = Store.Open(DbPath, create: true);
+        using var db = new TestStore(backend, pg);
+        using var store = db.Open(create: true);
         var c = store.InsertClient(Fixtures.Client("alice"));
         var other = store.InsertClient(Fixtures.Client("bob", x => x with { Address4 = IPAddress.Parse("203.0.113.3"), Address6 = null }));
         var hs = new DateTimeOffset(2025, 5, 1, 12, 0, 0, TimeSpan.Zero);

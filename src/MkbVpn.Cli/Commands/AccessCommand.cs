@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MkbVpn.Access;
 using MkbVpn.Clients;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli.Commands;
 
@@ -43,7 +44,7 @@ internal static class GroupCommand
             var groups = CliOptions.Service(p).ListGroups();
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(groups.Select(g => new { g.Name, g.Description, members = g.Members, rules = g.Rules, created_at = g.CreatedAt }));
+                CliOptions.WriteJson([.. groups.Select(GroupDto.Of)], MkbVpnJson.Default.GroupDtoArray);
                 return 0;
             }
             CliOptions.Table(["NAME", "MEMBERS", "RULES", "DESCRIPTION"],
@@ -78,7 +79,7 @@ internal static class AccessCommand
         {
             var r = CliOptions.Service(p).Allow(new AllowRequest(p.GetValue(who)!, p.GetValue(to)!) { Port = p.GetValue(port), Protocol = p.GetValue(proto) });
             if (p.GetValue(allowJson))
-                CliOptions.WriteJson(new { rule = RuleView.Of(r.Rule), created = r.Created });
+                CliOptions.WriteJson(new RuleResultDto(RuleDto.Of(r.Rule), r.Created), MkbVpnJson.Default.RuleResultDto);
             else
                 Console.WriteLine(r.Created ? $"Added rule #{r.Rule.Id}: {r.Rule}" : $"Rule #{r.Rule.Id} already says this: {r.Rule} (nothing changed)");
             return 0;
@@ -101,7 +102,7 @@ internal static class AccessCommand
             var rules = CliOptions.Service(p).ListRules();
             if (p.GetValue(listJson))
             {
-                CliOptions.WriteJson(rules.Select(RuleView.Of));
+                CliOptions.WriteJson([.. rules.Select(RuleDto.Of)], MkbVpnJson.Default.RuleDtoArray);
                 return 0;
             }
             if (rules.Count == 0)
@@ -126,17 +127,7 @@ internal static class AccessCommand
             var r = c.Result;
             if (p.GetValue(checkJson))
             {
-                CliOptions.WriteJson(new
-                {
-                    client = c.Client.Name,
-                    destination = c.Destination.ToString(),
-                    port = c.Port,
-                    proto = c.Protocol is { } pr ? AccessRule.ProtocolName(pr) : "any",
-                    verdict = r.Verdict.ToString().ToLowerInvariant(),
-                    rules = r.Deciding.Select(RuleView.Of),
-                    partial = r.Partial.Select(RuleView.Of),
-                    reason = r.Reason,
-                });
+                CliOptions.WriteJson(CheckDto.Of(c), MkbVpnJson.Default.CheckDto);
             }
             else
             {
@@ -158,13 +149,6 @@ internal static class AccessCommand
         cmd.Subcommands.Add(check);
         return cmd;
     }
-}
-
-/// <summary>A rule as --json prints it (the API uses the same fields).</summary>
-internal sealed record RuleView(long Id, string Who, string To, string Proto, string? Port, string Text)
-{
-    public static RuleView Of(AccessRule r) =>
-        new(r.Id, r.Who, r.Target, AccessRule.ProtocolName(r.Protocol), r.HasPorts ? r.PortText : null, r.ToString());
 }
 
 /// <summary>'set NAME ...': edit a client in place.</summary>
@@ -212,7 +196,7 @@ internal static class SetCommand
             var now = DateTimeOffset.UtcNow;
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(ClientView.Of(c, now));
+                CliOptions.WriteJson(ClientDto.Of(c, now), MkbVpnJson.Default.ClientDto);
                 return 0;
             }
             Console.WriteLine($"Updated {c.Name}: state {c.StateAt(now)}, groups {(c.Groups.Count == 0 ? "none" : string.Join(",", c.Groups))}, expires {(c.ExpiresAt is { } e ? Access.When.Format(e) : "never")}");
@@ -240,7 +224,7 @@ internal static class LogCommand
             var (items, total) = CliOptions.Service(p).AuditLog(p.GetValue(client), p.GetValue(since), 0, p.GetValue(limit));
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(items.Select(e => new { e.Id, e.At, e.Actor, e.Via, e.Action, e.Target, e.Client, e.Detail, e.Outcome }));
+                CliOptions.WriteJson([.. items.Select(AuditDto.Of)], MkbVpnJson.Default.AuditDtoArray);
                 return 0;
             }
             CliOptions.Table(["WHEN", "WHO", "VIA", "ACTION", "TARGET", "OUTCOME", "DETAIL"],

@@ -1,7 +1,7 @@
 using System.CommandLine;
-using MkbVpn.Addressing;
 using MkbVpn.Clients;
 using MkbVpn.Configs;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli.Commands;
 
@@ -29,25 +29,14 @@ internal static class AddCommand
         cmd.SetHandler(p =>
         {
             var list = p.GetValue(names)!;
-            var addresses = (p.GetValue(address) ?? []).SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                .Select(a => Cidr.ParseAddress(a.Split('/')[0], "--address")).ToList();
-            if (addresses.Count > 0 && list.Length > 1)
+            if (p.GetValue(address) is { Length: > 0 } && list.Length > 1)
                 throw new UserInputException("--address: only with a single client name");
             if (p.GetValue(qrPng) is not null && list.Length > 1)
                 throw new UserInputException("--qr-png: only with a single client name");
-            var a4 = addresses.Where(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork).ToList();
-            var a6 = addresses.Where(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6).ToList();
-            if (a4.Count > 1 || a6.Count > 1)
-                throw new UserInputException("--address: at most one IPv4 and one IPv6 address");
-            // The same parsing as 'set' (the service's): "none", commas, limits, field-named errors.
+            // The service's parsers (the API's and set's): "none", commas, limits, field-named errors.
+            var (a4, a6) = ClientService.ParseClientAddresses(p.GetValue(address) ?? []);
             var dnsValues = p.GetValue(dns) is { Length: > 0 } d ? ClientService.ParseDns(d, allowDefault: false) : null;
-            var allowedValues = p.GetValue(allowed) is { Length: > 0 } al ? ClientService.ParseAllowedIps(al) : null;
-            if (p.GetValue(full))
-            {
-                if (allowedValues is not null)
-                    throw new UserInputException("--full-tunnel and --allowed-ips contradict each other");
-                allowedValues = [System.Net.IPNetwork.Parse("0.0.0.0/0"), System.Net.IPNetwork.Parse("::/0")];
-            }
+            var allowedValues = ClientService.ParseAllowedIps(p.GetValue(allowed) is { Length: > 0 } al ? al : null, p.GetValue(full));
             var service = CliOptions.Service(p);
             // The PNG's path is checked by opening it before anything is added: a bad path must not
             // fail after the client was committed.
@@ -68,8 +57,8 @@ internal static class AddCommand
             {
                 result = service.Add([.. list.Select(n => new AddRequest(n)
             {
-                Address4 = a4.FirstOrDefault(),
-                Address6 = a6.FirstOrDefault(),
+                Address4 = a4,
+                Address6 = a6,
                 Dns = dnsValues,
                 AllowedIps = allowedValues,
                 Keepalive = p.GetValue(keepalive),
@@ -93,15 +82,9 @@ internal static class AddCommand
             }
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(result.Clients.Select(c => new
-                {
-                    c.Name,
-                    address4 = c.Address4?.ToString(),
-                    address6 = c.Address6?.ToString(),
-                    public_key = c.PublicKey.ToBase64(),
-                    config = service.Paths.ClientConfig(c.Name),
-                    live = result.Live,
-                }));
+                var now = DateTimeOffset.UtcNow;
+                CliOptions.WriteJson([.. result.Clients.Select(c => ClientDto.Of(c, now) with { ConfigPath = service.Paths.ClientConfig(c.Name) })],
+                    MkbVpnJson.Default.ClientDtoArray);
                 return 0;
             }
             foreach (var c in result.Clients)

@@ -2,13 +2,14 @@ using System.CommandLine;
 using System.Text;
 using MkbVpn.Admin;
 using MkbVpn.Configs;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli.Commands;
 
 /// <summary>mkb-vpn admin add|list|remove|passwd|totp: the people who may log in to the web page.</summary>
 internal static class AdminCommand
 {
-    public static AdminService Service(ParseResult p) => new(new Paths(p.GetValue(CliOptions.DataDir)));
+    public static AdminService Service(ParseResult p) => new(CliOptions.PathsOf(p));
 
     public static Command Create()
     {
@@ -66,7 +67,7 @@ internal static class AdminCommand
             var admins = Service(p).ListAdmins();
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(admins.Select(a => new { a.Name, totp = a.HasTotp, created_at = a.CreatedAt }));
+                CliOptions.WriteJson([.. admins.Select(a => new AdminDto(a.Name, a.HasTotp, a.CreatedAt))], MkbVpnJson.Default.AdminDtoArray);
                 return 0;
             }
             CliOptions.Table(["NAME", "TOTP", "CREATED"], admins.Select(a => (IReadOnlyList<string>)[a.Name, a.HasTotp ? "on" : "off",

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MkbVpn.Json;
 using MkbVpn.Storage;
 
 namespace MkbVpn.Cli.Commands;
@@ -25,7 +26,7 @@ internal static class BackupCommand
                 : service.Backup(p.GetValue(target)!, pass);
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(new { path = result.Path, bytes = result.Bytes, encrypted = result.Encrypted, removed = result.Removed });
+                CliOptions.WriteJson(BackupDto.Of(result), MkbVpnJson.Default.BackupDto);
                 return 0;
             }
             Console.WriteLine($"Backup written to {result.Path} ({CliOptions.Bytes(result.Bytes)}{(result.Encrypted ? ", encrypted" : "")})");

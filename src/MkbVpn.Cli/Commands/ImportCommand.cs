@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MkbVpn.Clients;
 using MkbVpn.Configs.Importers;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli.Commands;
 
@@ -74,24 +75,9 @@ internal static class ImportCommand
             }
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(new
-                {
-                    dry_run = o.DryRun,
-                    tool = plan.Tool,
-                    server = ServerView.Of(plan.Server),
-                    clients = plan.Clients.Select(c => new
-                    {
-                        name = c.Name,
-                        address4 = c.Address4?.ToString(),
-                        address6 = c.Address6?.ToString(),
-                        public_key = c.PublicKey.ToBase64(),
-                        public_key_only = c.PrivateKey is null,
-                        enabled = c.Enabled,
-                        created_at = c.CreatedAt,
-                    }),
-                    renamed = plan.Renamed.Select(r => new { from = r.From, to = r.To }),
-                    notes = plan.Notes,
-                });
+                var now = DateTimeOffset.UtcNow;
+                CliOptions.WriteJson(new ImportDto(o.DryRun, plan.Tool, ServerDto.Of(plan.Server), [.. plan.Clients.Select(c => ClientDto.Of(c, now))],
+                    [.. plan.Renamed.Select(r => new RenameDto(r.From, r.To))], plan.Notes), MkbVpnJson.Default.ImportDto);
                 return 0;
             }
             Print(plan, o.DryRun, service);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MkbVpn.Clients;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli.Commands;
 
@@ -80,7 +81,7 @@ internal static class InitCommand
             }
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(ServerView.Of(result.Server));
+                CliOptions.WriteJson(ServerDto.Of(result.Server), MkbVpnJson.Default.ServerDto);
                 return 0;
             }
             Console.WriteLine(result.Created ? $"Initialised mkb-vpn in {service.Paths.DataDir}" : "Settings updated");
@@ -95,13 +96,9 @@ internal static class InitCommand
     }
 }
 
-internal sealed record ServerView(string Interface, string PublicKey, int ListenPort, string Endpoint, string? Subnet4, string? Subnet6,
-    IReadOnlyList<string> Dns, int Mtu, IReadOnlyList<string> InternalNetworks, bool FullTunnel, bool Masquerade, bool ClientToClient, int Keepalive)
+/// <summary>The server's settings as init and import print them (their --json is the API's <see cref="ServerDto"/>).</summary>
+internal static class ServerView
 {
-    public static ServerView Of(ServerSettings s) => new(s.Interface, s.PublicKey.ToBase64(), s.ListenPort, s.Endpoint,
-        s.Subnet4?.ToString(), s.Subnet6?.ToString(), s.Dns, s.Mtu, [.. s.InternalNetworks.Select(n => n.ToString())],
-        s.FullTunnel, s.Masquerade, s.ClientToClient, s.Keepalive);
-
     public static void Print(ServerSettings s)
     {
         Console.WriteLine($"  interface         {s.Interface} (UDP port {s.ListenPort})");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MkbVpn.Configs;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli.Commands;
 
@@ -17,7 +18,7 @@ internal static class ListCommand
             var now = DateTimeOffset.UtcNow;
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(clients.Select(c => ClientView.Of(c, now)));
+                CliOptions.WriteJson([.. clients.Select(c => ClientDto.Of(c, now))], MkbVpnJson.Default.ClientDtoArray);
                 return 0;
             }
             // LAST SEEN: the latest handshake the service recorded ('online' within the online window), kept after a client goes offline.
@@ -30,20 +31,6 @@ internal static class ListCommand
         });
         return cmd;
     }
-}
-
-/// <summary>A client as list and show print it in JSON (show adds the config).</summary>
-internal sealed record ClientView(string Name, string? Address4, string? Address6, string State, string PublicKey,
-    DateTimeOffset CreatedAt, string? LastEndpoint, DateTimeOffset? LastHandshake, IReadOnlyList<string> Groups, DateTimeOffset? ExpiresAt, bool PublicKeyOnly)
-{
-    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
-    public string? ConfigPath { get; init; }
-
-    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
-    public string? Config { get; init; }
-
-    public static ClientView Of(Clients.Client c, DateTimeOffset now) => new(c.Name, c.Address4?.ToString(), c.Address6?.ToString(),
-        c.StateAt(now), c.PublicKey.ToBase64(), c.CreatedAt, c.LastEndpoint, c.LastHandshake, c.Groups, c.ExpiresAt, c.PrivateKey is null);
 }
 
 internal static class StatusCommand
@@ -77,26 +64,15 @@ internal static class StatusCommand
             var now = DateTimeOffset.UtcNow;
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(new
+                // The API's /status shape, with the engine and every client (the API's client shape) added.
+                CliOptions.WriteJson(new StatusDto(report.Server.Interface, report.InterfaceUp, report.Clients.Count,
+                    report.Clients.Count(s => s.Client.Enabled), report.Clients.Count(s => s.Online))
                 {
-                    @interface = report.Server.Interface,
-                    up = report.InterfaceUp,
-                    engine = plane?.Engine,
-                    engine_reason = plane?.Reason,
-                    drops = report.Drops,
-                    clients = report.Clients.Select(s => new
-                    {
-                        s.Client.Name,
-                        address4 = s.Client.Address4?.ToString(),
-                        address6 = s.Client.Address6?.ToString(),
-                        state = s.Client.StateAt(now),
-                        online = s.Online,
-                        endpoint = s.Live?.Endpoint ?? s.Client.LastEndpoint,
-                        latest_handshake = s.Live?.LastHandshake ?? s.Client.LastHandshake,
-                        rx_bytes = s.Live?.RxBytes ?? 0,
-                        tx_bytes = s.Live?.TxBytes ?? 0,
-                    }),
-                });
+                    Engine = plane?.Engine,
+                    EngineReason = plane?.Reason,
+                    Drops = report.Drops,
+                    Clients = [.. report.Clients.Select(s => ClientDto.Of(s, now))],
+                }, MkbVpnJson.Default.StatusDto);
                 return 0;
             }
             Console.WriteLine($"{report.Server.Interface}: {(report.InterfaceUp ? "up" : "DOWN (run 'mkb-vpn up')")}{(plane is null ? "" : $" ({UpCommand.DataPlaneText(plane.Engine, plane.Reason)})")}, {report.Clients.Count(c => c.Online)} of {report.Clients.Count} clients online");
@@ -121,7 +97,7 @@ internal static class StatusCommand
         var h = service.TrafficOf(name, range);
         if (json)
         {
-            CliOptions.WriteJson(h);
+            CliOptions.WriteJson(h, MkbVpnJson.Default.TrafficHistory);
             return 0;
         }
         int stepMinutes = h.StepSeconds / 60;
@@ -156,7 +132,7 @@ internal static class ShowCommand
             string config = service.ConfigText(c.Name);
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(ClientView.Of(c, DateTimeOffset.UtcNow) with { ConfigPath = service.Paths.ClientConfig(c.Name), Config = config });
+                CliOptions.WriteJson(ClientDto.Of(c, DateTimeOffset.UtcNow) with { ConfigPath = service.Paths.ClientConfig(c.Name), Config = config }, MkbVpnJson.Default.ClientDto);
                 return 0;
             }
             Console.Write(config);
@@ -186,7 +162,7 @@ internal static class QrCommand
             if (p.GetValue(svg) is { } svgFile)
                 File.WriteAllText(svgFile, QrCodes.Svg(config));
             if (p.GetValue(json))
-                CliOptions.WriteJson(new { name = p.GetValue(name), png_base64 = Convert.ToBase64String(QrCodes.Png(config)) });
+                CliOptions.WriteJson(new QrDto(p.GetValue(name)!, Convert.ToBase64String(QrCodes.Png(config))), MkbVpnJson.Default.QrDto);
             else if (p.GetValue(png) is null && p.GetValue(svg) is null)
                 Console.Write(QrCodes.Terminal(config));
             return 0;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MkbVpn.Admin;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli.Commands;
 
@@ -27,7 +28,7 @@ internal static class TokenCommand
         {
             string token = AdminCommand.Service(p).AddToken(p.GetValue(name)!);
             if (p.GetValue(json))
-                CliOptions.WriteJson(new { name = p.GetValue(name), token });
+                CliOptions.WriteJson(new NewTokenDto(p.GetValue(name)!, token), MkbVpnJson.Default.NewTokenDto);
             else
             {
                 Console.Out.WriteLine(token);
@@ -49,7 +50,7 @@ internal static class TokenCommand
             var tokens = AdminCommand.Service(p).ListTokens();
             if (p.GetValue(json))
             {
-                CliOptions.WriteJson(tokens.Select(t => new { t.Name, created_at = t.CreatedAt, last_used_at = t.LastUsedAt }));
+                CliOptions.WriteJson([.. tokens.Select(t => new TokenDto(t.Name, t.CreatedAt, t.LastUsedAt))], MkbVpnJson.Default.TokenDtoArray);
                 return 0;
             }
             var now = DateTimeOffset.UtcNow;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using MkbVpn.Clients;
+using MkbVpn.Json;
 
 namespace MkbVpn.Cli.Commands;
 
@@ -24,7 +25,7 @@ internal static class UpCommand
             if (r.Warning is not null)
                 Console.Error.WriteLine($"mkb-vpn: warning: {r.Warning}");
             if (p.GetValue(json))
-                CliOptions.WriteJson(new { r.Server.Interface, r.Engine, engine_reason = r.EngineReason, r.Warning, r.Created, peers_added = r.PeersAdded, peers_removed = r.PeersRemoved, peers_updated = r.PeersUpdated, kicked = r.Kicked });
+                CliOptions.WriteJson(new UpDto(r.Server.Interface, r.Engine, r.EngineReason, r.Warning, r.Created, r.PeersAdded, r.PeersRemoved, r.PeersUpdated, r.Kicked), MkbVpnJson.Default.UpDto);
             else
                 Console.WriteLine($"{r.Server.Interface} is up ({DataPlaneText(r.Engine, r.EngineReason)}, UDP {r.Server.ListenPort}){(r.Created ? "" : ", reconciled")}: " +
                     $"{r.PeersAdded} peers added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");

@@ -18,9 +18,9 @@ internal static class AccessApi
             .WithJsonBody<UpdateClientRequest>()
             .Produces<ClientDto>().ProducesValidationProblem().ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(415);
 
-        api.MapGet("/groups", (ClientService s) => Results.Ok(s.ListGroups().Select(GroupDto.Of)))
+        api.MapGet("/groups", (ClientService s) => Results.Ok<GroupDto[]>([.. s.ListGroups().Select(GroupDto.Of)]))
             .WithName("listGroups").WithSummary("Groups with their member and rule counts")
-            .Produces<IReadOnlyList<GroupDto>>().ProducesProblem(401);
+            .Produces<GroupDto[]>().ProducesProblem(401);
         api.MapPost("/groups", CreateGroup)
             .WithName("createGroup").WithSummary("Create a group")
             .WithJsonBody<CreateGroupRequest>()
@@ -33,9 +33,9 @@ internal static class AccessApi
             .WithName("deleteGroup").WithSummary("Remove a group; refused (400) while rules name it unless force=true, which removes them too")
             .Produces(204).ProducesValidationProblem().ProducesProblem(401).ProducesProblem(403).ProducesProblem(404);
 
-        api.MapGet("/access/rules", (ClientService s) => Results.Ok(s.ListRules().Select(RuleDto.Of)))
+        api.MapGet("/access/rules", (ClientService s) => Results.Ok<RuleDto[]>([.. s.ListRules().Select(RuleDto.Of)]))
             .WithName("listRules").WithSummary("The access rules (allow only; a client reaches the union of the rules naming it, its groups or everyone)")
-            .Produces<IReadOnlyList<RuleDto>>().ProducesProblem(401);
+            .Produces<RuleDto[]>().ProducesProblem(401);
         api.MapPost("/access/rules", CreateRule)
             .WithName("createRule").WithSummary("Allow who (everyone, group:NAME, client:NAME) to reach to (address, CIDR, internal or server), optionally one port or range and proto")
             .WithJsonBody<CreateRuleRequest>()
@@ -113,9 +113,7 @@ internal static class AccessApi
         return Results.Ok(ToDto(c));
     }
 
-    internal static CheckDto ToDto(AccessCheck c) => new(c.Client.Name, c.Destination.ToString(), c.Port,
-        c.Protocol is { } p ? MkbVpn.Access.AccessRule.ProtocolName(p) : "any", c.Result.Verdict.ToString().ToLowerInvariant(),
-        [.. c.Result.Deciding.Select(RuleDto.Of)], [.. c.Result.Partial.Select(RuleDto.Of)], c.Result.Reason);
+    internal static CheckDto ToDto(AccessCheck c) => CheckDto.Of(c);
 
     private static IResult Audit(ClientService clients, string? client, string? since, string? page, string? page_size)
     {
@@ -126,6 +124,6 @@ internal static class AccessApi
         if (size is < 1 or > ClientService.MaxPageSize)
             throw new ApiProblem(400, $"page_size: must be between 1 and {ClientService.MaxPageSize}", "page_size");
         var (items, total) = clients.AuditLog(string.IsNullOrEmpty(client) ? null : client, string.IsNullOrEmpty(since) ? null : since, (p - 1) * size, size);
-        return Results.Ok(new AuditListDto([.. items.Select(e => new AuditDto(e.Id, e.At, e.Actor, e.Via, e.Action, e.Target, e.Client, e.Detail, e.Outcome))], p, size, total));
+        return Results.Ok(new AuditListDto([.. items.Select(AuditDto.Of)], p, size, total));
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
 
 namespace MkbVpn.Web.Api;
@@ -13,6 +14,7 @@ internal static class JsonBody
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
         NumberHandling = JsonNumberHandling.Strict,
+        TypeInfoResolver = MkbVpnJson.Default,
     };
 
     public static async Task<T> Read<T>(HttpRequest request) where T : class
@@ -21,7 +23,9 @@ internal static class JsonBody
             throw new ApiProblem(StatusCodes.Status415UnsupportedMediaType, "send the request body as JSON (Content-Type: application/json)");
         try
         {
-            return await JsonSerializer.DeserializeAsync<T>(request.Body, Options, request.HttpContext.RequestAborted)
+            // The shape comes from the generated metadata (MkbVpnJson): no reflection.
+            var shape = (JsonTypeInfo<T>)Options.GetTypeInfo(typeof(T));
+            return await JsonSerializer.DeserializeAsync(request.Body, shape, request.HttpContext.RequestAborted)
                 ?? throw new ApiProblem(StatusCodes.Status400BadRequest, "the request body is empty or null: send a JSON object");
         }
         catch (JsonException e)

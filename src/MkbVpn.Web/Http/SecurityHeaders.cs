@@ -17,7 +17,9 @@ internal static class SecurityHeaders
         {
             var ctx = (HttpContext)state;
             var h = ctx.Response.Headers;
-            h.ContentSecurityPolicy = Csp;
+            // An endpoint may have set its own (the SVG charts: inline styles, no scripts at all).
+            if (string.IsNullOrEmpty(h.ContentSecurityPolicy))
+                h.ContentSecurityPolicy = Csp;
             h.XContentTypeOptions = "nosniff";
             h.XFrameOptions = "DENY";
             h["Referrer-Policy"] = "no-referrer";

@@ -33,9 +33,9 @@ public sealed class AdminService(Paths paths, TimeProvider? time = null)
 
     private Store OpenStore()
     {
-        if (!File.Exists(Paths.Database))
+        if (Paths.Store is null && !File.Exists(Paths.Database))
             throw new UserInputException($"mkb-vpn is not initialised in {Paths.DataDir}: run 'mkb-vpn init' first", ExitCodes.NotInitialised);
-        return Store.Open(Paths.Database, create: false);
+        return Store.Open(Paths, create: false);
     }
 
     public static string? ValidateName(string? name, string what)

@@ -36,4 +36,8 @@ public static class ClientName
         if (Validate(name) is { } reason)
             throw new UserInputException(reason);
     }
+
+    /// <summary>The name of a request (the API's "name" member), valid or an error of that field.</summary>
+    public static string RequireValid(string? name, string field = "name") =>
+        Validate(name) is { } reason ? throw new FieldException(field, reason) : name!;
 }

@@ -358,6 +358,37 @@ public sealed partial class ClientService
         return list;
     }
 
+    /// <summary>A client's AllowedIPs from the networks given and the full-tunnel switch (which means everything, v4 and v6).</summary>
+    public static IReadOnlyList<IPNetwork>? ParseAllowedIps(IReadOnlyList<string>? values, bool fullTunnel)
+    {
+        if (fullTunnel && values is not null)
+            throw new FieldException("full-tunnel", "full-tunnel: contradicts the allowed IPs given; give one or the other");
+        if (fullTunnel)
+            return [IPNetwork.Parse("0.0.0.0/0"), IPNetwork.Parse("::/0")];
+        return values is null ? null : ParseAllowedIps(values);
+    }
+
+    /// <summary>A client's explicit address of one family ("address4" / "address6").</summary>
+    public static IPAddress ParseClientAddress(string text, AddressFamily family, string field)
+    {
+        var a = AsField(field, () => Cidr.ParseAddress(text, field));
+        if (a.AddressFamily != family)
+            throw new FieldException(field, $"{field}: '{UserInputException.Shown(text)}' is not an {(family == AddressFamily.InterNetwork ? "IPv4" : "IPv6")} address");
+        return a;
+    }
+
+    /// <summary>A client's explicit addresses given together, either family ("address"; "10.99.0.50", "fd00::50/128"): at most one of each.</summary>
+    public static (IPAddress? V4, IPAddress? V6) ParseClientAddresses(IReadOnlyList<string> values)
+    {
+        var all = values.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(a => AsField("address", () => Cidr.ParseAddress(a.Split('/')[0], "address"))).ToList();
+        var v4 = all.Where(a => a.AddressFamily == AddressFamily.InterNetwork).ToList();
+        var v6 = all.Where(a => a.AddressFamily == AddressFamily.InterNetworkV6).ToList();
+        if (v4.Count > 1 || v6.Count > 1)
+            throw new FieldException("address", "address: at most one IPv4 and one IPv6 address");
+        return (v4.FirstOrDefault(), v6.FirstOrDefault());
+    }
+
     /// <summary>A parser's one-line error as an error of the named field.</summary>
     private static T AsField<T>(string field, Func<T> parse)
     {

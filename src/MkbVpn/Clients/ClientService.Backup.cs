@@ -105,7 +105,7 @@ public sealed partial class ClientService
             CreateOwnerOnly(snapshot);
             File.WriteAllBytes(snapshot, contents.Database);
             Store.CheckSnapshot(snapshot, path);
-            using var store = Store.Open(Paths.Database, create: true);
+            using var store = Store.Open(Paths, create: true);
             if (store.GetServer() is { } existing && !force)
                 throw new UserInputException($"{Paths.DataDir} already holds a server ({existing.Interface}, {store.ListClients().Count} clients); 'restore --force' replaces it", ExitCodes.Conflict);
             var oldNames = store.ListClients().Select(c => c.Name).ToList();

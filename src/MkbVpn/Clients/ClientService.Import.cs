@@ -232,7 +232,7 @@ public sealed partial class ClientService
         var problems = new List<string>();
         if (File.Exists(Paths.Database))
         {
-            using var existing = Store.Open(Paths.Database, create: false);
+            using var existing = Store.Open(Paths, create: false);
             if (existing.GetServer() is not null)
                 throw new ImportRefusedException([$"{Paths.DataDir}: mkb-vpn is already initialised here; import only into a fresh data directory (or 'mkb-vpn restore')"], ExitCodes.Conflict);
         }
@@ -251,7 +251,7 @@ public sealed partial class ClientService
 
         Paths.EnsureCreated();
         using var held = Lock();
-        using var store = Store.Open(Paths.Database, create: true);
+        using var store = Store.Open(Paths, create: true);
         using (var tx = store.BeginWrite())
         {
             if (store.GetServer() is not null)

@@ -106,7 +106,7 @@ public sealed partial class ClientService
 
         Paths.EnsureCreated();
         using var held = Lock();
-        using var store = Store.Open(Paths.Database, create: true);
+        using var store = Store.Open(Paths, create: true);
         var existing = store.GetServer();
         var notes = new List<string>();
         ServerSettings server;

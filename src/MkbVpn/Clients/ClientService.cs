@@ -60,12 +60,12 @@ public sealed partial class ClientService
     /// <summary>Opens the store of an initialised server.</summary>
     private Store OpenStore()
     {
-        if (!Directory.Exists(Paths.DataDir) || !File.Exists(Paths.Database))
+        if (Paths.Store is null && (!Directory.Exists(Paths.DataDir) || !File.Exists(Paths.Database)))
         {
             Paths.RequireReadable();
             throw new UserInputException($"mkb-vpn is not initialised in {Paths.DataDir}: run 'mkb-vpn init' first", ExitCodes.NotInitialised);
         }
-        return Store.Open(Paths.Database, create: false);
+        return Store.Open(Paths, create: false);
     }
 
     /// <summary>How long a verb waits for another one to finish unless <see cref="LockWait"/> says otherwise.</summary>

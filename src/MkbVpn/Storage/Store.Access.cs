@@ -1,4 +1,4 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using MkbVpn.Access;
 
 namespace MkbVpn.Storage;
@@ -8,16 +8,16 @@ public sealed partial class Store
 {
     public IReadOnlyList<Group> ListGroups()
     {
-        using var cmd = Command("""
+        using var cmd = Command($"""
             SELECT g.id, g.name, g.description, g.created_at,
                    (SELECT count(*) FROM client_groups m WHERE m.group_id = g.id),
                    (SELECT count(*) FROM access_rules r WHERE r.group_id = g.id)
-            FROM groups g ORDER BY g.name COLLATE NOCASE
+            FROM groups g ORDER BY {_d.NoCase("g.name")}
             """);
         using var r = Reader(cmd);
         var list = new List<Group>();
         while (r.Read())
-            list.Add(new Group(r.GetInt64(0), r.GetString(1), r.GetString(2), ParseTime(r.GetString(3)), r.GetInt32(4), r.GetInt32(5)));
+            list.Add(new Group(Int64(r, 0), r.GetString(1), r.GetString(2), ParseTime(r.GetString(3)), Int32(r, 4), Int32(r, 5)));
         return list;
     }
 
@@ -28,21 +28,17 @@ public sealed partial class Store
     {
         try
         {
-            using var cmd = Command("INSERT INTO groups (name, description, created_at) VALUES ($n, $d, $t) RETURNING id",
-                ("$n", name), ("$d", description), ("$t", Time(now)));
-            return new Group((long)cmd.ExecuteScalar()!, name, description, now);
+            using var cmd = Command("INSERT INTO groups (name, description, created_at) VALUES (@n, @d, @t) RETURNING id",
+                ("@n", name), ("@d", description), ("@t", Time(now)));
+            return new Group(Convert.ToInt64(Scalar(cmd), System.Globalization.CultureInfo.InvariantCulture), name, description, now);
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        catch (DbException e) when (_d.Violation(e) is not null)
         {
             throw new FieldException("name", $"name: a group named '{name}' already exists", ExitCodes.Conflict);
         }
-        catch (SqliteException e)
-        {
-            throw Translate(e, Path);
-        }
     }
 
-    public void DeleteGroup(long id) => Execute("DELETE FROM groups WHERE id = $id", ("$id", id));
+    public void DeleteGroup(long id) => Execute("DELETE FROM groups WHERE id = @id", ("@id", id));
 
     /// <summary>client id -> group ids, for every client that is in a group.</summary>
     public Dictionary<long, List<long>> LoadMemberships()
@@ -52,17 +48,17 @@ public sealed partial class Store
         var map = new Dictionary<long, List<long>>();
         while (r.Read())
         {
-            long c = r.GetInt64(0);
+            long c = Int64(r, 0);
             if (!map.TryGetValue(c, out var list))
                 map[c] = list = [];
-            list.Add(r.GetInt64(1));
+            list.Add(Int64(r, 1));
         }
         return map;
     }
 
     public IReadOnlyList<string> GroupsOf(long clientId)
     {
-        using var cmd = Command("SELECT g.name FROM client_groups m JOIN groups g ON g.id = m.group_id WHERE m.client_id = $c ORDER BY g.name COLLATE NOCASE", ("$c", clientId));
+        using var cmd = Command($"SELECT g.name FROM client_groups m JOIN groups g ON g.id = m.group_id WHERE m.client_id = @c ORDER BY {_d.NoCase("g.name")}", ("@c", clientId));
         using var r = Reader(cmd);
         var list = new List<string>();
         while (r.Read())
@@ -72,9 +68,9 @@ public sealed partial class Store
 
     public void SetMemberships(long clientId, IEnumerable<long> groupIds)
     {
-        Execute("DELETE FROM client_groups WHERE client_id = $c", ("$c", clientId));
+        Execute("DELETE FROM client_groups WHERE client_id = @c", ("@c", clientId));
         foreach (var g in groupIds.Distinct())
-            Execute("INSERT INTO client_groups (client_id, group_id) VALUES ($c, $g)", ("$c", clientId), ("$g", g));
+            Execute("INSERT INTO client_groups (client_id, group_id) VALUES (@c, @g)", ("@c", clientId), ("@g", g));
     }
 
     private const string RuleSelect = """
@@ -96,25 +92,25 @@ public sealed partial class Store
     {
         using var cmd = Command("""
             INSERT INTO access_rules (subject, group_id, client_id, target, proto, port_from, port_to, created_at)
-            VALUES ($s, $g, $c, $t, $p, $pf, $pt, $at) RETURNING id
+            VALUES (@s, @g, @c, @t, @p, @pf, @pt, @at) RETURNING id
             """,
-            ("$s", rule.Subject.ToString().ToLowerInvariant()),
-            ("$g", rule.Subject == SubjectKind.Group ? rule.SubjectId : null),
-            ("$c", rule.Subject == SubjectKind.Client ? rule.SubjectId : null),
-            ("$t", rule.Target), ("$p", AccessRule.ProtocolName(rule.Protocol)), ("$pf", rule.PortFrom), ("$pt", rule.PortTo), ("$at", Time(rule.CreatedAt)));
+            ("@s", rule.Subject.ToString().ToLowerInvariant()),
+            ("@g", rule.Subject == SubjectKind.Group ? rule.SubjectId : null),
+            ("@c", rule.Subject == SubjectKind.Client ? rule.SubjectId : null),
+            ("@t", rule.Target), ("@p", AccessRule.ProtocolName(rule.Protocol)), ("@pf", rule.PortFrom), ("@pt", rule.PortTo), ("@at", Time(rule.CreatedAt)));
         try
         {
-            return rule with { Id = (long)cmd.ExecuteScalar()! };
+            return rule with { Id = Convert.ToInt64(Scalar(cmd), System.Globalization.CultureInfo.InvariantCulture) };
         }
-        catch (SqliteException e)
+        catch (DbException e)
         {
-            throw Translate(e, Path);
+            throw Translate(e);
         }
     }
 
-    public void DeleteRule(long id) => Execute("DELETE FROM access_rules WHERE id = $id", ("$id", id));
+    public void DeleteRule(long id) => Execute("DELETE FROM access_rules WHERE id = @id", ("@id", id));
 
-    private static AccessRule ReadRule(SqliteDataReader r)
+    private static AccessRule ReadRule(DbDataReader r)
     {
         var subject = r.GetString(1) switch
         {
@@ -125,19 +121,19 @@ public sealed partial class Store
         AccessRule.TryParseProtocol(r.GetString(6), out var proto);
         return new AccessRule
         {
-            Id = r.GetInt64(0),
+            Id = Int64(r, 0),
             Subject = subject,
             SubjectId = subject switch
             {
-                SubjectKind.Group => r.GetInt64(2),
-                SubjectKind.Client => r.GetInt64(3),
+                SubjectKind.Group => Int64(r, 2),
+                SubjectKind.Client => Int64(r, 3),
                 _ => null,
             },
             SubjectName = r.IsDBNull(4) ? null : r.GetString(4),
             Target = r.GetString(5),
             Protocol = proto,
-            PortFrom = r.IsDBNull(7) ? null : r.GetInt32(7),
-            PortTo = r.IsDBNull(8) ? null : r.GetInt32(8),
+            PortFrom = r.IsDBNull(7) ? null : Int32(r, 7),
+            PortTo = r.IsDBNull(8) ? null : Int32(r, 8),
             CreatedAt = ParseTime(r.GetString(9)),
         };
     }

@@ -7,15 +7,22 @@ public sealed partial class Store
     /// <summary>
     /// Copies the whole store into a new SQLite file with SQLite's online backup API: one
     /// consistent snapshot (a read transaction), taken while other processes keep writing (WAL).
-    /// The copy is left in rollback-journal mode, so the one file holds every page.
+    /// The copy is left in rollback-journal mode, so the one file holds every page. A PostgreSQL
+    /// store is copied row by row from one snapshot (REPEATABLE READ) into a new SQLite file of the same
+    /// schema: a backup is the same file whichever database the registry lives in.
     /// </summary>
     public void SnapshotTo(string path)
     {
+        if (_d is PostgresDialect)
+        {
+            CopyToSqliteFile(path);
+            return;
+        }
         using var dest = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
         try
         {
             dest.Open();
-            _db.BackupDatabase(dest);
+            ((SqliteConnection)_db).BackupDatabase(dest);
             Exec(dest, "PRAGMA journal_mode = DELETE;");
         }
         catch (SqliteException e)
@@ -58,13 +65,15 @@ public sealed partial class Store
     /// </summary>
     public void ReplaceWith(string snapshotPath)
     {
+        if (_d is PostgresDialect)
+            throw new UserInputException($"restore into the PostgreSQL store {Path} is not supported yet: restore into a SQLite data directory, then 'mkb-vpn migrate-store' into an empty database", ExitCodes.UserError);
         using var src = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = snapshotPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         try
         {
             src.Open();
-            src.BackupDatabase(_db);
+            src.BackupDatabase((SqliteConnection)_db);
             Exec(_db, "PRAGMA journal_mode = WAL;");
-            Migrate();
+            Migrate(create: true);
             Exec(_db, "DELETE FROM runtime;");
         }
         catch (SqliteException e)

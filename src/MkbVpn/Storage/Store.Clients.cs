@@ -1,5 +1,5 @@
 using System.Net;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using MkbVpn.Addressing;
 using MkbVpn.Clients;
 using MkbVpn.WireGuard.Protocol;
@@ -19,7 +19,7 @@ public sealed partial class Store
 
     public Client? FindClient(string name)
     {
-        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE name = $n", ("$n", name));
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE {_d.NoCase("name")} = {_d.NoCase("@n")}", ("@n", name));
         using var r = Reader(cmd);
         return r.Read() ? ReadClient(r) : null;
     }
@@ -27,13 +27,13 @@ public sealed partial class Store
     /// <summary>The members of a group.</summary>
     public IReadOnlyList<Client> ClientsInGroup(long groupId)
     {
-        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE id IN (SELECT client_id FROM client_groups WHERE group_id = $g) ORDER BY id", ("$g", groupId));
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE id IN (SELECT client_id FROM client_groups WHERE group_id = @g) ORDER BY id", ("@g", groupId));
         return Rows(cmd, ReadClient, "clients");
     }
 
     public Client? FindClientById(long id)
     {
-        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE id = $id", ("$id", id));
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE id = @id", ("@id", id));
         using var r = Reader(cmd);
         return r.Read() ? ReadClient(r) : null;
     }
@@ -47,55 +47,51 @@ public sealed partial class Store
         {
             using var cmd = Command($"""
                 INSERT INTO clients (name, private_key, public_key, preshared_key, address4, address6, enabled, created_at, dns, allowed_ips, keepalive, expires_at)
-                VALUES ($name, $priv, $pub, $psk, $a4, $a6, $en, $created, $dns, $aips, $ka, $exp)
+                VALUES (@name, @priv, @pub, @psk, @a4, @a6, @en, @created, @dns, @aips, @ka, @exp)
                 RETURNING id
                 """,
-                ("$name", c.Name), ("$priv", c.PrivateKey?.ToBase64()), ("$pub", c.PublicKey.ToBase64()), ("$psk", c.PresharedKey.ToBase64()),
-                ("$a4", c.Address4?.ToString()), ("$a6", c.Address6?.ToString()), ("$en", c.Enabled ? 1 : 0), ("$created", Time(c.CreatedAt)),
-                ("$dns", c.Dns is null ? null : JoinList(c.Dns)), ("$aips", c.AllowedIps is null ? null : JoinList(c.AllowedIps)), ("$ka", c.Keepalive),
-                ("$exp", c.ExpiresAt is { } exp ? Time(exp) : null));
-            long id = (long)cmd.ExecuteScalar()!;
+                ("@name", c.Name), ("@priv", c.PrivateKey?.ToBase64()), ("@pub", c.PublicKey.ToBase64()), ("@psk", c.PresharedKey.ToBase64()),
+                ("@a4", c.Address4?.ToString()), ("@a6", c.Address6?.ToString()), ("@en", c.Enabled ? 1 : 0), ("@created", Time(c.CreatedAt)),
+                ("@dns", c.Dns is null ? null : JoinList(c.Dns)), ("@aips", c.AllowedIps is null ? null : JoinList(c.AllowedIps)), ("@ka", c.Keepalive),
+                ("@exp", c.ExpiresAt is { } exp ? Time(exp) : null));
+            long id = Convert.ToInt64(Scalar(cmd), System.Globalization.CultureInfo.InvariantCulture);
             foreach (var a in c.TunnelAddresses())
-                Execute("DELETE FROM released_addresses WHERE address = $a", ("$a", a.BaseAddress.ToString()));
+                Execute("DELETE FROM released_addresses WHERE address = @a", ("@a", a.BaseAddress.ToString()));
             return c with { Id = id };
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        catch (DbException e) when (_d.Violation(e) is { } what)
         {
-            if (e.Message.Contains("clients.name", StringComparison.Ordinal))
+            if (what.Contains("name", StringComparison.Ordinal))
                 throw new UserInputException($"a client named '{c.Name}' already exists", ExitCodes.Conflict);
-            if (e.Message.Contains("address", StringComparison.Ordinal))
+            if (what.Contains("address", StringComparison.Ordinal))
                 throw new UserInputException($"address {c.AddressText} is already taken", ExitCodes.Conflict);
             throw new UserInputException($"client '{c.Name}' conflicts with an existing client", ExitCodes.Conflict);
-        }
-        catch (SqliteException e)
-        {
-            throw Translate(e, Path);
         }
     }
 
     /// <summary>Deletes a client; its addresses are remembered as released (reused last).</summary>
     public void DeleteClient(Client c, DateTimeOffset now)
     {
-        Execute("DELETE FROM clients WHERE id = $id", ("$id", c.Id));
+        Execute("DELETE FROM clients WHERE id = @id", ("@id", c.Id));
         foreach (var a in c.TunnelAddresses())
-            Execute("INSERT INTO released_addresses (address, released_at) VALUES ($a, $t) ON CONFLICT (address) DO UPDATE SET released_at = $t",
-                ("$a", a.BaseAddress.ToString()), ("$t", Time(now)));
+            Execute("INSERT INTO released_addresses (address, released_at) VALUES (@a, @t) ON CONFLICT (address) DO UPDATE SET released_at = @t",
+                ("@a", a.BaseAddress.ToString()), ("@t", Time(now)));
     }
 
     public void SetEnabled(Client c, bool enabled) =>
-        Execute("UPDATE clients SET enabled = $e WHERE id = $id", ("$e", enabled ? 1 : 0), ("$id", c.Id));
+        Execute("UPDATE clients SET enabled = @e WHERE id = @id", ("@e", enabled ? 1 : 0), ("@id", c.Id));
 
     /// <summary>Records what the live interface says of each peer (endpoint, handshake), for recovery and status.</summary>
     public int RecordLive(IEnumerable<(WireGuardKey PublicKey, string? Endpoint, DateTimeOffset? Handshake)> peers)
     {
         int changed = 0;
         using var cmd = Command("""
-            UPDATE clients SET last_endpoint = coalesce($ep, last_endpoint), last_handshake = coalesce($hs, last_handshake)
-            WHERE public_key = $pub AND (coalesce($ep, last_endpoint) IS NOT last_endpoint OR coalesce($hs, last_handshake) IS NOT last_handshake)
+            UPDATE clients SET last_endpoint = coalesce(@ep, last_endpoint), last_handshake = coalesce(@hs, last_handshake)
+            WHERE public_key = @pub AND (coalesce(@ep, last_endpoint) IS DISTINCT FROM last_endpoint OR coalesce(@hs, last_handshake) IS DISTINCT FROM last_handshake)
             """);
-        var pub = cmd.Parameters.Add("$pub", SqliteType.Text);
-        var ep = cmd.Parameters.Add("$ep", SqliteType.Text);
-        var hs = cmd.Parameters.Add("$hs", SqliteType.Text);
+        var pub = TextParameter(cmd, "@pub");
+        var ep = TextParameter(cmd, "@ep");
+        var hs = TextParameter(cmd, "@hs");
         foreach (var p in peers)
         {
             pub.Value = p.PublicKey.ToBase64();
@@ -105,9 +101,9 @@ public sealed partial class Store
             {
                 changed += cmd.ExecuteNonQuery();
             }
-            catch (SqliteException e)
+            catch (DbException e)
             {
-                throw Translate(e, Path);
+                throw Translate(e);
             }
         }
         return changed;
@@ -140,6 +136,15 @@ public sealed partial class Store
         return usage;
     }
 
+    private static DbParameter TextParameter(DbCommand cmd, string name)
+    {
+        var p = cmd.CreateParameter();
+        p.ParameterName = name;
+        p.DbType = System.Data.DbType.String;
+        cmd.Parameters.Add(p);
+        return p;
+    }
+
     public sealed class AddressUsage
     {
         public HashSet<UInt128> InUse { get; } = [];
@@ -147,20 +152,20 @@ public sealed partial class Store
         public HashSet<UInt128> ReleasedSet { get; } = [];
     }
 
-    private static Client ReadClient(SqliteDataReader r) => new()
+    private static Client ReadClient(DbDataReader r) => new()
     {
-        Id = r.GetInt64(0),
+        Id = Int64(r, 0),
         Name = r.GetString(1),
         PrivateKey = r.IsDBNull(2) ? null : WireGuardKey.ParseBase64(r.GetString(2)),
         PublicKey = WireGuardKey.ParseBase64(r.GetString(3)),
         PresharedKey = WireGuardKey.ParseBase64(r.GetString(4)),
         Address4 = r.IsDBNull(5) ? null : IPAddress.Parse(r.GetString(5)),
         Address6 = r.IsDBNull(6) ? null : IPAddress.Parse(r.GetString(6)),
-        Enabled = r.GetInt64(7) != 0,
+        Enabled = Int64(r, 7) != 0,
         CreatedAt = ParseTime(r.GetString(8)),
         Dns = r.IsDBNull(9) ? null : SplitList(r.GetString(9)),
         AllowedIps = r.IsDBNull(10) ? null : [.. SplitList(r.GetString(10)).Select(IPNetwork.Parse)],
-        Keepalive = r.IsDBNull(11) ? null : r.GetInt32(11),
+        Keepalive = r.IsDBNull(11) ? null : Int32(r, 11),
         LastEndpoint = r.IsDBNull(12) ? null : r.GetString(12),
         LastHandshake = r.IsDBNull(13) ? null : ParseTime(r.GetString(13)),
         ExpiresAt = r.IsDBNull(14) ? null : ParseTime(r.GetString(14)),
@@ -172,12 +177,12 @@ public sealed partial class Store
         try
         {
             Execute("""
-                UPDATE clients SET name = $name, dns = $dns, allowed_ips = $aips, keepalive = $ka, expires_at = $exp WHERE id = $id
+                UPDATE clients SET name = @name, dns = @dns, allowed_ips = @aips, keepalive = @ka, expires_at = @exp WHERE id = @id
                 """,
-                ("$name", c.Name), ("$dns", c.Dns is null ? null : JoinList(c.Dns)), ("$aips", c.AllowedIps is null ? null : JoinList(c.AllowedIps)),
-                ("$ka", c.Keepalive), ("$exp", c.ExpiresAt is { } exp ? Time(exp) : null), ("$id", c.Id));
+                ("@name", c.Name), ("@dns", c.Dns is null ? null : JoinList(c.Dns)), ("@aips", c.AllowedIps is null ? null : JoinList(c.AllowedIps)),
+                ("@ka", c.Keepalive), ("@exp", c.ExpiresAt is { } exp ? Time(exp) : null), ("@id", c.Id));
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        catch (DbException e) when (_d.Violation(e) is not null)
         {
             throw new FieldException("name", $"name: a client named '{c.Name}' already exists", ExitCodes.Conflict);
         }
@@ -186,7 +191,7 @@ public sealed partial class Store
     /// <summary>Enabled clients whose expiry has passed.</summary>
     public IReadOnlyList<Client> ExpiredButEnabled(DateTimeOffset now)
     {
-        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE enabled = 1 AND expires_at IS NOT NULL AND expires_at <= $now ORDER BY id", ("$now", Time(now)));
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE enabled = 1 AND expires_at IS NOT NULL AND expires_at <= @now ORDER BY id", ("@now", Time(now)));
         using var r = Reader(cmd);
         var list = new List<Client>();
         while (r.Read())

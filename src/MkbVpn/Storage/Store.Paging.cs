@@ -1,3 +1,4 @@
+using System.Data.Common;
 using MkbVpn.Clients;
 
 namespace MkbVpn.Storage;
@@ -15,21 +16,21 @@ public sealed partial class Store
         var args = new List<(string, object?)>();
         if (!string.IsNullOrEmpty(text))
         {
-            where.Add(@"(name LIKE $q ESCAPE '\' OR address4 LIKE $q ESCAPE '\' OR address6 LIKE $q ESCAPE '\')");
-            args.Add(("$q", "%" + text.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + "%"));
+            where.Add($@"(name {_d.Like} @q ESCAPE '\' OR address4 {_d.Like} @q ESCAPE '\' OR address6 {_d.Like} @q ESCAPE '\')");
+            args.Add(("@q", "%" + text.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + "%"));
         }
         if (enabled is { } e)
         {
-            where.Add("enabled = $en");
-            args.Add(("$en", e ? 1 : 0));
+            where.Add("enabled = @en");
+            args.Add(("@en", e ? 1 : 0));
         }
         string filter = where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where);
         int total;
         using (var count = Command($"SELECT count(*) FROM clients {filter}", [.. args]))
-            total = (int)(long)count.ExecuteScalar()!;
+            total = Convert.ToInt32(Scalar(count), System.Globalization.CultureInfo.InvariantCulture);
         var list = new List<Client>();
-        using var cmd = Command($"SELECT {ClientColumns} FROM clients {filter} ORDER BY name COLLATE NOCASE LIMIT $limit OFFSET $offset",
-            [.. args, ("$limit", limit), ("$offset", offset)]);
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients {filter} ORDER BY {_d.NoCase("name")} LIMIT @limit OFFSET @offset",
+            [.. args, ("@limit", limit), ("@offset", offset)]);
         using var r = Reader(cmd);
         while (r.Read())
             list.Add(ReadClient(r));
@@ -42,6 +43,6 @@ public sealed partial class Store
         using var cmd = Command("SELECT count(*), coalesce(sum(enabled), 0) FROM clients");
         using var r = Reader(cmd);
         r.Read();
-        return ((int)r.GetInt64(0), (int)r.GetInt64(1));
+        return ((int)Int64(r, 0), (int)Int64(r, 1));
     }
 }

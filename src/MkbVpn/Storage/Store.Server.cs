@@ -1,4 +1,4 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using MkbVpn.Clients;
 using MkbVpn.WireGuard.Protocol;
 using System.Net;
@@ -18,64 +18,52 @@ public sealed partial class Store
             Interface = r.GetString(0),
             PrivateKey = WireGuardKey.ParseBase64(r.GetString(1)),
             PublicKey = WireGuardKey.ParseBase64(r.GetString(2)),
-            ListenPort = r.GetInt32(3),
+            ListenPort = Int32(r, 3),
             EndpointHost = r.GetString(4),
-            EndpointPort = r.GetInt32(5),
+            EndpointPort = Int32(r, 5),
             Subnet4 = Net(r.GetValue(6)),
             Subnet6 = Net(r.GetValue(7)),
             Dns = SplitList(r.GetString(8)),
-            Mtu = r.GetInt32(9),
+            Mtu = Int32(r, 9),
             InternalNetworks = [.. SplitList(r.GetString(10)).Select(IPNetwork.Parse)],
-            FullTunnel = r.GetInt64(11) != 0,
-            Masquerade = r.GetInt64(12) != 0,
-            ClientToClient = r.GetInt64(13) != 0,
-            Keepalive = r.GetInt32(14),
+            FullTunnel = Int64(r, 11) != 0,
+            Masquerade = Int64(r, 12) != 0,
+            ClientToClient = Int64(r, 13) != 0,
+            Keepalive = Int32(r, 14),
             CreatedAt = ParseTime(r.GetString(15)),
         };
     }
 
     public ServerSettings RequireServer() =>
-        GetServer() ?? throw new UserInputException($"mkb-vpn is not initialised here ({System.IO.Path.GetDirectoryName(Path)}): run 'mkb-vpn init' first", ExitCodes.NotInitialised);
+        GetServer() ?? throw new UserInputException($"mkb-vpn is not initialised here ({Where}): run 'mkb-vpn init' first", ExitCodes.NotInitialised);
 
     public void SaveServer(ServerSettings s)
     {
         Execute("""
             INSERT INTO server (id, interface, private_key, public_key, listen_port, endpoint_host, endpoint_port, subnet4, subnet6, dns, mtu, internal_networks, full_tunnel, masquerade, client_to_client, keepalive, created_at)
-            VALUES (1, $if, $priv, $pub, $port, $eh, $ep, $s4, $s6, $dns, $mtu, $nets, $full, $masq, $c2c, $ka, $created)
-            ON CONFLICT (id) DO UPDATE SET interface = $if, private_key = $priv, public_key = $pub, listen_port = $port,
-              endpoint_host = $eh, endpoint_port = $ep, subnet4 = $s4, subnet6 = $s6, dns = $dns, mtu = $mtu,
-              internal_networks = $nets, full_tunnel = $full, masquerade = $masq, client_to_client = $c2c, keepalive = $ka
+            VALUES (1, @if, @priv, @pub, @port, @eh, @ep, @s4, @s6, @dns, @mtu, @nets, @full, @masq, @c2c, @ka, @created)
+            ON CONFLICT (id) DO UPDATE SET interface = @if, private_key = @priv, public_key = @pub, listen_port = @port,
+              endpoint_host = @eh, endpoint_port = @ep, subnet4 = @s4, subnet6 = @s6, dns = @dns, mtu = @mtu,
+              internal_networks = @nets, full_tunnel = @full, masquerade = @masq, client_to_client = @c2c, keepalive = @ka
             """,
-            ("$if", s.Interface), ("$priv", s.PrivateKey.ToBase64()), ("$pub", s.PublicKey.ToBase64()),
-            ("$port", s.ListenPort), ("$eh", s.EndpointHost), ("$ep", s.EndpointPort),
-            ("$s4", s.Subnet4?.ToString()), ("$s6", s.Subnet6?.ToString()), ("$dns", JoinList(s.Dns)), ("$mtu", s.Mtu),
-            ("$nets", JoinList(s.InternalNetworks)), ("$full", s.FullTunnel ? 1 : 0), ("$masq", s.Masquerade ? 1 : 0),
-            ("$c2c", s.ClientToClient ? 1 : 0), ("$ka", s.Keepalive), ("$created", Time(s.CreatedAt)));
+            ("@if", s.Interface), ("@priv", s.PrivateKey.ToBase64()), ("@pub", s.PublicKey.ToBase64()),
+            ("@port", s.ListenPort), ("@eh", s.EndpointHost), ("@ep", s.EndpointPort),
+            ("@s4", s.Subnet4?.ToString()), ("@s6", s.Subnet6?.ToString()), ("@dns", JoinList(s.Dns)), ("@mtu", s.Mtu),
+            ("@nets", JoinList(s.InternalNetworks)), ("@full", s.FullTunnel ? 1 : 0), ("@masq", s.Masquerade ? 1 : 0),
+            ("@c2c", s.ClientToClient ? 1 : 0), ("@ka", s.Keepalive), ("@created", Time(s.CreatedAt)));
     }
 
     public string? GetRuntime(string key)
     {
-        using var cmd = Command("SELECT value FROM runtime WHERE key = $k", ("$k", key));
-        return cmd.ExecuteScalar() as string;
+        using var cmd = Command("SELECT value FROM runtime WHERE key = @k", ("@k", key));
+        return Scalar(cmd) as string;
     }
 
     public void SetRuntime(string key, string? value)
     {
         if (value is null)
-            Execute("DELETE FROM runtime WHERE key = $k", ("$k", key));
+            Execute("DELETE FROM runtime WHERE key = @k", ("@k", key));
         else
-            Execute("INSERT INTO runtime (key, value) VALUES ($k, $v) ON CONFLICT (key) DO UPDATE SET value = $v", ("$k", key), ("$v", value));
-    }
-
-    private SqliteDataReader Reader(SqliteCommand cmd)
-    {
-        try
-        {
-            return cmd.ExecuteReader();
-        }
-        catch (SqliteException e)
-        {
-            throw Translate(e, Path);
-        }
+            Execute("INSERT INTO runtime (key, value) VALUES (@k, @v) ON CONFLICT (key) DO UPDATE SET value = @v", ("@k", key), ("@v", value));
     }
 }

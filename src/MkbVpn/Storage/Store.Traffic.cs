@@ -1,4 +1,5 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
+using System.Globalization;
 using MkbVpn.Traffic;
 
 namespace MkbVpn.Storage;
@@ -6,7 +7,7 @@ namespace MkbVpn.Storage;
 /// <summary>
 /// Traffic history (schema 6): what the running service samples once a minute, per client and in
 /// total, per minute for a while and per hour for longer. Plain SQL (INTEGER columns, ON CONFLICT
-/// upserts, IN-subqueries): the same text runs on PostgreSQL. Times are epoch minutes (UTC).
+/// upserts, IN-subqueries): the same text runs on SQLite and PostgreSQL. Times are epoch minutes (UTC).
 /// </summary>
 public sealed partial class Store
 {
@@ -15,18 +16,18 @@ public sealed partial class Store
     {
         using var cmd = Command("SELECT traffic_minute_hours, traffic_hour_days FROM server WHERE id = 1");
         using var r = Reader(cmd);
-        return r.Read() ? new TrafficRetention(r.GetInt32(0), r.GetInt32(1)) : TrafficRetention.Default;
+        return r.Read() ? new TrafficRetention(Int32(r, 0), Int32(r, 1)) : TrafficRetention.Default;
     }
 
     public void SetTrafficRetention(TrafficRetention retention) =>
-        Execute("UPDATE server SET traffic_minute_hours = $m, traffic_hour_days = $h WHERE id = 1",
-            ("$m", retention.MinuteHours), ("$h", retention.HourDays));
+        Execute("UPDATE server SET traffic_minute_hours = @m, traffic_hour_days = @h WHERE id = 1",
+            ("@m", retention.MinuteHours), ("@h", retention.HourDays));
 
     /// <summary>Every client's id, public key (base64) and creation time: what the sampler matches peers with.</summary>
     internal List<(long Id, string PublicKey, DateTimeOffset CreatedAt)> ClientKeys()
     {
         using var cmd = Command("SELECT id, public_key, created_at FROM clients");
-        return Rows(cmd, r => (r.GetInt64(0), r.GetString(1), ParseTime(r.GetString(2))), "clients");
+        return Rows(cmd, r => (Int64(r, 0), r.GetString(1), ParseTime(r.GetString(2))), "clients");
     }
 
     /// <summary>Each client's counters at its last sample.</summary>
@@ -36,7 +37,7 @@ public sealed partial class Store
         using var r = Reader(cmd);
         var map = new Dictionary<long, TrafficCounters>();
         while (r.Read())
-            map[r.GetInt64(0)] = new TrafficCounters(r.GetInt64(1), r.GetInt64(2), r.GetInt64(3));
+            map[Int64(r, 0)] = new TrafficCounters(Int64(r, 1), Int64(r, 2), Int64(r, 3));
         return map;
     }
 
@@ -51,16 +52,16 @@ public sealed partial class Store
     internal void RecordTraffic(long minute, IReadOnlyList<TrafficDelta> deltas, IReadOnlyList<(long ClientId, TrafficCounters Counters)> counters)
     {
         using (var cmd = Command("""
-            INSERT INTO traffic_minute (client_id, minute, rx, tx, online) VALUES ($c, $m, $rx, $tx, $on)
+            INSERT INTO traffic_minute (client_id, minute, rx, tx, online) VALUES (@c, @m, @rx, @tx, @on)
             ON CONFLICT (client_id, minute) DO UPDATE SET rx = traffic_minute.rx + excluded.rx, tx = traffic_minute.tx + excluded.tx,
               online = CASE WHEN excluded.online > traffic_minute.online THEN excluded.online ELSE traffic_minute.online END
             """))
         {
-            var c = cmd.Parameters.Add("$c", SqliteType.Integer);
-            cmd.Parameters.AddWithValue("$m", minute);
-            var rx = cmd.Parameters.Add("$rx", SqliteType.Integer);
-            var tx = cmd.Parameters.Add("$tx", SqliteType.Integer);
-            var on = cmd.Parameters.Add("$on", SqliteType.Integer);
+            var c = Add(cmd, "@c");
+            Add(cmd, "@m").Value = minute;
+            var rx = Add(cmd, "@rx");
+            var tx = Add(cmd, "@tx");
+            var on = Add(cmd, "@on");
             cmd.Prepare();
             foreach (var d in deltas)
             {
@@ -74,20 +75,20 @@ public sealed partial class Store
         if (totalRx != 0 || totalTx != 0 || online != 0)
         {
             Execute("""
-                INSERT INTO traffic_total_minute (minute, rx, tx, online) VALUES ($m, $rx, $tx, $on)
+                INSERT INTO traffic_total_minute (minute, rx, tx, online) VALUES (@m, @rx, @tx, @on)
                 ON CONFLICT (minute) DO UPDATE SET rx = traffic_total_minute.rx + excluded.rx, tx = traffic_total_minute.tx + excluded.tx,
                   online = CASE WHEN excluded.online > traffic_total_minute.online THEN excluded.online ELSE traffic_total_minute.online END
-                """, ("$m", minute), ("$rx", totalRx), ("$tx", totalTx), ("$on", online));
+                """, ("@m", minute), ("@rx", totalRx), ("@tx", totalTx), ("@on", online));
         }
         using (var cmd = Command("""
-            INSERT INTO traffic_counters (client_id, rx, tx, minute) VALUES ($c, $rx, $tx, $m)
+            INSERT INTO traffic_counters (client_id, rx, tx, minute) VALUES (@c, @rx, @tx, @m)
             ON CONFLICT (client_id) DO UPDATE SET rx = excluded.rx, tx = excluded.tx, minute = excluded.minute
             """))
         {
-            var c = cmd.Parameters.Add("$c", SqliteType.Integer);
-            var rx = cmd.Parameters.Add("$rx", SqliteType.Integer);
-            var tx = cmd.Parameters.Add("$tx", SqliteType.Integer);
-            var m = cmd.Parameters.Add("$m", SqliteType.Integer);
+            var c = Add(cmd, "@c");
+            var rx = Add(cmd, "@rx");
+            var tx = Add(cmd, "@tx");
+            var m = Add(cmd, "@m");
             cmd.Prepare();
             foreach (var (id, k) in counters)
             {
@@ -106,15 +107,15 @@ public sealed partial class Store
     /// </summary>
     internal (int MinuteRows, int HourRowsDeleted) RollUpClientTraffic(long minuteCutoff, long hourCutoff, long fromId, long toId)
     {
-        const string Clients = "client_id IN (SELECT id FROM clients WHERE id >= $lo AND id < $hi)";
+        const string Clients = "client_id IN (SELECT id FROM clients WHERE id >= @lo AND id < @hi)";
         Execute($"""
             INSERT INTO traffic_hour (client_id, minute, rx, tx, online)
-            SELECT client_id, (minute / 60) * 60, SUM(rx), SUM(tx), SUM(online) FROM traffic_minute WHERE {Clients} AND minute < $cut
+            SELECT client_id, (minute / 60) * 60, SUM(rx), SUM(tx), SUM(online) FROM traffic_minute WHERE {Clients} AND minute < @cut
             GROUP BY client_id, (minute / 60) * 60
             ON CONFLICT (client_id, minute) DO UPDATE SET rx = traffic_hour.rx + excluded.rx, tx = traffic_hour.tx + excluded.tx, online = traffic_hour.online + excluded.online
-            """, ("$cut", minuteCutoff), ("$lo", fromId), ("$hi", toId));
-        int moved = Execute($"DELETE FROM traffic_minute WHERE {Clients} AND minute < $cut", ("$cut", minuteCutoff), ("$lo", fromId), ("$hi", toId));
-        int deleted = Execute($"DELETE FROM traffic_hour WHERE {Clients} AND minute < $cut", ("$cut", hourCutoff), ("$lo", fromId), ("$hi", toId));
+            """, ("@cut", minuteCutoff), ("@lo", fromId), ("@hi", toId));
+        int moved = Execute($"DELETE FROM traffic_minute WHERE {Clients} AND minute < @cut", ("@cut", minuteCutoff), ("@lo", fromId), ("@hi", toId));
+        int deleted = Execute($"DELETE FROM traffic_hour WHERE {Clients} AND minute < @cut", ("@cut", hourCutoff), ("@lo", fromId), ("@hi", toId));
         return (moved, deleted);
     }
 
@@ -123,19 +124,19 @@ public sealed partial class Store
     {
         Execute("""
             INSERT INTO traffic_total_hour (minute, rx, tx, online)
-            SELECT (minute / 60) * 60, SUM(rx), SUM(tx), SUM(online) FROM traffic_total_minute WHERE minute < $cut
+            SELECT (minute / 60) * 60, SUM(rx), SUM(tx), SUM(online) FROM traffic_total_minute WHERE minute < @cut
             GROUP BY (minute / 60) * 60
             ON CONFLICT (minute) DO UPDATE SET rx = traffic_total_hour.rx + excluded.rx, tx = traffic_total_hour.tx + excluded.tx, online = traffic_total_hour.online + excluded.online
-            """, ("$cut", minuteCutoff));
-        Execute("DELETE FROM traffic_total_minute WHERE minute < $cut", ("$cut", minuteCutoff));
-        Execute("DELETE FROM traffic_total_hour WHERE minute < $cut", ("$cut", hourCutoff));
+            """, ("@cut", minuteCutoff));
+        Execute("DELETE FROM traffic_total_minute WHERE minute < @cut", ("@cut", minuteCutoff));
+        Execute("DELETE FROM traffic_total_hour WHERE minute < @cut", ("@cut", hourCutoff));
     }
 
     /// <summary>The highest client id (0 without clients): the roll-up's chunks go up to it.</summary>
     internal long MaxClientId()
     {
         using var cmd = Command("SELECT COALESCE(MAX(id), 0) FROM clients");
-        return (long)cmd.ExecuteScalar()!;
+        return Convert.ToInt64(Scalar(cmd), CultureInfo.InvariantCulture);
     }
 
     /// <summary>
@@ -149,20 +150,22 @@ public sealed partial class Store
         string sql = clientId is null
             ? """
               SELECT b, SUM(rx), SUM(tx), SUM(online) FROM (
-                SELECT minute / $step AS b, rx, tx, online FROM traffic_total_minute WHERE minute >= $from AND minute < $to
+                SELECT minute / @step AS b, rx, tx, online FROM traffic_total_minute WHERE minute >= @from AND minute < @to
                 UNION ALL
-                SELECT minute / $step AS b, rx, tx, online FROM traffic_total_hour WHERE minute >= $from AND minute < $to
+                SELECT minute / @step AS b, rx, tx, online FROM traffic_total_hour WHERE minute >= @from AND minute < @to
               ) t GROUP BY b ORDER BY b
               """
             : """
               SELECT b, SUM(rx), SUM(tx), SUM(online) FROM (
-                SELECT minute / $step AS b, rx, tx, online FROM traffic_minute WHERE client_id = $c AND minute >= $from AND minute < $to
+                SELECT minute / @step AS b, rx, tx, online FROM traffic_minute WHERE client_id = @c AND minute >= @from AND minute < @to
                 UNION ALL
-                SELECT minute / $step AS b, rx, tx, online FROM traffic_hour WHERE client_id = $c AND minute >= $from AND minute < $to
+                SELECT minute / @step AS b, rx, tx, online FROM traffic_hour WHERE client_id = @c AND minute >= @from AND minute < @to
               ) t GROUP BY b ORDER BY b
               """;
-        using var cmd = Command(sql, ("$step", step), ("$from", from), ("$to", to), ("$c", clientId));
-        return Rows(cmd, r => (r.GetInt64(0) * step, r.GetInt64(1), r.GetInt64(2), r.GetInt64(3)), "traffic");
+        using var cmd = clientId is { } id
+            ? Command(sql, ("@step", step), ("@from", from), ("@to", to), ("@c", id))
+            : Command(sql, ("@step", step), ("@from", from), ("@to", to));
+        return Rows(cmd, r => (Int64(r, 0) * step, Int64(r, 1), Int64(r, 2), Int64(r, 3)), "traffic");
     }
 
     /// <summary>Rows in the four history tables (for the bench and the size bound).</summary>
@@ -172,18 +175,26 @@ public sealed partial class Store
             SELECT (SELECT COUNT(*) FROM traffic_minute) + (SELECT COUNT(*) FROM traffic_hour)
                  + (SELECT COUNT(*) FROM traffic_total_minute) + (SELECT COUNT(*) FROM traffic_total_hour)
             """);
-        return (long)cmd.ExecuteScalar()!;
+        return Convert.ToInt64(Scalar(cmd), CultureInfo.InvariantCulture);
     }
 
-    private void Run(SqliteCommand cmd)
+    /// <summary>A parameter of a prepared statement, its value set per row.</summary>
+    private static DbParameter Add(DbCommand cmd, string name)
+    {
+        var p = Parameter(cmd, name, 0L);
+        cmd.Parameters.Add(p);
+        return p;
+    }
+
+    private void Run(DbCommand cmd)
     {
         try
         {
             cmd.ExecuteNonQuery();
         }
-        catch (SqliteException e)
+        catch (DbException e)
         {
-            throw Translate(e, Path);
+            throw Translate(e);
         }
     }
 }

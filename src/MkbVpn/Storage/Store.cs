@@ -1,31 +1,64 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Net;
 using Microsoft.Data.Sqlite;
 using MkbVpn.Clients;
-using MkbVpn.WireGuard.Protocol;
+using Npgsql;
 
 namespace MkbVpn.Storage;
 
 /// <summary>
-/// The single source of truth: server settings and clients in one SQLite file.
-/// The only place in mkb-vpn with SQL. Writers serialise through BEGIN IMMEDIATE plus
-/// SQLite's busy timeout; readers never block writers (WAL).
+/// The single source of truth: server settings, clients, groups, rules, admins and the audit log,
+/// in one SQLite file (the embedded default) or in a PostgreSQL database (a registry several hosts
+/// share). The only place in mkb-vpn with SQL; the statements are written once over ADO.NET's
+/// <see cref="DbConnection"/>, and <see cref="StoreDialect"/> holds the few places the two differ.
+/// Writers serialise: on SQLite through BEGIN IMMEDIATE plus the busy timeout (readers never block
+/// writers: WAL); on PostgreSQL through a transaction-scoped advisory lock taken first in every
+/// write transaction, with unique constraints as the backstop.
 /// </summary>
 public sealed partial class Store : IDisposable
 {
     public const string FileName = "mkb-vpn.db";
-    private readonly SqliteConnection _db;
-    private SqliteTransaction? _tx;
+    private readonly DbConnection _db;
+    private readonly StoreDialect _d;
+    private DbTransaction? _tx;
 
-    private Store(SqliteConnection db, string path)
+    private Store(DbConnection db, StoreDialect dialect, string path, string where)
     {
         _db = db;
+        _d = dialect;
         Path = path;
+        Where = where;
     }
 
+    /// <summary>The SQLite file, or the PostgreSQL location without its password (safe for messages).</summary>
     public string Path { get; }
 
-    /// <summary>Opens (and migrates) the store. <paramref name="create"/>: create the file if missing.</summary>
+    /// <summary>What messages name as the store's place: the data directory (SQLite) or the PostgreSQL location.</summary>
+    private string Where { get; }
+
+    /// <summary>True when the store is a PostgreSQL database.</summary>
+    public bool IsPostgres => _d is PostgresDialect;
+
+    /// <summary>The store <paramref name="paths"/> select: <see cref="Paths.Store"/> (PostgreSQL) when set, else the SQLite file in the data directory.</summary>
+    public static Store Open(Paths paths, bool create)
+    {
+        if (paths.Store is { } location)
+            return Open(StoreLocation.Parse(location), create);
+        var store = Open(paths.Database, create);
+        try
+        {
+            store.RefuseIfMoved();
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+        return store;
+    }
+
+    /// <summary>Opens (and migrates) the SQLite store. <paramref name="create"/>: create the file if missing.</summary>
     public static Store Open(string path, bool create)
     {
         if (!create && (!File.Exists(path) || new FileInfo(path).Length == 0))
@@ -60,8 +93,8 @@ public sealed partial class Store : IDisposable
             if (!mode.Equals("wal", StringComparison.OrdinalIgnoreCase))
                 Exec(db, "PRAGMA journal_mode = WAL;");
             Exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
-            var store = new Store(db, path);
-            store.Migrate();
+            var store = new Store(db, SqliteDialect.Instance, path, System.IO.Path.GetDirectoryName(path) ?? path);
+            store.Migrate(create: true);
             return store;
         }
         catch (SqliteException e)
@@ -71,246 +104,55 @@ public sealed partial class Store : IDisposable
         }
     }
 
-    /// <summary>Turns SQLite's errors into one-line messages an admin can act on.</summary>
-    public static UserInputException Translate(SqliteException e, string path) => e.SqliteErrorCode switch
+    /// <summary>
+    /// Opens (and with <paramref name="create"/>, creates or migrates) the store in a PostgreSQL
+    /// database. Without <paramref name="create"/> a database that holds no mkb-vpn schema is "not initialised".
+    /// </summary>
+    public static Store Open(StoreLocation location, bool create)
     {
-        5 or 6 => new UserInputException($"database {path} is locked by another process; try again", ExitCodes.Database),
-        11 or 26 => new UserInputException($"database {path} is corrupt or not an mkb-vpn database (restore it from a backup)", ExitCodes.Database),
-        8 => new UserInputException($"database {path} is read-only (run as root?)", ExitCodes.NeedsRoot),
-        14 => new UserInputException($"cannot open database {path} (missing or no permission)", ExitCodes.Database),
-        _ => new UserInputException($"database {path}: {e.Message.Split('\n')[0]}", ExitCodes.Database),
-    };
-
-    // ---- migrations -------------------------------------------------------
-
-    private static readonly string[] Migrations =
-    [
-        """
-        CREATE TABLE server (
-            id                INTEGER PRIMARY KEY CHECK (id = 1),
-            interface         TEXT NOT NULL,
-            private_key       TEXT NOT NULL,
-            public_key        TEXT NOT NULL,
-            listen_port       INTEGER NOT NULL,
-            endpoint_host     TEXT NOT NULL,
-            endpoint_port     INTEGER NOT NULL,
-            subnet4           TEXT,
-            subnet6           TEXT,
-            dns               TEXT NOT NULL,
-            mtu               INTEGER NOT NULL,
-            internal_networks TEXT NOT NULL,
-            full_tunnel       INTEGER NOT NULL,
-            masquerade        INTEGER NOT NULL,
-            client_to_client  INTEGER NOT NULL,
-            keepalive         INTEGER NOT NULL,
-            created_at        TEXT NOT NULL
-        );
-        CREATE TABLE clients (
-            id             INTEGER PRIMARY KEY,
-            name           TEXT NOT NULL UNIQUE COLLATE NOCASE,
-            private_key    TEXT NOT NULL,
-            public_key     TEXT NOT NULL UNIQUE,
-            preshared_key  TEXT NOT NULL,
-            address4       TEXT UNIQUE,
-            address6       TEXT UNIQUE,
-            enabled        INTEGER NOT NULL DEFAULT 1,
-            created_at     TEXT NOT NULL,
-            dns            TEXT,
-            allowed_ips    TEXT,
-            keepalive      INTEGER,
-            last_endpoint  TEXT,
-            last_handshake TEXT
-        );
-        CREATE TABLE released_addresses (
-            address     TEXT PRIMARY KEY,
-            released_at TEXT NOT NULL
-        );
-        CREATE TABLE runtime (
-            key   TEXT PRIMARY KEY,
-            value TEXT NOT NULL
-        );
-        """,
-        // 2: the web admin page and the REST API. Only hashes of passwords, tokens and sessions.
-        """
-        CREATE TABLE admins (
-            id            INTEGER PRIMARY KEY,
-            name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
-            password_hash TEXT NOT NULL,
-            totp_secret   TEXT,
-            created_at    TEXT NOT NULL
-        );
-        CREATE TABLE api_tokens (
-            id           TEXT PRIMARY KEY,
-            name         TEXT NOT NULL UNIQUE COLLATE NOCASE,
-            secret_hash  TEXT NOT NULL,
-            created_at   TEXT NOT NULL,
-            last_used_at TEXT
-        );
-        CREATE TABLE sessions (
-            id          TEXT PRIMARY KEY,
-            secret_hash TEXT NOT NULL,
-            admin_id    INTEGER NOT NULL REFERENCES admins (id) ON DELETE CASCADE,
-            created_at  TEXT NOT NULL,
-            expires_at  TEXT NOT NULL
-        );
-        CREATE INDEX clients_name ON clients (name COLLATE NOCASE);
-        """,
-        // 3: access control (groups, allow rules), expiry, and the audit log. An existing server gets
-        // the rules that keep its behaviour: every client reaches the internal networks and the server.
-        """
-        ALTER TABLE clients ADD COLUMN expires_at TEXT;
-        CREATE TABLE groups (
-            id          INTEGER PRIMARY KEY,
-            name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
-            description TEXT NOT NULL DEFAULT '',
-            created_at  TEXT NOT NULL
-        );
-        CREATE TABLE client_groups (
-            client_id INTEGER NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
-            group_id  INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
-            PRIMARY KEY (client_id, group_id)
-        );
-        CREATE INDEX client_groups_group ON client_groups (group_id);
-        CREATE TABLE access_rules (
-            id         INTEGER PRIMARY KEY,
-            subject    TEXT NOT NULL CHECK (subject IN ('everyone', 'group', 'client')),
-            group_id   INTEGER REFERENCES groups (id) ON DELETE CASCADE,
-            client_id  INTEGER REFERENCES clients (id) ON DELETE CASCADE,
-            target     TEXT NOT NULL,
-            proto      TEXT NOT NULL,
-            port_from  INTEGER,
-            port_to    INTEGER,
-            created_at TEXT NOT NULL,
-            CHECK ((subject = 'everyone') = (group_id IS NULL AND client_id IS NULL)),
-            CHECK ((subject = 'group') = (group_id IS NOT NULL)),
-            CHECK ((subject = 'client') = (client_id IS NOT NULL))
-        );
-        CREATE TABLE audit_log (
-            id      INTEGER PRIMARY KEY,
-            at      TEXT NOT NULL,
-            actor   TEXT NOT NULL,
-            via     TEXT NOT NULL,
-            action  TEXT NOT NULL,
-            target  TEXT,
-            client  TEXT,
-            detail  TEXT,
-            outcome TEXT NOT NULL
-        );
-        CREATE INDEX audit_log_client ON audit_log (client COLLATE NOCASE);
-        CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-        CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-        INSERT INTO access_rules (subject, target, proto, created_at) SELECT 'everyone', 'internal', 'any', created_at FROM server;
-        INSERT INTO access_rules (subject, target, proto, created_at) SELECT 'everyone', 'server', 'any', created_at FROM server;
-        """,
-        // 4: a client imported without its private key (public key only): private_key may be NULL.
-        // Dropping NOT NULL changes no stored row, so the table's recorded definition is edited in
-        // place (sqlite.org/lang_altertable.html, "changes that do not affect the on-disk content")
-        // rather than copying the table, which would cascade into tables that reference clients.
-        // Migrate bumps schema_version afterwards, so every connection reloads the definition.
-        """
-        PRAGMA writable_schema = ON;
-        UPDATE sqlite_schema SET sql = replace(sql, 'private_key    TEXT NOT NULL', 'private_key    TEXT')
-        WHERE type = 'table' AND name = 'clients';
-        PRAGMA writable_schema = OFF;
-        """,
-        // 5: the time step of the last TOTP code accepted per admin, so a code is accepted once (RFC 6238 section 5.2).
-        """
-        ALTER TABLE admins ADD COLUMN totp_last_step INTEGER;
-        """,
-        // 6: traffic history (Store.Traffic.cs). Per client and in total, bytes received and sent and
-        // minutes online per minute (kept traffic_minute_hours) and per hour (kept traffic_hour_days);
-        // minute is the bucket's start in minutes since 1970-01-01 UTC. A client's history goes with
-        // it; the totals keep its share. traffic_counters: each peer's byte counters at the last
-        // sample, to take differences across samples (and notice resets). WITHOUT ROWID (SQLite):
-        // the primary key is the table, about half the size of a rowid table plus its key index;
-        // elsewhere (PostgreSQL) the clause is simply left out.
-        """
-        ALTER TABLE server ADD COLUMN traffic_minute_hours INTEGER NOT NULL DEFAULT 48;
-        ALTER TABLE server ADD COLUMN traffic_hour_days INTEGER NOT NULL DEFAULT 90;
-        CREATE TABLE traffic_minute (
-            client_id INTEGER NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
-            minute    INTEGER NOT NULL,
-            rx        INTEGER NOT NULL,
-            tx        INTEGER NOT NULL,
-            online    INTEGER NOT NULL,
-            PRIMARY KEY (client_id, minute)
-        ) WITHOUT ROWID;
-        CREATE TABLE traffic_hour (
-            client_id INTEGER NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
-            minute    INTEGER NOT NULL,
-            rx        INTEGER NOT NULL,
-            tx        INTEGER NOT NULL,
-            online    INTEGER NOT NULL,
-            PRIMARY KEY (client_id, minute)
-        ) WITHOUT ROWID;
-        CREATE TABLE traffic_total_minute (
-            minute INTEGER NOT NULL PRIMARY KEY,
-            rx     INTEGER NOT NULL,
-            tx     INTEGER NOT NULL,
-            online INTEGER NOT NULL
-        );
-        CREATE TABLE traffic_total_hour (
-            minute INTEGER NOT NULL PRIMARY KEY,
-            rx     INTEGER NOT NULL,
-            tx     INTEGER NOT NULL,
-            online INTEGER NOT NULL
-        );
-        CREATE TABLE traffic_counters (
-            client_id INTEGER NOT NULL PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
-            rx        INTEGER NOT NULL,
-            tx        INTEGER NOT NULL,
-            minute    INTEGER NOT NULL
-        );
-        """,
-    ];
-
-    public static int SchemaVersion => Migrations.Length;
-
-    /// <summary>The schema version the file is at (after Open: the current one).</summary>
-    public long UserVersion() => (long)(Scalar(_db, "PRAGMA user_version;", _tx) ?? 0L);
-
-    private void Migrate()
-    {
-        long version = (long)(Scalar(_db, "PRAGMA user_version;") ?? 0L);
-        if (version == Migrations.Length)
-            return;
-        if (version > Migrations.Length)
-            throw new UserInputException($"database {Path} is from a newer mkb-vpn (schema {version}, this one knows {Migrations.Length})", ExitCodes.Database);
-        using var tx = BeginWrite();
-        version = (long)(Scalar(_db, "PRAGMA user_version;", _tx) ?? 0L);   // re-read under the lock
-        for (long v = version; v < Migrations.Length; v++)
+        var db = new NpgsqlConnection(location.ConnectionString);
+        try
         {
-            Exec(_db, Migrations[v], _tx);
-            Exec(_db, $"PRAGMA user_version = {v + 1};", _tx);
-            // Migration 4 edits the definition's text: make sure it took (a clients table written differently would not match)
-            // before later migrations run; a new schema cookie makes this connection re-read the definition first.
-            if (v + 1 == 4)
-                Exec(_db, $"PRAGMA schema_version = {(long)(Scalar(_db, "PRAGMA schema_version;", _tx) ?? 0L) + 1};", _tx);
-            if (v + 1 == 4 && Scalar(_db, "SELECT \"notnull\" FROM pragma_table_info('clients') WHERE name = 'private_key';", _tx) is long notNull && notNull != 0)
-                throw new InvalidOperationException("schema migration 4 did not apply: clients.private_key is still NOT NULL");
+            db.Open();
+            var store = new Store(db, PostgresDialect.Instance, location.Shown, location.Shown);
+            store.Migrate(create);
+            return store;
         }
-        // A migration may edit sqlite_schema directly (4); a new schema cookie makes every connection re-read it.
-        long cookie = (long)(Scalar(_db, "PRAGMA schema_version;", _tx) ?? 0L);
-        Exec(_db, $"PRAGMA schema_version = {cookie + 1};", _tx);
-        tx.Commit();
+        catch (DbException e)
+        {
+            db.Dispose();
+            throw PostgresDialect.Instance.Translate(e, location.Shown);
+        }
+        catch
+        {
+            db.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>Turns SQLite's errors into one-line messages an admin can act on.</summary>
+    public static UserInputException Translate(SqliteException e, string path) => SqliteDialect.Instance.Translate(e, path);
+
+    private UserInputException Translate(DbException e) => _d.Translate(e, Path);
 
     // ---- transactions -----------------------------------------------------
 
-    /// <summary>Starts a write transaction (BEGIN IMMEDIATE): other writers wait, readers go on.</summary>
+    /// <summary>
+    /// Starts a write transaction: other writers wait, readers go on. SQLite: BEGIN IMMEDIATE.
+    /// PostgreSQL: READ COMMITTED plus the registry's advisory lock, so each statement after it sees
+    /// every change committed before; the lock ends with the transaction (or the connection).
+    /// </summary>
     public WriteTransaction BeginWrite()
     {
         if (_tx is not null)
             throw new InvalidOperationException("a write transaction is already open");
         try
         {
-            _tx = _db.BeginTransaction(deferred: false);
+            _tx = _d.BeginWrite(_db);
         }
-        catch (SqliteException e)
+        catch (DbException e)
         {
-            throw Translate(e, Path);
+            throw Translate(e);
         }
         return new WriteTransaction(this);
     }
@@ -325,9 +167,9 @@ public sealed partial class Store : IDisposable
             {
                 store._tx!.Commit();
             }
-            catch (SqliteException e)
+            catch (DbException e)
             {
-                throw Translate(e, store.Path);
+                throw store.Translate(e);
             }
             finally
             {
@@ -342,7 +184,14 @@ public sealed partial class Store : IDisposable
             if (_done)
                 return;
             _done = true;
-            store._tx?.Rollback();
+            try
+            {
+                store._tx?.Rollback();
+            }
+            catch (DbException)
+            {
+                // The connection is gone: the server rolled the transaction back itself.
+            }
             store._tx?.Dispose();
             store._tx = null;
         }
@@ -352,14 +201,22 @@ public sealed partial class Store : IDisposable
 
     // ---- helpers ----------------------------------------------------------
 
-    private SqliteCommand Command(string sql, params (string Name, object? Value)[] args)
+    private DbCommand Command(string sql, params (string Name, object? Value)[] args)
     {
         var cmd = _db.CreateCommand();
         cmd.CommandText = sql;
         cmd.Transaction = _tx;
         foreach (var (name, value) in args)
-            cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            cmd.Parameters.Add(Parameter(cmd, name, value ?? DBNull.Value));
         return cmd;
+    }
+
+    private static DbParameter Parameter(DbCommand cmd, string name, object value)
+    {
+        var p = cmd.CreateParameter();
+        p.ParameterName = name;
+        p.Value = value;
+        return p;
     }
 
     private int Execute(string sql, params (string, object?)[] args)
@@ -369,13 +226,13 @@ public sealed partial class Store : IDisposable
         {
             return cmd.ExecuteNonQuery();
         }
-        catch (SqliteException e) when (e.SqliteErrorCode != 19)
+        catch (DbException e) when (_d.Violation(e) is null)
         {
-            throw Translate(e, Path);
+            throw Translate(e);
         }
     }
 
-    private static void Exec(SqliteConnection db, string sql, SqliteTransaction? tx = null)
+    private static void Exec(DbConnection db, string sql, DbTransaction? tx = null)
     {
         using var cmd = db.CreateCommand();
         cmd.CommandText = sql;
@@ -383,7 +240,7 @@ public sealed partial class Store : IDisposable
         cmd.ExecuteNonQuery();
     }
 
-    private static object? Scalar(SqliteConnection db, string sql, SqliteTransaction? tx = null)
+    private static object? Scalar(DbConnection db, string sql, DbTransaction? tx = null)
     {
         using var cmd = db.CreateCommand();
         cmd.CommandText = sql;
@@ -391,11 +248,35 @@ public sealed partial class Store : IDisposable
         return cmd.ExecuteScalar();
     }
 
+    private object? Scalar(DbCommand cmd)
+    {
+        try
+        {
+            return cmd.ExecuteScalar();
+        }
+        catch (DbException e) when (_d.Violation(e) is null)
+        {
+            throw Translate(e);
+        }
+    }
+
+    private DbDataReader Reader(DbCommand cmd)
+    {
+        try
+        {
+            return cmd.ExecuteReader();
+        }
+        catch (DbException e)
+        {
+            throw Translate(e);
+        }
+    }
+
     /// <summary>
     /// Reads every row; a damaged page or a row that does not parse is the database's fault, not an
     /// internal error: one line naming the table, exit code 8.
     /// </summary>
-    private List<T> Rows<T>(SqliteCommand cmd, Func<SqliteDataReader, T> read, string table)
+    private List<T> Rows<T>(DbCommand cmd, Func<DbDataReader, T> read, string table)
     {
         using var r = Reader(cmd);
         var list = new List<T>();
@@ -404,9 +285,9 @@ public sealed partial class Store : IDisposable
             while (r.Read())
                 list.Add(read(r));
         }
-        catch (SqliteException e)
+        catch (DbException e)
         {
-            throw Translate(e, Path);
+            throw Translate(e);
         }
         catch (Exception e) when (e is FormatException or InvalidCastException or ArgumentException or OverflowException)
         {
@@ -414,6 +295,11 @@ public sealed partial class Store : IDisposable
         }
         return list;
     }
+
+    /// <summary>An integer column: SQLite hands back 64-bit integers, PostgreSQL the column's own width.</summary>
+    private static long Int64(DbDataReader r, int i) => Convert.ToInt64(r.GetValue(i), CultureInfo.InvariantCulture);
+
+    private static int Int32(DbDataReader r, int i) => Convert.ToInt32(r.GetValue(i), CultureInfo.InvariantCulture);
 
     private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
 
