@@ -69,9 +69,8 @@ if [ -z "$publish_dir" ]; then
   command -v dotnet >/dev/null 2>&1 || { echo "package.sh: the .NET 10 SDK (dotnet) is required to build mkb-vpn" >&2; exit 7; }
   publish_dir="$stage/publish"
   echo "== NativeAOT publish of mkb-vpn $version" >&2
-  # TODO(aot-merge): PublishAot and zero AOT warnings move into the csproj on main; then drop
-  # -p:PublishAot=true and -p:TreatWarningsAsErrors=false here.
-  dotnet publish src/MkbVpn.Cli -c Release -r linux-x64 -p:PublishAot=true -p:TreatWarningsAsErrors=false \
+  # Both csproj files publish with NativeAOT; an AOT or trim warning fails the build.
+  dotnet publish src/MkbVpn.Cli -c Release -r linux-x64 \
     -p:InformationalVersion="$version" -p:IncludeSourceRevisionInInformationalVersion=false \
     -o "$publish_dir" -nologo -v quiet -clp:ErrorsOnly >&2
   # The engine alone (its csproj publishes with NativeAOT): 'up' runs it when it sits next to mkb-vpn.
@@ -122,9 +121,6 @@ for u in mkb-vpn.service mkb-vpn-web.service; do
       "deploy/$u" > "$root/lib/systemd/system/$u"
   chmod 0644 "$root/lib/systemd/system/$u"
   ! grep -q '/usr/local\|/opt/' "$root/lib/systemd/system/$u" || { echo "package.sh: $u still names /usr/local or /opt" >&2; exit 1; }
-  # This build is NativeAOT: no writable and executable memory.
-  install -d -m 0755 "$root/lib/systemd/system/$u.d"
-  install -m 0644 deploy/native-aot.conf "$root/lib/systemd/system/$u.d/native-aot.conf"
 done
 
 # The one conffile: settings the services read (kept on upgrade, asked about if both changed).
@@ -134,6 +130,10 @@ cat > "$root/etc/default/mkb-vpn" <<'DEFAULT'
 # The data plane 'mkb-vpn up' takes: kernel, builtin, wireguard-go, or a path to another
 # userspace engine. Unset: kernel WireGuard where the module exists, else the built-in engine.
 #MKB_VPN_ENGINE=builtin
+#
+# The store on PostgreSQL instead of SQLite (see README): keep the password in a passfile under
+# /etc (the units hide /root, so /root/.pgpass is not read).
+#MKB_VPN_STORE=postgresql://mkbvpn@db.example.com/mkbvpn?passfile=/etc/mkb-vpn/pgpass
 DEFAULT
 chmod 0644 "$root/etc/default/mkb-vpn"
 

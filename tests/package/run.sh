@@ -97,7 +97,7 @@ if grep -Eq '\.(pdb|dbg|dll)$' <<<"$contents"; then
   check package_contents fail "ships $(grep -E '\.(pdb|dbg|dll)$' <<<"$contents" | tr '\n' ' ')"
 else
   missing=
-  for f in ./usr/lib/mkb-vpn/mkb-vpn ./usr/lib/mkb-vpn/mkb-vpn-engine ./lib/systemd/system/mkb-vpn.service.d/native-aot.conf ./usr/lib/mkb-vpn/libe_sqlite3.so ./usr/lib/mkb-vpn/libsodium.so ./usr/bin/mkb-vpn \
+  for f in ./usr/lib/mkb-vpn/mkb-vpn ./usr/lib/mkb-vpn/mkb-vpn-engine ./usr/lib/mkb-vpn/libe_sqlite3.so ./usr/lib/mkb-vpn/libsodium.so ./usr/bin/mkb-vpn \
            ./lib/systemd/system/mkb-vpn.service ./lib/systemd/system/mkb-vpn-web.service ./usr/share/doc/mkb-vpn/copyright \
            ./usr/share/man/man8/mkb-vpn.8.gz ./usr/share/mkb-vpn/scripts/add-wireguard-client.sh ./usr/bin/add-wireguard-client.sh \
            ./usr/bin/remove-client.sh ./usr/bin/block-client.sh ./usr/bin/reenable-client.sh; do
@@ -303,7 +303,7 @@ r unit_nftables wait_for nft list table inet mkb_vpn
 r unit_forwarding grep -qx 1 /proc/sys/net/ipv4/ip_forward
 p=\$(engine_pid)
 grep -E "^(CapBnd|NoNewPrivs|Seccomp):" /proc/\$p/status
-grep -q MemoryDenyWriteExecute=yes /lib/systemd/system/mkb-vpn.service.d/native-aot.conf && echo "MemoryDenyWriteExecute=yes (drop-in)"
+systemctl show -p MemoryDenyWriteExecute -p CapabilityBoundingSet mkb-vpn
 r unit_engine_sandboxed sh -c "test -n '\$p' && grep -q '^CapBnd:[[:space:]]*$capbnd\$' /proc/\$p/status && grep -q '^NoNewPrivs:[[:space:]]*1' /proc/\$p/status && grep -q '^Seccomp:[[:space:]]*2' /proc/\$p/status"
 r unit_live_cli sh -c 'mkb-vpn add carol --no-qr && mkb-vpn status | grep -q "^carol "'
 ip link del dev $iface
