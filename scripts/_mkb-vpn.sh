@@ -1,15 +1,20 @@
 # Shared by the mkb-stack scripts: finds the mkb-vpn command.
 # The audit log records changes made through these scripts as done by a script.
 export MKB_VPN_VIA=script
-# $MKB_VPN may name it (a path); else mkb-vpn on PATH; else the build in this checkout.
+# $MKB_VPN may name it (a path); else, when these scripts are installed by the Debian package
+# (PREFIX/share/mkb-vpn/scripts, also reached through the PATH symlinks), the package's own
+# PREFIX/lib/mkb-vpn/mkb-vpn; else mkb-vpn on PATH; else the build in this checkout.
 mkb_vpn_find() {
+  local here
+  here=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
   if [ -n "${MKB_VPN:-}" ]; then
     MKB_VPN_CMD=("$MKB_VPN")
+  elif [ "${here%/share/mkb-vpn/scripts}" != "$here" ] && [ -x "${here%/share/mkb-vpn/scripts}/lib/mkb-vpn/mkb-vpn" ]; then
+    MKB_VPN_CMD=("${here%/share/mkb-vpn/scripts}/lib/mkb-vpn/mkb-vpn")
   elif command -v mkb-vpn >/dev/null 2>&1; then
     MKB_VPN_CMD=(mkb-vpn)
   else
-    local here
-    here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    here=$(cd "$here/.." && pwd)
     if [ -x "$here/out/mkb-vpn/mkb-vpn" ]; then
       MKB_VPN_CMD=("$here/out/mkb-vpn/mkb-vpn")
     else

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # add-wireguard-client.sh: for the mkb-stack, a thin wrapper over 'mkb-vpn add' (all logic lives in mkb-vpn).
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/_mkb-vpn.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/_mkb-vpn.sh"
 
 USAGE="Usage: add-wireguard-client.sh [--data-dir DIR] [--qr-png FILE] [--no-qr] [--json] NAME [NAME...]
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # block-client.sh: for the mkb-stack, a thin wrapper over 'mkb-vpn block' (all logic lives in mkb-vpn).
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/_mkb-vpn.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/_mkb-vpn.sh"
 
 USAGE="Usage: block-client.sh [--data-dir DIR] NAME [NAME...]
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # remove-client.sh: for the mkb-stack, a thin wrapper over 'mkb-vpn remove' (all logic lives in mkb-vpn).
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/_mkb-vpn.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/_mkb-vpn.sh"
 
 USAGE="Usage: remove-client.sh [--data-dir DIR] NAME [NAME...]
 

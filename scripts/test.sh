@@ -53,6 +53,13 @@ done
 echo "== kernel WireGuard in a VM"
 bash tests/kernel/run.sh --no-build --results "$results/kernel.counts" || status=1
 
+# The Debian package: scripts/package.sh (NativeAOT publish), then apt install ./mkb-vpn_*.deb into
+# a minimal Debian 12 chroot without .NET, init/add/up/a script/down, apt remove and purge
+# (tests/package/run.sh; installs debootstrap when missing; the chroot base is cached under
+# /var/cache/mkb-vpn-test).
+echo "== Debian package in a Debian 12 chroot"
+bash tests/package/run.sh --results "$results/package.counts" || status=1
+
 # Sum the trx counters of every project into one closing line.
 passed=0 failed=0 skipped=0
 for trx in "$results"/*.trx; do
@@ -68,6 +75,12 @@ if [ -f "$results/kernel.counts" ]; then
   failed=$((failed + $(sed -n 's/^failed //p' "$results/kernel.counts")))
 else
   echo "test.sh: the kernel VM test produced no results" >&2; status=1; failed=$((failed + 1))
+fi
+if [ -f "$results/package.counts" ]; then
+  passed=$((passed + $(sed -n 's/^passed //p' "$results/package.counts")))
+  failed=$((failed + $(sed -n 's/^failed //p' "$results/package.counts")))
+else
+  echo "test.sh: the package test produced no results" >&2; status=1; failed=$((failed + 1))
 fi
 [ "$(ls "$results"/*.trx 2>/dev/null | wc -l)" -eq 4 ] || { echo "test.sh: a test project produced no results" >&2; status=1; }
 [ "$failed" -eq 0 ] || status=1
