@@ -37,8 +37,7 @@ internal static class InitCommand
             if (p.GetValue(full) && p.GetValue(split))
                 throw new UserInputException("--full-tunnel and --split-tunnel contradict each other");
             string? ep = p.GetValue(endpoint);
-            bool first = !File.Exists(service.Paths.Database);
-            if (ep is null && first && !Console.IsInputRedirected && !p.GetValue(json))
+            if (ep is null && !Console.IsInputRedirected && !p.GetValue(json) && !service.IsInitialised())
             {
                 Console.Write("Public host name or address that clients dial (HOST[:PORT]): ");
                 ep = Console.ReadLine()?.Trim();

@@ -58,6 +58,22 @@ public sealed partial class ClientService
     private DateTimeOffset Now => _host.Time.GetUtcNow();
 
     /// <summary>Opens the store of an initialised server.</summary>
+    /// <summary>Whether 'init' already ran for this store: its SQLite file, or the PostgreSQL database it names.</summary>
+    public bool IsInitialised()
+    {
+        if (Paths.Store is null)
+            return File.Exists(Paths.Database) && new FileInfo(Paths.Database).Length > 0;
+        try
+        {
+            using var store = OpenStore();
+            return store.GetServer() is not null;
+        }
+        catch (UserInputException e) when (e.ExitCode == ExitCodes.NotInitialised)
+        {
+            return false;
+        }
+    }
+
     private Store OpenStore()
     {
         if (Paths.Store is null && (!Directory.Exists(Paths.DataDir) || !File.Exists(Paths.Database)))
