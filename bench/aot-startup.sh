@@ -29,6 +29,9 @@ dotnet build src/MkbVpn.Cli -c Release -nologo -v quiet -clp:ErrorsOnly >/dev/nu
 jit=$PWD/src/MkbVpn.Cli/bin/Release/net10.0/mkb-vpn
 dotnet publish src/MkbVpn.Cli -c Release -r linux-x64 -o out/bench/aot -nologo -v quiet -clp:ErrorsOnly >/dev/null
 aot=$PWD/out/bench/aot/mkb-vpn
+# The engine alone (src/MkbVpn.Engine), as the package and install.sh ship it beside mkb-vpn: 'up' runs it from there.
+dotnet publish src/MkbVpn.Engine -c Release -r linux-x64 -o out/bench/aot -nologo -v quiet -clp:ErrorsOnly >/dev/null
+eng=$PWD/out/bench/aot/mkb-vpn-engine
 echo "   native binary: $(du -h "$aot" | cut -f1) (+ $(cd out/bench/aot && ls ./*.so | tr '\n' ' ' | sed 's|\./||g'))"
 
 id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n' | cut -c1-5)
@@ -126,7 +129,8 @@ rss_status_a=$(peak_kib ip netns exec "$ns" "$aot" --data-dir "$data" status)
 vpn down >/dev/null
 ip netns del "$ns"
 
-# engine_rss LABEL "ENV=VALUE ..." BIN: the engine's VmRSS (KiB) idle after a handshake with a second engine
+# engine_rss "ENV=VALUE ..." COMMAND: the engine's VmRSS (KiB) idle after a handshake with a second engine
+# (COMMAND takes the interface name: "$jit engine", "$aot engine" or "$eng")
 engine_rss() {
   local env=$1 bin=$2 pid kib=0
   ip netns add $ena; ip netns add $enb
@@ -135,7 +139,7 @@ engine_rss() {
   ip -n $ena addr add 198.18.9.1/24 dev veA$id; ip -n $enb addr add 198.18.9.2/24 dev veB$id
   ip -n $ena link set veA$id up; ip -n $enb link set veB$id up
   # shellcheck disable=SC2086
-  ip netns exec $ena env $env "$bin" engine $eia >/dev/null 2>&1
+  ip netns exec $ena env $env $bin $eia >/dev/null 2>&1
   ip netns exec $enb "$aot" engine $eib >/dev/null 2>&1
   ip netns exec $ena wg set $eia private-key "$tmp/a.key" listen-port 51820 peer "$pb" allowed-ips 203.0.113.2/32 endpoint 198.18.9.2:51820
   ip netns exec $enb wg set $eib private-key "$tmp/b.key" listen-port 51820 peer "$pa" allowed-ips 203.0.113.1/32 endpoint 198.18.9.1:51820
@@ -152,18 +156,19 @@ echo "== engine idle RSS (after a handshake and 20 pings; 3 runs each, alternati
 ka=$(wg genkey) kb=$(wg genkey)
 pa=$(echo "$ka" | wg pubkey) pb=$(echo "$kb" | wg pubkey)
 echo "$ka" >"$tmp/a.key"; echo "$kb" >"$tmp/b.key"; chmod 600 "$tmp"/*.key
-ej=() ea=()
+ej=() ea=() ee=()
 for i in 1 2 3; do
-  if [ $((i % 2)) -eq 1 ]; then ej+=("$(engine_rss "" "$jit")"); ea+=("$(engine_rss "" "$aot")")
-  else ea+=("$(engine_rss "" "$aot")"); ej+=("$(engine_rss "" "$jit")"); fi
+  if [ $((i % 2)) -eq 1 ]; then ej+=("$(engine_rss "" "$jit engine")"); ea+=("$(engine_rss "" "$aot engine")"); ee+=("$(engine_rss "" "$eng")")
+  else ee+=("$(engine_rss "" "$eng")"); ea+=("$(engine_rss "" "$aot engine")"); ej+=("$(engine_rss "" "$jit engine")"); fi
 done
-rj=$(printf '%s\n' "${ej[@]}" | median) ra=$(printf '%s\n' "${ea[@]}" | median)
-rows+=("$(printf '%-40s %8d KiB %8d KiB %8s %10s' "engine idle RSS" "$rj" "$ra" "$(ratio "$rj" "$ra")" "<=15 MB")")
+rj=$(printf '%s\n' "${ej[@]}" | median) ra=$(printf '%s\n' "${ea[@]}" | median) re=$(printf '%s\n' "${ee[@]}" | median)
+rows+=("$(printf '%-40s %8d KiB %8d KiB %8s %10s' "engine idle RSS ('mkb-vpn engine')" "$rj" "$ra" "$(ratio "$rj" "$ra")" "<=15 MB")")
+rows+=("$(printf '%-40s %8d KiB %8d KiB %8s %10s' "engine idle RSS (native mkb-vpn-engine)" "$rj" "$re" "$(ratio "$rj" "$re")" "<=15 MB")")
 if [ $gc -eq 1 ]; then
   echo "== native engine idle RSS under GC settings (environment; the build's defaults are in src/MkbVpn.Cli/MkbVpn.Cli.csproj)"
   for env in "DOTNET_gcConcurrent=1" "DOTNET_gcConcurrent=0" "DOTNET_GCgen0size=0x80000" "DOTNET_GCgen0size=0x200000" \
              "DOTNET_GCHeapHardLimit=0x2000000" "DOTNET_GCConserveMemory=9" "DOTNET_GCgen0size=0x80000 DOTNET_GCConserveMemory=9"; do
-    v=(); for i in 1 2 3; do v+=("$(engine_rss "$env" "$aot")"); done
+    v=(); for i in 1 2 3; do v+=("$(engine_rss "$env" "$aot engine")"); done
     printf '   %-52s %8d KiB\n' "$env" "$(printf '%s\n' "${v[@]}" | median)"
   done
 fi
