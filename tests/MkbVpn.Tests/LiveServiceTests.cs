@@ -523,7 +523,7 @@ public sealed class LiveServiceTests : IDisposable
         UpWith("alice");
         Device.FailNextApply = true;
 
-        var e = Assert.Throws<UserInputException>(() => _svc.Init(ClientServiceTests.Options() with { Change = true, Port = 51999 }));
+        var e = Assert.ThrowsAny<UserInputException>(() => _svc.Init(ClientServiceTests.Options() with { Change = true, Port = 51999 }));
 
         Assert.Equal(ExitCodes.Failure, e.ExitCode);
         Assert.Equal(51820, _svc.GetServer().ListenPort);

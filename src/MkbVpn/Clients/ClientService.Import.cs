@@ -122,7 +122,7 @@ public sealed partial class ClientService
             {
                 try
                 {
-                    internals.Add(Cidr.ParseNetwork(text, "--internal-network"));
+                    internals.Add(AsField("internal-network", () => Cidr.ParseNetwork(text, "internal-network")));
                 }
                 catch (UserInputException e)
                 {

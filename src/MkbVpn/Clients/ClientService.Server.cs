@@ -74,34 +74,34 @@ public sealed partial class ClientService
     private InitResult InitCore(InitOptions o)
     {
         // Validate every given value before touching anything.
-        var subnet4 = o.Subnet4 is null ? (IPNetwork?)null : Cidr.ParseNetwork(o.Subnet4, "--subnet");
+        var subnet4 = o.Subnet4 is null ? (IPNetwork?)null : AsField("subnet", () => Cidr.ParseNetwork(o.Subnet4, "subnet"));
         if (subnet4 is { } s4 && s4.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
-            throw new UserInputException($"--subnet: {s4} is not an IPv4 network (use --subnet6 for IPv6)");
-        var subnet6 = o.Subnet6 is null ? (IPNetwork?)null : Cidr.ParseNetwork(o.Subnet6, "--subnet6");
+            throw new FieldException("subnet", $"subnet: {s4} is not an IPv4 network (the IPv6 subnet is set on its own)");
+        var subnet6 = o.Subnet6 is null ? (IPNetwork?)null : AsField("subnet6", () => Cidr.ParseNetwork(o.Subnet6, "subnet6"));
         if (subnet6 is { } s6 && s6.BaseAddress.AddressFamily != AddressFamily.InterNetworkV6)
-            throw new UserInputException($"--subnet6: {s6} is not an IPv6 network");
+            throw new FieldException("subnet6", $"subnet6: {s6} is not an IPv6 network");
         if (o.NoIpv6 && o.Subnet6 is not null)
-            throw new UserInputException("--subnet6 and --no-ipv6 contradict each other");
+            throw new FieldException("subnet6", "subnet6: an IPv6 subnet and no IPv6 contradict each other");
         foreach (var s in new[] { subnet4, subnet6 })
             if (s is { } sn)
                 AddressPool.Validate(sn);
-        var internals = o.InternalNetworks?.Select(n => Cidr.ParseNetwork(n, "--internal-network")).Distinct().ToList();
+        var internals = o.InternalNetworks?.Select(n => AsField("internal-network", () => Cidr.ParseNetwork(n, "internal-network"))).Distinct().ToList();
         var dns = o.Dns?.SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         if (dns is not null)
         {
             if (dns.Count == 1 && dns[0] == "none")
                 dns = [];
             foreach (var d in dns)
-                Cidr.ParseAddress(d, "--dns");
+                AsField("dns", () => Cidr.ParseAddress(d, "dns"));
         }
         if (o.Port is { } port && port is < 1 or > 65535)
-            throw new UserInputException($"--port: {port} is not a port (1-65535)");
+            throw new FieldException("listen-port", $"listen-port: {port} is not a port (1-65535)");
         if (o.Mtu is { } mtu && mtu is < 1280 or > 9000)
-            throw new UserInputException($"--mtu: {mtu} is out of range (1280-9000)");
+            throw new FieldException("mtu", $"mtu: {mtu} is out of range (1280-9000)");
         if (o.Keepalive is { } ka && ka is < 0 or > 65535)
-            throw new UserInputException($"--keepalive: {ka} is out of range (0-65535 seconds)");
+            throw new FieldException("keepalive", $"keepalive: {ka} is out of range (0-65535 seconds)");
         if (o.Interface is { } iface && !IsInterfaceName(iface))
-            throw new UserInputException($"--interface: '{iface}' is not a valid interface name (1-15 of a-z A-Z 0-9 _)");
+            throw new FieldException("interface", $"interface: '{iface}' is not a valid interface name (1-15 of a-z A-Z 0-9 _)");
         (string Host, int Port)? endpoint = o.Endpoint is null ? null : Cidr.ParseEndpoint(o.Endpoint, o.Port ?? ServerSettings.DefaultPort);
 
         Paths.EnsureCreated();
@@ -113,11 +113,11 @@ public sealed partial class ClientService
         if (existing is null)
         {
             if (endpoint is null)
-                throw new UserInputException("init: --endpoint HOST[:PORT] is required: the public name or address clients dial (e.g. vpn.example.com:51820)");
+                throw new FieldException("endpoint", "endpoint: HOST[:PORT] is required: the public name or address clients dial (e.g. vpn.example.com:51820)");
             var s4v = subnet4 ?? Cidr.ParseNetwork(DefaultSubnet4, "default subnet");
-            EnsureFreeOnHost(s4v, null, "--subnet");
+            EnsureFreeOnHost(s4v, null, "subnet");
             if (subnet6 is { } n6)
-                EnsureFreeOnHost(n6, null, "--subnet6");
+                EnsureFreeOnHost(n6, null, "subnet6");
             IReadOnlyList<IPNetwork> nets;
             var bridges = HostNetwork.DetectBridgeNetworks();
             if (internals is not null)
@@ -163,13 +163,13 @@ public sealed partial class ClientService
             throw new UserInputException($"mkb-vpn is already initialised in {Paths.DataDir}; to change a setting, run 'mkb-vpn init --change' with the new values", ExitCodes.Conflict);
         var clients = store.ListClients();
         if (o.Interface is not null && o.Interface != existing.Interface && Devices.Find(existing.Interface) is not null)
-            throw new UserInputException($"--interface: stop the server first ('mkb-vpn down') to rename {existing.Interface}");
+            throw new FieldException("interface", $"interface: stop the server first ('mkb-vpn down') to rename {existing.Interface}");
         var new4 = subnet4 ?? existing.Subnet4;
         var new6 = o.NoIpv6 ? null : subnet6 ?? existing.Subnet6;
         if (subnet4 is { } c4 && c4 != existing.Subnet4)
-            EnsureFreeOnHost(c4, existing.Subnet4, "--subnet");
+            EnsureFreeOnHost(c4, existing.Subnet4, "subnet");
         if (subnet6 is { } c6 && c6 != existing.Subnet6)
-            EnsureFreeOnHost(c6, existing.Subnet6, "--subnet6");
+            EnsureFreeOnHost(c6, existing.Subnet6, "subnet6");
         foreach (var c in clients)
         {
             if (c.Address4 is not null && (new4 is not { } n4 || !new AddressPool(n4).IsAssignable(c.Address4)) ||
@@ -223,12 +223,12 @@ public sealed partial class ClientService
     }
 
     /// <summary>Refuses a VPN subnet that overlaps a network the host already has (other than our own current one).</summary>
-    private void EnsureFreeOnHost(IPNetwork subnet, IPNetwork? ours, string flag)
+    private void EnsureFreeOnHost(IPNetwork subnet, IPNetwork? ours, string field)
     {
         foreach (var host in HostNetwork.HostNetworks())
         {
             if (host.PrefixLength > 0 && host != ours && Cidr.Overlaps(host, subnet))
-                throw new UserInputException($"the VPN subnet {subnet} overlaps the host's network {host}: choose another with {flag}");
+                throw new FieldException(field, $"{field}: the VPN subnet {subnet} overlaps the host's network {host}: choose another");
         }
     }
 
