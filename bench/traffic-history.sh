@@ -3,7 +3,8 @@
 # of hourly and 48 hours of per-minute history, every bucket busy (the worst case of the size bound),
 # then prints the store's size, the time of one sampling round over N busy peers, and, served by
 # 'mkb-vpn serve', the latency of the traffic API for one client and for the total and of the SVG
-# charts (median of 5 each). Target: a client's chart < 300 ms. No root and no interface needed.
+# charts (median of 5 each), and the client list page (with the total chart) in chromium. Targets: a client's chart
+# < 300 ms, the list page < 1 s. No root and no interface needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}
@@ -35,4 +36,6 @@ printf 'API total, 90 d per hour:       %s ms\n' "$(median "/api/v1/traffic?from
 printf 'chart one client, 48 h (15 min): %s ms\n' "$(median "/clients/$c/traffic.svg?from=48h")"
 printf 'chart one client, 90 d per hour: %s ms (%d bytes; target < 300 ms)\n' "$(median "/clients/$c/traffic.svg?from=90d&step=hour")" "$(size "/clients/$c/traffic.svg?from=90d&step=hour")"
 printf 'chart total, 90 d per hour:      %s ms\n' "$(median "/traffic.svg?from=90d&step=hour")"
+. bench/lib/chromium-page.sh
+chromium_list_page "http://127.0.0.1:$port" "$mkb" "$dir" "$n"
 printf 'server RSS:                      %d MB\n' "$(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 ))"
