@@ -96,6 +96,8 @@ internal static class CliOptions
         ["group"] = "--group", ["groups"] = "--group", ["rename"] = "--rename", ["port"] = "--port", ["proto"] = "--proto",
         ["description"] = "--description", ["since"] = "--since", ["limit"] = "--limit", ["who"] = "WHO", ["to"] = "TO",
         ["destination"] = "DEST", ["id"] = "ID", ["name"] = "NAME",
+        ["gateway"] = "--gateway", ["endpoint"] = "--endpoint", ["listen-port"] = "--listen-port", ["interface"] = "--interface",
+        ["internal-network"] = "--internal-network",
         ["until"] = "--until", ["step"] = "--step", ["history-minutes"] = "--history-minutes", ["history-hours"] = "--history-hours",
     };
 

@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using MkbVpn.Devices;
+using MkbVpn.Gateways;
+using MkbVpn.Storage;
+using MkbVpn.WireGuard.Protocol;
+
+namespace MkbVpn.Clients;
+
+/// <summary>What one application of the registry to a gateway's interface did.</summary>
+public sealed record GatewayApplied(Gateway Gateway, ServerSettings Server, string Engine, bool Created, int Served, int PeersAdded, int PeersRemoved, int PeersUpdated)
+{
+    public string EngineReason { get; init; } = "";
+}
+
+public sealed partial class ClientService
+{
+    private static readonly TimeSpan MinWait = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>What a following gateway remembers between applications (so it serves on while the registry is away).</summary>
+    private sealed class FollowState
+    {
+        public string? Interface;
+        public string? ForwardingBefore;
+        public DataPlaneInfo? Plane;
+        public Dictionary<WireGuardKey, long> ClientIds = [];
+        public long GatewayId;
+        public GatewayApplied? Last;
+    }
+
+    /// <summary>
+    /// 'up --foreground --gateway NAME': applies the registry to this gateway's interface (its
+    /// clients only), then follows the registry's changes through LISTEN/NOTIFY, applying each per
+    /// peer as it is committed; reports the interface's state into the registry every
+    /// <paramref name="reportEvery"/>. A lost registry leaves the interface as it is (the data plane
+    /// never waits for the database); it is retried with backoff and fully reconciled on return.
+    /// Returns when <paramref name="stop"/> is cancelled, after taking the interface down.
+    /// </summary>
+    /// <param name="started">Called once with the first application (for the command's first line).</param>
+    public void Follow(string gateway, TimeSpan reportEvery, CancellationToken stop, Action<string> log, string? engine = null, Action<GatewayApplied>? started = null)
+    {
+        if (Paths.Store is not { } where)
+            throw new FieldException("gateway", "gateway: following a gateway needs the registry in PostgreSQL (--store or $MKB_VPN_STORE); on one host, run 'mkb-vpn up --foreground' without --gateway", ExitCodes.UserError);
+        var location = StoreLocation.Parse(where);
+        Privileges.RequireRoot("up --gateway");
+        Privileges.RequireTool("ip");
+        Privileges.RequireTool("nft");
+        var state = new FollowState();
+        // The first application must work: an unknown gateway or an unreachable registry is the admin's to fix.
+        ChangeFeed? feed = ChangeFeed.Listen(location);
+        try
+        {
+            var first = ApplyGateway(gateway, engine, state);
+            started?.Invoke(first);
+            var backoff = TimeSpan.FromSeconds(1);
+            bool full = false;
+            var nextReport = Stopwatch.StartNew();
+            TimeSpan reportDue = TimeSpan.Zero;
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    if (feed is null)
+                    {
+                        feed = ChangeFeed.Listen(location);
+                        full = true;
+                    }
+                    if (full || Devices.Find(state.Interface!) is null)
+                    {
+                        // Back from a lost connection (changes made meanwhile were not delivered), or the interface was lost.
+                        var r = ApplyGateway(gateway, engine, state);
+                        log($"reconciled {r.Server.Interface} with the registry: {r.Served} clients, {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated");
+                        full = false;
+                        backoff = TimeSpan.FromSeconds(1);
+                    }
+                    var wait = reportDue - nextReport.Elapsed;
+                    var changes = feed.Wait(wait > MinWait ? wait : MinWait, TimeSpan.FromMilliseconds(20), stop);
+                    if (changes.Count > 0)
+                    {
+                        var r = ApplyGateway(gateway, engine, state);
+                        if (r.PeersAdded + r.PeersRemoved + r.PeersUpdated > 0)
+                            log($"applied {changes.Count} change(s): {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated");
+                    }
+                    if (nextReport.Elapsed >= reportDue)
+                    {
+                        ReportGateway(location, state);
+                        reportDue = nextReport.Elapsed + reportEvery;
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                catch (UserInputException e) when (e.ExitCode == ExitCodes.Database)
+                {
+                    feed?.Dispose();
+                    feed = null;
+                    full = true;
+                    log($"registry unreachable ({e.Message}); {state.Interface} keeps serving its {state.ClientIds.Count} peers; retrying in {backoff.TotalSeconds:0} s");
+                    if (stop.WaitHandle.WaitOne(backoff))
+                        break;
+                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+                }
+                catch (Exception e) when (e is IOException or UserInputException)
+                {
+                    log($"gateway {gateway}: {e.Message}");
+                    full = true;
+                    if (stop.WaitHandle.WaitOne(backoff))
+                        break;
+                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+                }
+            }
+        }
+        finally
+        {
+            feed?.Dispose();
+            FollowDown(location, state, log);
+        }
+    }
+
+    /// <summary>
+    /// Applies the registry to the gateway's interface, creating it when missing: its clients'
+    /// peers (enabled, not expired) by per-peer diff, the link, forwarding and the access rules.
+    /// </summary>
+    private GatewayApplied ApplyGateway(string name, string? engine, FollowState st)
+    {
+        using var store = OpenStore();
+        var registry = store.RequireServer();
+        var g = store.FindGateway(name) ?? throw new FieldException("gateway", $"gateway: no gateway named '{UserInputException.Shown(name)}' (see 'mkb-vpn gateway list')", ExitCodes.NotFound);
+        var server = g.Serve(registry);
+        var members = store.LoadGatewayMemberships();
+        var now = Now;
+        var clients = store.ListClients().Where(c => ServedBy(c, g.Id, members)).ToList();
+        var active = clients.Where(c => c.Enabled && !c.IsExpired(now)).ToList();
+        if (st.Interface is { } old && old != server.Interface && Devices.Find(old) is not null)
+            HostNetwork.DeleteLink(old);   // the gateway's interface was renamed
+        var device = Devices.Find(server.Interface);
+        bool created = false;
+        if (device is null)
+        {
+            if (HostNetwork.LinkExists(server.Interface))
+                throw new UserInputException($"a network interface named {server.Interface} exists and is not WireGuard: remove it or give the gateway another interface");
+            var plane = Devices.Create(server.Interface, engine);
+            device = plane.Device;
+            st.Plane = new DataPlaneInfo(plane.Engine, plane.Reason);
+            created = true;
+        }
+        st.Plane ??= new DataPlaneInfo(Devices.IsKernelLink(server.Interface) ? "kernel" : "userspace", "already running");
+        var live = device.Read();
+        var changes = Reconciler.Diff(server.PrivateKey, server.ListenPort, [.. active.Select(SpecOf)], live, new Dictionary<WireGuardKey, string>());
+        device.Apply(changes with { Peers = [.. changes.Peers.Where(p => p is not PeerChange.Kick)] });
+        bool settingsChanged = st.Last is not { } last || !last.Server.SameSettings(server);
+        if (created || settingsChanged)
+            HostNetwork.ConfigureLink(server);
+        if (created || st.ForwardingBefore is null)
+        {
+            string before = HostNetwork.EnableForwarding(server.Subnet6 is not null);
+            st.ForwardingBefore ??= store.GetGatewayRuntime(g.Id, "forwarding_before") ?? before;
+        }
+        HostNetwork.InstallRules(server, Network.AccessFirewall.Build(LoadPolicy(store, server, clients)));
+        using (var tx = store.BeginWrite())
+        {
+            if (store.GetGatewayRuntime(g.Id, "forwarding_before") is null)
+                store.SetGatewayRuntime(g.Id, "forwarding_before", st.ForwardingBefore);
+            store.SetGatewayRuntime(g.Id, "state", "up");
+            store.SetGatewayRuntime(g.Id, "engine", st.Plane.Engine);
+            store.SetGatewayRuntime(g.Id, "engine_reason", st.Plane.Reason);
+            tx.Commit();
+        }
+        st.Interface = server.Interface;
+        st.GatewayId = g.Id;
+        st.ClientIds = clients.ToDictionary(c => c.PublicKey, c => c.Id);
+        var liveKeys = live.Peers.Select(p => p.PublicKey).ToHashSet();
+        var upserts = changes.Peers.OfType<PeerChange.Upsert>().ToList();
+        int added = upserts.Count(u => !liveKeys.Contains(u.PublicKey));
+        var result = new GatewayApplied(g, server, st.Plane.Engine, created, active.Count, added,
+            changes.Peers.OfType<PeerChange.Remove>().Count(), upserts.Count - added)
+        { EngineReason = st.Plane.Reason };
+        st.Last = result;
+        return result;
+    }
+
+    /// <summary>Writes what the interface says (handshakes, endpoints, bytes) and when, for 'gateway list' and 'status' on any host.</summary>
+    private void ReportGateway(StoreLocation location, FollowState st)
+    {
+        if (st.Interface is null || Devices.Find(st.Interface) is not { } device)
+            return;
+        var now = Now;
+        var peers = device.Read().Peers
+            .Where(p => st.ClientIds.ContainsKey(p.PublicKey))
+            .Select(p => new GatewayPeerReport(st.GatewayId, st.ClientIds[p.PublicKey], p.LastHandshake, p.Endpoint, p.RxBytes, p.TxBytes, now))
+            .ToList();
+        using var store = Store.Open(location, create: false);
+        using var tx = store.BeginWrite();
+        store.ReportGateway(st.GatewayId, now, st.Plane?.Engine ?? "unknown", peers);
+        tx.Commit();
+    }
+
+    /// <summary>Takes the gateway's interface down at the end of 'up --gateway': link, rules, forwarding as it was (remembered here if the registry is away).</summary>
+    private void FollowDown(StoreLocation location, FollowState st, Action<string> log)
+    {
+        if (st.Interface is null)
+            return;
+        HostNetwork.DeleteLink(st.Interface);
+        Devices.AwaitEngineExit(st.Interface);
+        HostNetwork.RemoveRules();
+        HostNetwork.RestoreForwarding(st.ForwardingBefore);
+        try
+        {
+            using var store = Store.Open(location, create: false);
+            using var tx = store.BeginWrite();
+            store.SetGatewayRuntime(st.GatewayId, "forwarding_before", null);
+            store.SetGatewayRuntime(st.GatewayId, "state", "down");
+            tx.Commit();
+        }
+        catch (UserInputException e)
+        {
+            log($"could not record that {st.Interface} is down: {e.Message}");
+        }
+        log($"{st.Interface} is down");
+    }
+}
