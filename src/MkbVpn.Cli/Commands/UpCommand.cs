@@ -56,7 +56,7 @@ internal static class UpCommand
                 CliOptions.WriteJson(new { gateway = r.Gateway.Name, r.Server.Interface, r.Engine, engine_reason = r.EngineReason, r.Created, served = r.Served, peers_added = r.PeersAdded, peers_removed = r.PeersRemoved, peers_updated = r.PeersUpdated });
             else
                 Console.WriteLine($"gateway {r.Gateway.Name}: {r.Server.Interface} is up ({DataPlaneText(r.Engine, r.EngineReason)}, UDP {r.Server.ListenPort}): " +
-                    $"{r.Served} clients; {r.PeersAdded} peers added, {r.PeersRemoved} removed, {r.PeersUpdated} updated; following the registry");
+                    $"{r.Served} clients; {r.PeersAdded} peers added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}; following the registry");
             Console.Out.Flush();
         });
         _ = p;

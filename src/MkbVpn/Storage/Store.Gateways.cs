@@ -143,14 +143,29 @@ public sealed partial class Store
                 ("@g", gatewayId), ("@k", key), ("@v", value));
     }
 
-    /// <summary>A gateway's report: when it was seen, its engine and peer count, and per client what its interface says.</summary>
+    /// <summary>A gateway's report: when it was seen, its engine and peer count, and per client on its interface what the interface says.</summary>
     public void ReportGateway(long gatewayId, DateTimeOffset at, string engine, IReadOnlyList<GatewayPeerReport> peers)
     {
         Execute("UPDATE gateways SET last_seen = @at, engine = @e, peer_count = @n WHERE id = @g",
             ("@at", Time(at)), ("@e", engine), ("@n", peers.Count), ("@g", gatewayId));
-        Execute("DELETE FROM gateway_peers WHERE gateway_id = @g", ("@g", gatewayId));
+        ReportPeers(gatewayId, peers);
+    }
+
+    /// <summary>
+    /// What a gateway's interface says of these clients. A handshake or endpoint the interface no
+    /// longer knows (a new interface) keeps the one reported before: a restarted gateway contacts
+    /// its clients there.
+    /// </summary>
+    public void ReportPeers(long gatewayId, IReadOnlyList<GatewayPeerReport> peers)
+    {
+        // Upserts only: a client no longer on the interface keeps its last report (its endpoint lets a
+        // restarted gateway contact it at once).
         foreach (var p in peers)
-            Execute("INSERT INTO gateway_peers (gateway_id, client_id, last_handshake, endpoint, rx, tx, reported_at) VALUES (@g, @c, @hs, @ep, @rx, @tx, @at)",
+            Execute("""
+                INSERT INTO gateway_peers (gateway_id, client_id, last_handshake, endpoint, rx, tx, reported_at) VALUES (@g, @c, @hs, @ep, @rx, @tx, @at)
+                ON CONFLICT (gateway_id, client_id) DO UPDATE SET last_handshake = coalesce(@hs, gateway_peers.last_handshake),
+                  endpoint = coalesce(@ep, gateway_peers.endpoint), rx = @rx, tx = @tx, reported_at = @at
+                """,
                 ("@g", gatewayId), ("@c", p.ClientId), ("@hs", p.LastHandshake is { } h ? Time(h) : null), ("@ep", p.Endpoint),
                 ("@rx", p.RxBytes), ("@tx", p.TxBytes), ("@at", Time(p.ReportedAt)));
     }
