@@ -28,6 +28,8 @@ public sealed partial class ClientService
         public Dictionary<WireGuardKey, long> ClientIds = [];
         public long GatewayId;
         public GatewayApplied? Last;
+        /// <summary>What the last report wrote per client id.</summary>
+        public Dictionary<long, (DateTimeOffset?, string?, long, long)> Reported = [];
     }
 
     /// <summary>
@@ -206,20 +208,31 @@ public sealed partial class ClientService
         return result;
     }
 
-    /// <summary>Writes what the interface says (handshakes, endpoints, bytes) and when, for 'gateway list' and 'status' on any host.</summary>
+    /// <summary>
+    /// Writes what the interface says (handshakes, endpoints, bytes) for 'gateway list' and 'status'
+    /// on any host: when it was seen and its peer count every time, a client's row only when its
+    /// state changed since the last report (an idle peer costs nothing).
+    /// </summary>
     private void ReportGateway(StoreLocation location, FollowState st)
     {
         if (st.Interface is null || Devices.Find(st.Interface) is not { } device)
             return;
         var now = Now;
-        var peers = device.Read().Peers
-            .Where(p => st.ClientIds.ContainsKey(p.PublicKey))
-            .Select(p => new GatewayPeerReport(st.GatewayId, st.ClientIds[p.PublicKey], p.LastHandshake, p.Endpoint, p.RxBytes, p.TxBytes, now))
-            .ToList();
+        var all = device.Read().Peers;
+        var changed = new List<GatewayPeerReport>();
+        var seen = new Dictionary<long, (DateTimeOffset?, string?, long, long)>();
+        foreach (var p in all)
+        {
+            if (!st.ClientIds.TryGetValue(p.PublicKey, out long id))
+                continue;
+            var value = (p.LastHandshake, p.Endpoint, p.RxBytes, p.TxBytes);
+            seen[id] = value;
+            if (!st.Reported.TryGetValue(id, out var before) || before != value)
+                changed.Add(new GatewayPeerReport(st.GatewayId, id, p.LastHandshake, p.Endpoint, p.RxBytes, p.TxBytes, now));
+        }
         using var store = Store.Open(location, create: false);
-        using var tx = store.BeginWrite();
-        store.ReportGateway(st.GatewayId, now, st.Plane?.Engine ?? "unknown", peers);
-        tx.Commit();
+        store.ReportGateway(st.GatewayId, now, st.Plane?.Engine ?? "unknown", changed, all.Count);
+        st.Reported = seen;
     }
 
     /// <summary>Takes the gateway's interface down at the end of 'up --gateway': link, rules, forwarding as it was (remembered here if the registry is away).</summary>

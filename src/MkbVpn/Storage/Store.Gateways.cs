@@ -143,12 +143,45 @@ public sealed partial class Store
                 ("@g", gatewayId), ("@k", key), ("@v", value));
     }
 
-    /// <summary>A gateway's report: when it was seen, its engine and peer count, and per client on its interface what the interface says.</summary>
-    public void ReportGateway(long gatewayId, DateTimeOffset at, string engine, IReadOnlyList<GatewayPeerReport> peers)
+    /// <summary>
+    /// A gateway's report: when it was seen, its engine and how many peers its interface has, and
+    /// the clients whose state changed since its last report. Inside a write transaction when the
+    /// caller holds one; else in a transaction of its own that does not take the registry's write
+    /// lock (a report allocates nothing, and must not hold up the admins' verbs).
+    /// </summary>
+    public void ReportGateway(long gatewayId, DateTimeOffset at, string engine, IReadOnlyList<GatewayPeerReport> peers, int? peerCount = null)
     {
-        Execute("UPDATE gateways SET last_seen = @at, engine = @e, peer_count = @n WHERE id = @g",
-            ("@at", Time(at)), ("@e", engine), ("@n", peers.Count), ("@g", gatewayId));
-        ReportPeers(gatewayId, peers);
+        DbTransaction? own = null;
+        if (_tx is null)
+        {
+            try
+            {
+                _tx = own = _db.BeginTransaction();
+            }
+            catch (DbException e)
+            {
+                throw Translate(e);
+            }
+        }
+        try
+        {
+            Execute("UPDATE gateways SET last_seen = @at, engine = @e, peer_count = @n WHERE id = @g",
+                ("@at", Time(at)), ("@e", engine), ("@n", peerCount ?? peers.Count), ("@g", gatewayId));
+            ReportPeers(gatewayId, peers);
+            own?.Commit();
+        }
+        catch (DbException e)
+        {
+            throw Translate(e);
+        }
+        finally
+        {
+            if (own is not null)
+            {
+                own.Dispose();
+                _tx = null;
+            }
+        }
     }
 
     /// <summary>
