@@ -176,6 +176,10 @@ public sealed class GatewayScenarioTests(PostgresServer pg) : IDisposable
             return list.Count == 2 && list.All(g => g.GetProperty("online").GetBoolean() && g.GetProperty("engine").GetString() == "builtin" && g.GetProperty("peers").GetInt32() == 2);
         }, TimeSpan.FromSeconds(20)));
 
+        // Each gateway reported each of its connected clients' endpoint and handshake into the registry.
+        Assert.NotNull(Shell.WaitFor(() => Convert.ToInt64(pg.Scalar(location,
+            "SELECT count(*) FROM gateway_peers WHERE endpoint IS NOT NULL AND last_handshake IS NOT NULL"), CultureInfo.InvariantCulture) == 4, TimeSpan.FromSeconds(20)));
+
         // 'block' against the registry takes carol off gateway berlin within 1 s of its commit.
         VpnOk(store, "block", "carol");
         var took = Shell.WaitFor(() => !Peers(gB, ifB).Contains(keys["carol"]), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(10));

@@ -244,11 +244,13 @@ public sealed class GatewayTests(PostgresServer pg)
             Assert.True(b.Peers("mkbunitb").SetEquals([key["alice"], key["bob"]]));
             Assert.True(b.Host.Devices.Running["mkbunitb"].PrivateKey!.Equals(admin.ListGateways().Single(v => v.Gateway.Name == "berlin").Gateway.PrivateKey));
 
-            // A block on any host reaches both gateways, per peer.
+            // A block on any host reaches both gateways, per peer; the full reconcile (firewall) follows.
+            int installs = b.Host.Network.Installs.Count;
             admin.Block(["alice"]);
             var took = Until(() => !b.Peers("mkbunitb").Contains(key["alice"]), "alice off berlin");
             Until(() => !a.Peers(Fixtures.Interface).Contains(key["alice"]), "alice off main");
             Console.WriteLine($"block reached gateway berlin in {took.TotalMilliseconds:0} ms");
+            Until(() => b.Host.Network.Installs.Count > installs, "berlin's firewall reloaded after the per-peer change");
             Assert.Contains(key["bob"], b.Peers("mkbunitb"));
             admin.Block(["bob"]);
             var warm = Until(() => !b.Peers("mkbunitb").Contains(key["bob"]), "bob off berlin");

@@ -19,13 +19,78 @@ public sealed partial class ClientService
 {
     private static readonly TimeSpan MinWait = TimeSpan.FromMilliseconds(10);
 
+    /// <summary>After per-client changes, the full reconcile (firewall, drift) follows this much later, once for a burst.</summary>
+    private static readonly TimeSpan FullReconcileDelay = TimeSpan.FromSeconds(2);
+
+    /// <summary>At most this many client ids are applied one by one; a larger burst is one full reconcile.</summary>
+    private const int MaxClientChanges = 256;
+
+    /// <summary>The client ids of a burst of notifications, or null when it must be a full reconcile ('all', unknown, or too many).</summary>
+    private static HashSet<long>? ClientIdsOf(IReadOnlyList<string> payloads)
+    {
+        var ids = new HashSet<long>();
+        foreach (var p in payloads)
+        {
+            if (!p.StartsWith("client:", StringComparison.Ordinal) ||
+                !long.TryParse(p.AsSpan("client:".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long id))
+                return null;
+            ids.Add(id);
+            if (ids.Count > MaxClientChanges)
+                return null;
+        }
+        return ids;
+    }
+
+    /// <summary>
+    /// The fast path: reads only the changed clients and sets or removes their peers (an upsert is
+    /// idempotent, so no read of the interface is needed). The access rules follow with the full
+    /// reconcile that comes shortly after.
+    /// </summary>
+    private (int Upserted, int Removed) ApplyClients(IReadOnlyCollection<long> ids, FollowState st)
+    {
+        if (st.Interface is null || Devices.Find(st.Interface) is not { } device)
+            return (0, 0);
+        using var store = OpenStore();
+        var now = Now;
+        var peers = new List<PeerChange>();
+        int upserted = 0, removed = 0;
+        foreach (long id in ids)
+        {
+            var c = store.FindClientById(id);
+            var old = st.Active.GetValueOrDefault(id);
+            bool serve = c is not null && c.Enabled && !c.IsExpired(now) && (store.GatewaysOf(id) is var gs && (gs.Count == 0 || gs.Contains(st.GatewayId)));
+            if (old is not null && (!serve || !old.Equals(c!.PublicKey)))
+            {
+                peers.Add(new PeerChange.Remove(old));
+                st.Active.Remove(id);
+                removed++;
+            }
+            if (serve)
+            {
+                peers.Add(new PeerChange.Upsert(SpecOf(c!)));
+                st.Active[id] = c!.PublicKey;
+                st.ClientIds[c.PublicKey] = id;
+                upserted++;
+                // A client (re)joining this gateway is contacted where the gateway last saw it, as the full path does.
+                if (old is null && store.GatewayPeer(st.GatewayId, id) is { Endpoint: { } ep, LastHandshake: { } hs } && now - hs < RecoveryWindow)
+                    peers.Add(new PeerChange.Kick(c!.PublicKey, ep));
+            }
+        }
+        if (peers.Count > 0)
+            device.Apply(new DeviceChanges { Peers = peers });
+        return (upserted, removed);
+    }
+
     /// <summary>What a following gateway remembers between applications (so it serves on while the registry is away).</summary>
     private sealed class FollowState
     {
         public string? Interface;
         public string? ForwardingBefore;
         public DataPlaneInfo? Plane;
+        /// <summary>Every client this gateway serves (blocked ones too), by public key: for reports.</summary>
         public Dictionary<WireGuardKey, long> ClientIds = [];
+        /// <summary>The clients whose peer is on the interface, by client id.</summary>
+        public Dictionary<long, WireGuardKey> Active = [];
         public long GatewayId;
         public GatewayApplied? Last;
         /// <summary>What the last report wrote per client id.</summary>
@@ -59,7 +124,9 @@ public sealed partial class ClientService
             var backoff = TimeSpan.FromSeconds(1);
             bool full = false;
             var nextReport = Stopwatch.StartNew();
+            var sinceStart = nextReport;
             TimeSpan reportDue = TimeSpan.Zero;
+            TimeSpan? fullDue = null;
             while (!stop.IsCancellationRequested)
             {
                 try
@@ -75,15 +142,29 @@ public sealed partial class ClientService
                         var r = ApplyGateway(gateway, engine, state);
                         log($"reconciled {r.Server.Interface} with the registry: {r.Served} clients, {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated");
                         full = false;
+                        fullDue = null;
                         backoff = TimeSpan.FromSeconds(1);
                     }
-                    var wait = reportDue - nextReport.Elapsed;
+                    var wait = (fullDue is { } d && d < reportDue ? d : reportDue) - nextReport.Elapsed;
                     var changes = feed.Wait(wait > MinWait ? wait : MinWait, TimeSpan.FromMilliseconds(20), stop);
-                    if (changes.Count > 0)
+                    if (changes.Count > 0 && ClientIdsOf(changes) is { } ids && state.Last is not null)
                     {
+                        // Changes to a few clients: their peers at once, the full reconcile (firewall, drift) soon after.
+                        var (upserted, removed) = ApplyClients(ids, state);
+                        if (upserted + removed > 0)
+                            log($"applied {ids.Count} client change(s): {upserted} peer(s) set, {removed} removed");
+                        fullDue ??= sinceStart.Elapsed + FullReconcileDelay;
+                    }
+                    else if (changes.Count > 0)
+                    {
+                        fullDue = sinceStart.Elapsed;
+                    }
+                    if (fullDue is { } due && sinceStart.Elapsed >= due)
+                    {
+                        fullDue = null;
                         var r = ApplyGateway(gateway, engine, state);
                         if (r.PeersAdded + r.PeersRemoved + r.PeersUpdated > 0)
-                            log($"applied {changes.Count} change(s): {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
+                            log($"applied changes: {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
                     }
                     if (nextReport.Elapsed >= reportDue)
                     {
@@ -199,6 +280,7 @@ public sealed partial class ClientService
         st.Interface = server.Interface;
         st.GatewayId = g.Id;
         st.ClientIds = clients.ToDictionary(c => c.PublicKey, c => c.Id);
+        st.Active = active.ToDictionary(c => c.Id, c => c.PublicKey);
         var upserts = changes.Peers.OfType<PeerChange.Upsert>().ToList();
         int added = upserts.Count(u => !liveKeys.Contains(u.PublicKey));
         var result = new GatewayApplied(g, server, st.Plane.Engine, created, active.Count, added,

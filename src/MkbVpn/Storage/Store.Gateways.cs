@@ -203,6 +203,15 @@ public sealed partial class Store
                 ("@rx", p.RxBytes), ("@tx", p.TxBytes), ("@at", Time(p.ReportedAt)));
     }
 
+    /// <summary>What a gateway last reported of one client, or null.</summary>
+    public GatewayPeerReport? GatewayPeer(long gatewayId, long clientId)
+    {
+        using var cmd = Command("SELECT gateway_id, client_id, last_handshake, endpoint, rx, tx, reported_at FROM gateway_peers WHERE gateway_id = @g AND client_id = @c",
+            ("@g", gatewayId), ("@c", clientId));
+        return Rows(cmd, r => new GatewayPeerReport(Int64(r, 0), Int64(r, 1), r.IsDBNull(2) ? null : ParseTime(r.GetString(2)),
+            r.IsDBNull(3) ? null : r.GetString(3), Int64(r, 4), Int64(r, 5), ParseTime(r.GetString(6))), "gateway_peers").FirstOrDefault();
+    }
+
     /// <summary>What every gateway (or one) last reported of its clients.</summary>
     public IReadOnlyList<GatewayPeerReport> ListGatewayPeers(long? gatewayId = null)
     {
