@@ -155,6 +155,21 @@ public sealed class GatewayScenarioTests(PostgresServer pg) : IDisposable
         var keys = new[] { "alice", "bob", "carol" }.ToDictionary(n => n, n =>
             System.Text.Json.JsonDocument.Parse(VpnOk(store, "show", n, "--json")).RootElement.GetProperty("public_key").GetString()!);
 
+        // Errors are one line naming the flag, with the documented exit codes.
+        foreach (var (args, exit, text) in new (string[], int, string)[]
+        {
+            (["show", "alice", "--gateway", "berlin"], 3, "--gateway: 'berlin' does not serve 'alice'"),
+            (["add", "dave", "--gateway", "paris", "--no-qr"], 3, "--gateway: no gateway named 'paris'"),
+            (["gateway", "add", "Berlin", "--endpoint", "198.18.9.1"], 4, "already exists"),
+            (["gateway", "add", "x", "--endpoint", "198.18.9.1", "--internal-network", "300.0.0.0/8"], 2, "--internal-network:"),
+            (["up", "--gateway", "berlin"], 2, "--gateway: a gateway follows the registry while it runs"),
+        })
+        {
+            var r = Vpn(store, args);
+            Assert.True(r.ExitCode == exit && r.StdErr.Contains(text, StringComparison.Ordinal) && r.StdErr.Trim().Split('\n').Length == 1,
+                $"mkb-vpn {string.Join(' ', args)}: {r}");
+        }
+
         var a = StartGateway(gA, store, "main");
         var b = StartGateway(gB, store, "berlin");
         Assert.NotNull(Shell.WaitFor(() => Peers(gA, ifA).SetEquals([keys["alice"], keys["carol"]]), TimeSpan.FromSeconds(30)));
