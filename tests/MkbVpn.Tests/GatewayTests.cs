@@ -285,4 +285,41 @@ public sealed class GatewayTests(PostgresServer pg)
         }
         Assert.Null(a.Failed);
     }
+
+    [Fact]
+    public void A_gateway_keeps_serving_while_the_registry_is_unreachable_and_catches_up_when_it_returns()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var admin = Service(db, "admin");
+        admin.Init(ClientServiceTests.Options());
+        admin.Add([new AddRequest("alice"), new AddRequest("bob")]);
+        var key = admin.List().ToDictionary(c => c.Name, c => c.PublicKey);
+        using var a = new GatewayHost(db, "main", "a");
+        Assert.True(a.Peers(Fixtures.Interface).SetEquals([key["alice"], key["bob"]]));
+
+        string location = db.Location!;
+        string name = location[(location.LastIndexOf('/') + 1)..location.IndexOf('?', StringComparison.Ordinal)];
+        string postgres = pg.Location("postgres");
+        pg.Sql(postgres, $"ALTER DATABASE {name} ALLOW_CONNECTIONS false");
+        try
+        {
+            pg.Sql(postgres, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+            Until(() => { lock (a.Log) return a.Log.Any(l => l.StartsWith("registry unreachable", StringComparison.Ordinal)); }, "the gateway noticed", 10);
+            // The data plane does not depend on the database: the peers stay.
+            Assert.True(a.Peers(Fixtures.Interface).SetEquals([key["alice"], key["bob"]]));
+            Assert.True(a.Host.Devices.Running.ContainsKey(Fixtures.Interface));
+            // A verb fails clearly meanwhile.
+            Npgsql.NpgsqlConnection.ClearAllPools();
+            Assert.Equal(ExitCodes.Database, Assert.Throws<UserInputException>(() => admin.Add([new AddRequest("carol")])).ExitCode);
+        }
+        finally
+        {
+            pg.Sql(postgres, $"ALTER DATABASE {name} ALLOW_CONNECTIONS true");
+        }
+        Npgsql.NpgsqlConnection.ClearAllPools();
+        admin.Block(["bob"]);
+        var took = Until(() => !a.Peers(Fixtures.Interface).Contains(key["bob"]), "the change made after the registry returned", 40);
+        Console.WriteLine($"registry back: the change reached the gateway in {took.TotalSeconds:0.0} s");
+        Assert.Null(a.Failed);
+    }
 }
