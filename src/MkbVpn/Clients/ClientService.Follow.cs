@@ -229,6 +229,8 @@ public sealed partial class ClientService
             device = plane.Device;
             st.Plane = new DataPlaneInfo(plane.Engine, plane.Reason);
             created = true;
+            st.Interface = server.Interface;   // from here on, stopping takes it down again
+            st.GatewayId = g.Id;
         }
         st.Plane ??= new DataPlaneInfo(Devices.IsKernelLink(server.Interface) ? "kernel" : "userspace", "already running");
         var live = device.Read();
