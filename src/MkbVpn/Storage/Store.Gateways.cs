@@ -191,16 +191,31 @@ public sealed partial class Store
     /// </summary>
     public void ReportPeers(long gatewayId, IReadOnlyList<GatewayPeerReport> peers)
     {
-        // Upserts only: a client no longer on the interface keeps its last report (its endpoint lets a
-        // restarted gateway contact it at once).
-        foreach (var p in peers)
-            Execute("""
-                INSERT INTO gateway_peers (gateway_id, client_id, last_handshake, endpoint, rx, tx, reported_at) VALUES (@g, @c, @hs, @ep, @rx, @tx, @at)
-                ON CONFLICT (gateway_id, client_id) DO UPDATE SET last_handshake = coalesce(@hs, gateway_peers.last_handshake),
-                  endpoint = coalesce(@ep, gateway_peers.endpoint), rx = @rx, tx = @tx, reported_at = @at
-                """,
-                ("@g", gatewayId), ("@c", p.ClientId), ("@hs", p.LastHandshake is { } h ? Time(h) : null), ("@ep", p.Endpoint),
-                ("@rx", p.RxBytes), ("@tx", p.TxBytes), ("@at", Time(p.ReportedAt)));
+        // Many rows per statement (a gateway with thousands of active peers reports them in a few
+        // round trips, not one each); the same SQL on both dialects.
+        const int Chunk = 500;
+        for (int from = 0; from < peers.Count; from += Chunk)
+        {
+            var part = peers.Skip(from).Take(Chunk).ToList();
+            var args = new List<(string, object?)>(part.Count * 6 + 1) { ("@g", gatewayId) };
+            var rows = new List<string>(part.Count);
+            for (int i = 0; i < part.Count; i++)
+            {
+                var p = part[i];
+                rows.Add($"(@g, @c{i}, @hs{i}, @ep{i}, @rx{i}, @tx{i}, @at{i})");
+                args.Add(($"@c{i}", p.ClientId));
+                args.Add(($"@hs{i}", p.LastHandshake is { } h ? Time(h) : null));
+                args.Add(($"@ep{i}", p.Endpoint));
+                args.Add(($"@rx{i}", p.RxBytes));
+                args.Add(($"@tx{i}", p.TxBytes));
+                args.Add(($"@at{i}", Time(p.ReportedAt)));
+            }
+            Execute($"""
+                INSERT INTO gateway_peers (gateway_id, client_id, last_handshake, endpoint, rx, tx, reported_at) VALUES {string.Join(", ", rows)}
+                ON CONFLICT (gateway_id, client_id) DO UPDATE SET last_handshake = coalesce(excluded.last_handshake, gateway_peers.last_handshake),
+                  endpoint = coalesce(excluded.endpoint, gateway_peers.endpoint), rx = excluded.rx, tx = excluded.tx, reported_at = excluded.reported_at
+                """, [.. args]);
+        }
     }
 
     /// <summary>What a gateway last reported of one client, or null.</summary>
