@@ -97,8 +97,8 @@ internal static class CliOptions
         ["group"] = "--group", ["groups"] = "--group", ["rename"] = "--rename", ["port"] = "--port", ["proto"] = "--proto",
         ["description"] = "--description", ["since"] = "--since", ["limit"] = "--limit", ["who"] = "WHO", ["to"] = "TO",
         ["destination"] = "DEST", ["id"] = "ID", ["name"] = "NAME", ["address"] = "--address", ["full-tunnel"] = "--full-tunnel",
-        ["subnet"] = "--subnet", ["subnet6"] = "--subnet6", ["internal-network"] = "--internal-network", ["listen-port"] = "--port",
-        ["mtu"] = "--mtu", ["interface"] = "--interface", ["endpoint"] = "--endpoint",
+        ["subnet"] = "--subnet", ["subnet6"] = "--subnet6", ["internal-network"] = "--internal-network", ["mtu"] = "--mtu",
+        ["interface"] = "--interface", ["endpoint"] = "--endpoint", ["gateway"] = "--gateway", ["listen-port"] = "--listen-port",
         ["until"] = "--until", ["step"] = "--step", ["history-minutes"] = "--history-minutes", ["history-hours"] = "--history-hours",
     };
 

@@ -17,7 +17,7 @@ foreach (var command in new[]
     GroupCommand.Create(), AccessCommand.Create(), LogCommand.Create(),
     AdminCommand.Create(), TokenCommand.Create(), ServeCommand.Create(), EngineCommand.Create(),
     ImportCommand.Create(), ExportCommand.Create(), BackupCommand.Create(), RestoreCommand.Create(),
-    MigrateStoreCommand.Create(),
+    MigrateStoreCommand.Create(), GatewayCommand.Create(),
 })
 {
     root.Subcommands.Add(command);

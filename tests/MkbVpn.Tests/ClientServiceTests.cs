@@ -107,7 +107,7 @@ public sealed class ClientServiceTests : IDisposable
     }
 
     [Theory]
-    [InlineData(0, null, null, "listen-port: ")]
+    [InlineData(0, null, null, "port: ")]
     [InlineData(null, 1000, null, "mtu: ")]
     [InlineData(null, null, -1, "keepalive: ")]
     public void Init_validates_numbers(int? port, int? mtu, int? keepalive, string expected)

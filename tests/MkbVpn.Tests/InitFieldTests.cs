@@ -17,7 +17,7 @@ public sealed class InitFieldTests : IDisposable
     [InlineData("mtu", "100")]
     [InlineData("keepalive", "70000")]
     [InlineData("interface", "bad name!")]
-    [InlineData("listen-port", "0")]
+    [InlineData("port", "0")]
     public void Bad_init_input_names_its_field_and_no_flag(string field, string value)
     {
         var svc = new ClientService(new Paths(_dir.File("data")));
@@ -30,7 +30,7 @@ public sealed class InitFieldTests : IDisposable
             "mtu" => o with { Mtu = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
             "keepalive" => o with { Keepalive = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
             "interface" => o with { Interface = value },
-            "listen-port" => o with { Port = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
+            "port" => o with { Port = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
             _ => throw new ArgumentException(field),
         };
         var e = Assert.Throws<FieldException>(() => svc.Init(o));

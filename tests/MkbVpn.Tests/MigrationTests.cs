@@ -58,6 +58,14 @@ public sealed class MigrationTests(PostgresServer pg) : IDisposable
         Assert.Equal("203.0.113.7", added.Address4!.ToString());
         using var store = Store.Open(paths.Database, create: false);
         Assert.Equal(Store.SchemaVersion, store.UserVersion());
+
+        // The server became exactly one gateway, 'main', with its key, interface and endpoint; its configs are the same.
+        var server = store.RequireServer();
+        var main = Assert.Single(store.ListGateways());
+        Assert.Equal((Gateways.Gateway.MainName, server.Interface, server.Endpoint, server.ListenPort), (main.Name, main.Interface, main.Endpoint, main.ListenPort));
+        Assert.True(main.PublicKey.Equals(server.PublicKey) && main.PrivateKey.Equals(server.PrivateKey));
+        foreach (var (name, text) in FixtureConfigs("schema2"))
+            Assert.Equal(text, svc.ConfigText(name, "main"));
     }
 
     [Fact]
@@ -98,7 +106,7 @@ public sealed class MigrationTests(PostgresServer pg) : IDisposable
         var dave = svc.Get("dave").Client;
         using (var store = Store.Open(paths.Database, create: false))
         {
-            Assert.Equal(6, store.UserVersion());
+            Assert.Equal(Store.SchemaVersion, store.UserVersion());
             Assert.Equal(0, store.TrafficRowCount());
             using var tx = store.BeginWrite();
             store.RecordTraffic(range.ToMinute - 1, [new TrafficDelta(dave.Id, 1_234, 56, true)], [(dave.Id, new TrafficCounters(1_234, 56, range.ToMinute - 1))]);
@@ -134,5 +142,7 @@ public sealed class MigrationTests(PostgresServer pg) : IDisposable
         using var store = Store.Open(onPg, create: false);
         Assert.True(store.IsPostgres);
         Assert.Equal(Store.SchemaVersion, store.UserVersion());
+        var main = Assert.Single(store.ListGateways());
+        Assert.True(main.PublicKey.Equals(store.RequireServer().PublicKey));
     }
 }

@@ -164,12 +164,13 @@ internal static class SetCommand
         var allowed = new Option<string[]>("--allowed-ips") { Description = "AllowedIPs in its config, or 'default' (what the server and its rules give)", HelpName = "CIDR" };
         var keepalive = new Option<string?>("--keepalive") { Description = "PersistentKeepalive in its config (seconds, 0 = off) or 'default'", HelpName = "SECONDS" };
         var rename = new Option<string?>("--rename") { Description = "A new name (keys, address and config stay the same)", HelpName = "NEW" };
+        var gateway = new Option<string[]>("--gateway") { Description = "The gateways that serve the client (repeat or comma list; replaces its list), or 'all'", HelpName = "GATEWAY" };
         var json = CliOptions.Json();
         var cmd = new Command("set", "Edit a client in place: groups, expiry, DNS, AllowedIPs, keepalive, name. Keys and address stay;\n" +
             "the firewall follows at once, and the config file is rewritten when its text changes.\n" +
             "Example: mkb-vpn set carol --group contractors --expires 14d    |    mkb-vpn set bob --rename robert")
         {
-            name, group, noGroups, expires, dns, allowed, keepalive, rename, json,
+            name, group, noGroups, expires, dns, allowed, keepalive, rename, gateway, json,
         };
         cmd.SetHandler(p =>
         {
@@ -188,8 +189,9 @@ internal static class SetCommand
                 AllowedIps = p.GetValue(allowed) is { Length: > 0 } a ? a : null,
                 Keepalive = p.GetValue(keepalive),
                 Rename = p.GetValue(rename),
+                Gateways = p.GetValue(gateway) is { Length: > 0 } gw ? gw : null,
             };
-            if (request is { Groups: null, Expires: null, Dns: null, AllowedIps: null, Keepalive: null, Rename: null })
+            if (request is { Groups: null, Expires: null, Dns: null, AllowedIps: null, Keepalive: null, Rename: null, Gateways: null })
                 throw new UserInputException("set: nothing to change; give at least one option (see 'mkb-vpn set --help')");
             var service = CliOptions.Service(p);
             var c = service.Set(request);

@@ -19,12 +19,13 @@ internal static class AddCommand
         var expires = new Option<string?>("--expires") { Description = "When the client stops working: 2026-12-31 (through that day), 2026-12-31T18:00Z, 14d, 12h, or never", HelpName = "WHEN" };
         var qrPng = new Option<string?>("--qr-png") { Description = "Also write the QR code as a PNG file (one client only)", HelpName = "FILE" };
         var noQr = new Option<bool>("--no-qr") { Description = "Do not print the QR code" };
+        var gateway = new Option<string[]>("--gateway") { Description = "Only these gateways serve the client(s) (repeat or comma list; default: all)", HelpName = "GATEWAY" };
         var json = CliOptions.Json();
         var cmd = new Command("add", "Add client(s): fresh keys, the next free address, a config file and a QR code; live at once.\n" +
             "Example: mkb-vpn add alice bob    |    mkb-vpn add carol --address 10.99.0.50 --full-tunnel --qr-png carol.png\n" +
             "         mkb-vpn add dora --group contractors --expires 14d")
         {
-            names, address, dns, allowed, full, keepalive, group, expires, qrPng, noQr, json,
+            names, address, dns, allowed, full, keepalive, group, expires, gateway, qrPng, noQr, json,
         };
         cmd.SetHandler(p =>
         {
@@ -64,6 +65,7 @@ internal static class AddCommand
                 Keepalive = p.GetValue(keepalive),
                 Groups = p.GetValue(group) is { Length: > 0 } g ? [.. g.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))] : null,
                 Expires = p.GetValue(expires),
+                Gateways = p.GetValue(gateway) is { Length: > 0 } gw ? gw : null,
             })]);
             }
             catch

@@ -124,12 +124,13 @@ internal static class ShowCommand
     {
         var name = new Argument<string>("NAME") { Description = "Client name" };
         var json = CliOptions.Json();
-        var cmd = new Command("show", "Print a client's wg-quick config (contains its private key).\nExample: mkb-vpn show alice > alice.conf") { name, json };
+        var gateway = new Option<string?>("--gateway") { Description = "The config for this gateway (its key, endpoint and internal networks); default: the registry's server", HelpName = "GATEWAY" };
+        var cmd = new Command("show", "Print a client's wg-quick config (contains its private key).\nExample: mkb-vpn show alice > alice.conf    |    mkb-vpn show alice --gateway berlin > alice-berlin.conf") { name, gateway, json };
         cmd.SetHandler(p =>
         {
             var service = CliOptions.Service(p);
             var (_, c) = service.Get(p.GetValue(name)!);
-            string config = service.ConfigText(c.Name);
+            string config = service.ConfigText(c.Name, p.GetValue(gateway));
             if (p.GetValue(json))
             {
                 CliOptions.WriteJson(ClientDto.Of(c, DateTimeOffset.UtcNow) with { ConfigPath = service.Paths.ClientConfig(c.Name), Config = config }, MkbVpnJson.Default.ClientDto);

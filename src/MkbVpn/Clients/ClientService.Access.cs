@@ -23,6 +23,8 @@ public sealed record SetRequest(string Name)
     /// <summary>PersistentKeepalive seconds, or "default".</summary>
     public string? Keepalive { get; init; }
     public string? Rename { get; init; }
+    /// <summary>The gateways that serve the client (replacing the old list); ["all"]: every gateway.</summary>
+    public IReadOnlyList<string>? Gateways { get; init; }
 }
 
 /// <summary>'access allow': WHO may reach TO, optionally one protocol and port range.</summary>
@@ -285,6 +287,7 @@ public sealed partial class ClientService
             keepalive = ParseKeepalive(k);
         if (r.Groups is { Count: > MaxListEntries })
             throw new FieldException("groups", $"groups: at most {MaxListEntries}");
+        EnsureGatewayList(r.Gateways);
 
         Client? result = null;
         Write((store, server, live) =>
@@ -325,6 +328,12 @@ public sealed partial class ClientService
                 var ids = r.Groups.Select(g => RequireGroup(store, g)).ToList();
                 store.SetMemberships(c.Id, ids.Select(g => g.Id));
                 changes.Add(ids.Count == 0 ? "no groups" : $"groups {string.Join(",", ids.Select(g => g.Name))}");
+            }
+            if (r.Gateways is not null)
+            {
+                var served = ResolveGateways(store, r.Gateways);
+                store.SetGatewayMemberships(c.Id, served);
+                changes.Add(served.Count == 0 ? "gateways all" : $"gateways {string.Join(",", store.ListGateways().Where(g => served.Contains(g.Id)).Select(g => g.Name))}");
             }
             store.AppendAudit(now, Actor, "set", updated.Name, updated.Name, changes.Count == 0 ? "nothing" : string.Join("; ", changes));
             result = updated with { Groups = store.GroupsOf(c.Id) };

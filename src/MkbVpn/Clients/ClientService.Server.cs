@@ -95,7 +95,7 @@ public sealed partial class ClientService
                 AsField("dns", () => Cidr.ParseAddress(d, "dns"));
         }
         if (o.Port is { } port && port is < 1 or > 65535)
-            throw new FieldException("listen-port", $"listen-port: {port} is not a port (1-65535)");
+            throw new FieldException("port", $"port: {port} is not a port (1-65535)");
         if (o.Mtu is { } mtu && mtu is < 1280 or > 9000)
             throw new FieldException("mtu", $"mtu: {mtu} is out of range (1280-9000)");
         if (o.Keepalive is { } ka && ka is < 0 or > 65535)

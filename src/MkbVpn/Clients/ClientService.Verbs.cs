@@ -21,6 +21,8 @@ public sealed record AddRequest(string Name)
     public IReadOnlyList<string>? Groups { get; init; }
     /// <summary>An expiry as an admin writes it ("2026-12-31", "14d", "never").</summary>
     public string? Expires { get; init; }
+    /// <summary>The gateways that serve the client (they must exist); null or ["all"]: every gateway.</summary>
+    public IReadOnlyList<string>? Gateways { get; init; }
 }
 
 /// <summary>The outcome of a verb: the clients it touched and whether the live interface changed.</summary>
@@ -51,6 +53,7 @@ public sealed partial class ClientService
                 throw new FieldException("allowed-ips", $"allowed-ips: at most {MaxListEntries} networks");
             if (r.Groups is { Count: > MaxListEntries })
                 throw new FieldException("groups", $"groups: at most {MaxListEntries}");
+            EnsureGatewayList(r.Gateways);
             expiries[r.Name] = r.Expires is { } e ? When.ParseExpiry(e, now) : null;
         }
 
@@ -96,6 +99,8 @@ public sealed partial class ClientService
                 });
                 if (memberOf.Count > 0)
                     store.SetMemberships(client.Id, memberOf.Select(g => g.Id));
+                if (r.Gateways is not null && ResolveGateways(store, r.Gateways) is { Count: > 0 } served)
+                    store.SetGatewayMemberships(client.Id, served);
                 client = client with { Groups = [.. memberOf.Select(g => g.Name)] };
                 var detail = new List<string> { client.AddressText };
                 if (memberOf.Count > 0)

@@ -175,3 +175,18 @@ public sealed record CreateRuleRequest(string? Who, string? To, string? Port = n
 
 /// <summary>'mkb-vpn migrate-store --json': what was moved where (rows per table), and the location to set.</summary>
 public sealed record MigrateStoreDto(string From, string To, IReadOnlyDictionary<string, long> Rows, string Store);
+
+/// <summary>'gateway list --json': a gateway and its reported state.</summary>
+public sealed record GatewayDto(
+    string Name, string Interface, string Endpoint, int ListenPort, string PublicKey, IReadOnlyList<string> InternalNetworks,
+    int Served, bool Online, DateTimeOffset? LastSeen, string? Engine, int? Peers, DateTimeOffset CreatedAt)
+{
+    public static GatewayDto Of(GatewayView v) => new(
+        v.Gateway.Name, v.Gateway.Interface, v.Gateway.Endpoint, v.Gateway.ListenPort, v.Gateway.PublicKey.ToBase64(),
+        [.. v.Gateway.InternalNetworks.Select(n => n.ToString())], v.Served, v.Online, v.Gateway.LastSeen, v.Gateway.Engine,
+        v.Gateway.PeerCount, v.Gateway.CreatedAt);
+}
+
+/// <summary>'up --foreground --gateway NAME --json': one line per application of the registry.</summary>
+public sealed record GatewayUpDto(string Gateway, string Interface, string Engine, string EngineReason, bool Created, int Served,
+    int PeersAdded, int PeersRemoved, int PeersUpdated);

@@ -33,6 +33,8 @@ namespace MkbVpn.Json;
 [JsonSerializable(typeof(NewTokenDto))]
 [JsonSerializable(typeof(MkbVpn.Traffic.TrafficHistory))]
 [JsonSerializable(typeof(MigrateStoreDto))]
+[JsonSerializable(typeof(GatewayDto[]))]
+[JsonSerializable(typeof(GatewayUpDto))]
 [JsonSerializable(typeof(CreateClientRequest))]
 [JsonSerializable(typeof(UpdateClientRequest))]
 [JsonSerializable(typeof(CreateGroupRequest))]

@@ -51,6 +51,7 @@ public sealed partial class Store
             ("@s4", s.Subnet4?.ToString()), ("@s6", s.Subnet6?.ToString()), ("@dns", JoinList(s.Dns)), ("@mtu", s.Mtu),
             ("@nets", JoinList(s.InternalNetworks)), ("@full", s.FullTunnel ? 1 : 0), ("@masq", s.Masquerade ? 1 : 0),
             ("@c2c", s.ClientToClient ? 1 : 0), ("@ka", s.Keepalive), ("@created", Time(s.CreatedAt)));
+        SyncServerGateway(s);
     }
 
     public string? GetRuntime(string key)

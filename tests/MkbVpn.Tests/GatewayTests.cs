@@ -1,0 +1,325 @@
+using System.Diagnostics;
+using MkbVpn.Audit;
+using MkbVpn.Clients;
+using MkbVpn.Gateways;
+using MkbVpn.Storage;
+using MkbVpn.WireGuard.Protocol;
+
+namespace MkbVpn.Tests;
+
+/// <summary>Gateways (migration 7, the gateway verbs, add/set/show --gateway) on both backends; following the registry on PostgreSQL.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class GatewayTests(PostgresServer pg)
+{
+    private static readonly DateTimeOffset Start = new(2026, 6, 1, 12, 0, 0, TimeSpan.Zero);
+
+    private static ClientService Service(TestStore db, string data = "data")
+    {
+        var host = new InMemoryHost(new ManualTime(Start));
+        return new ClientService(db.Paths(data), host.Host) { Actor = new Actor("gw-admin", Actor.Cli) };
+    }
+
+    private static GatewayRequest Berlin => new("berlin") { Endpoint = "vpn-berlin.example.com:51821", InternalNetworks = ["198.51.100.128/25"], Interface = "mkbunitb" };
+
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Init_makes_the_server_the_gateway_main_with_its_key(Backend backend)
+    {
+        using var db = new TestStore(backend, pg);
+        var svc = Service(db);
+        var server = svc.Init(ClientServiceTests.Options()).Server;
+        var g = Assert.Single(svc.ListGateways()).Gateway;
+        Assert.Equal((Gateway.MainName, server.Interface, server.Endpoint), (g.Name, g.Interface, g.Endpoint));
+        Assert.True(g.PublicKey.Equals(server.PublicKey));
+        svc.Add([new AddRequest("alice")]);
+        Assert.Equal(svc.ConfigText("alice"), svc.ConfigText("alice", "main"));
+
+        // init --change moves the main gateway along with the server.
+        svc.Init(ClientServiceTests.Options() with { Endpoint = "vpn2.example.com:443", Change = true });
+        Assert.Equal("vpn2.example.com:443", Assert.Single(svc.ListGateways()).Gateway.Endpoint);
+        Assert.Equal(svc.ConfigText("alice"), svc.ConfigText("alice", "MAIN"));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Gateway_add_list_remove_with_typed_errors(Backend backend)
+    {
+        using var db = new TestStore(backend, pg);
+        var svc = Service(db);
+        svc.Init(ClientServiceTests.Options());
+        var b = svc.AddGateway(Berlin);
+        Assert.Equal(("vpn-berlin.example.com:51821", 51820, "mkbunitb"), (b.Endpoint, b.ListenPort, b.Interface));
+        Assert.Equal(["berlin", "main"], svc.ListGateways().Select(v => v.Gateway.Name));
+        Assert.False(b.PublicKey.Equals(svc.GetServer().PublicKey));
+
+        var dup = Assert.Throws<FieldException>(() => svc.AddGateway(Berlin with { Name = "BERLIN" }));
+        Assert.Equal(("name", ExitCodes.Conflict), (dup.Field, dup.ExitCode));
+        Assert.Equal("endpoint", Assert.Throws<FieldException>(() => svc.AddGateway(new GatewayRequest("x"))).Field);
+        Assert.Equal("endpoint", Assert.Throws<FieldException>(() => svc.AddGateway(new GatewayRequest("x") { Endpoint = "bad host:99999" })).Field);
+        Assert.Equal("internal-network", Assert.Throws<FieldException>(() => svc.AddGateway(Berlin with { Name = "x", InternalNetworks = ["300.1.2.0/24"] })).Field);
+        Assert.Equal("listen-port", Assert.Throws<FieldException>(() => svc.AddGateway(Berlin with { Name = "x", ListenPort = 0 })).Field);
+        Assert.Equal("name", Assert.Throws<FieldException>(() => svc.AddGateway(Berlin with { Name = "all" })).Field);
+        Assert.Equal("name", Assert.Throws<FieldException>(() => svc.AddGateway(Berlin with { Name = "no spaces" })).Field);
+        Assert.Equal(ExitCodes.NotFound, Assert.Throws<FieldException>(() => svc.RemoveGateway("nowhere", force: false)).ExitCode);
+
+        svc.RemoveGateway("berlin", force: false);
+        var last = Assert.Throws<UserInputException>(() => svc.RemoveGateway("main", force: false));
+        Assert.Equal(ExitCodes.Conflict, last.ExitCode);
+        Assert.Contains("last gateway", last.Message, StringComparison.Ordinal);
+        Assert.Equal(["gateway add", "gateway remove"], svc.AuditLog(null, null).Items.Where(e => e.Action.StartsWith("gateway", StringComparison.Ordinal)).OrderBy(e => e.Id).Select(e => e.Action));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void A_client_gets_one_config_per_gateway_that_serves_it(Backend backend)
+    {
+        using var db = new TestStore(backend, pg);
+        var svc = Service(db);
+        svc.Init(ClientServiceTests.Options());
+        var b = svc.AddGateway(Berlin);
+        svc.Add([new AddRequest("alice") { Gateways = ["berlin"] }, new AddRequest("bob")]);
+
+        string alice = svc.ConfigText("alice", "berlin");
+        Assert.Contains($"PublicKey = {b.PublicKey.ToBase64()}", alice, StringComparison.Ordinal);
+        Assert.Contains("Endpoint = vpn-berlin.example.com:51821", alice, StringComparison.Ordinal);
+        Assert.Contains("198.51.100.128/25", alice, StringComparison.Ordinal);
+        Assert.DoesNotContain("198.51.100.0/24", alice, StringComparison.Ordinal);
+        var notServed = Assert.Throws<FieldException>(() => svc.ConfigText("alice", "main"));
+        Assert.Equal(("gateway", ExitCodes.NotFound), (notServed.Field, notServed.ExitCode));
+        Assert.Equal(["berlin"], svc.GatewaysOf("alice"));
+        // bob: served by every gateway, one config each.
+        Assert.Empty(svc.GatewaysOf("bob"));
+        Assert.Contains("Endpoint = vpn.example.com:51820", svc.ConfigText("bob", "main"), StringComparison.Ordinal);
+        Assert.Contains("Endpoint = vpn-berlin.example.com:51821", svc.ConfigText("bob", "berlin"), StringComparison.Ordinal);
+
+        svc.Set(new SetRequest("alice") { Gateways = ["all"] });
+        Assert.Empty(svc.GatewaysOf("alice"));
+        Assert.Contains("Endpoint = vpn.example.com:51820", svc.ConfigText("alice", "main"), StringComparison.Ordinal);
+        svc.Set(new SetRequest("alice") { Gateways = ["main,BERLIN"] });
+        Assert.Equal(["berlin", "main"], svc.GatewaysOf("alice"));
+
+        var unknown = Assert.Throws<FieldException>(() => svc.Add([new AddRequest("carol") { Gateways = ["paris"] }]));
+        Assert.Equal(("gateway", ExitCodes.NotFound), (unknown.Field, unknown.ExitCode));
+        Assert.Throws<UserInputException>(() => svc.Get("carol"));   // nothing added
+        Assert.Equal("gateway", Assert.Throws<FieldException>(() => svc.Set(new SetRequest("alice") { Gateways = ["all", "main"] })).Field);
+
+        // Removing a gateway leaves its clients; those served only by it are served by all again.
+        svc.Set(new SetRequest("alice") { Gateways = ["berlin"] });
+        svc.RemoveGateway("berlin", force: false);
+        Assert.Empty(svc.GatewaysOf("alice"));
+        Assert.Equal(["alice", "bob"], svc.List().Select(c => c.Name));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Migrate_store_copies_the_gateway_tables(Backend backend)
+    {
+        if (backend == Backend.Postgres)
+            return;   // migrate-store goes from SQLite to PostgreSQL
+        using var db = new TestStore(backend, pg);
+        var svc = Service(db);
+        svc.Init(ClientServiceTests.Options());
+        svc.AddGateway(Berlin);
+        svc.Add([new AddRequest("alice") { Gateways = ["berlin"] }]);
+        string before = svc.ConfigText("alice", "berlin");
+        string location = pg.NewDatabase();
+        var moved = StoreMove.Run(db.Paths(), location, FileLock.Instance, TimeSpan.FromSeconds(10));
+        Assert.Equal((2L, 1L), (moved.Rows["gateways"], moved.Rows["client_gateways"]));
+        var onPg = new ClientService(new Paths(db.Paths().DataDir, location), new InMemoryHost(new ManualTime(Start)).Host);
+        Assert.Equal(before, onPg.ConfigText("alice", "berlin"));
+        // The identity continues after the copied ids.
+        onPg.AddGateway(Berlin with { Name = "paris", Interface = "mkbunitp" });
+        Assert.Equal(3, onPg.ListGateways().Count);
+    }
+
+    [Fact]
+    public void Notifications_are_sent_at_commit_only_and_not_for_reports()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var svc = Service(db);
+        svc.Init(ClientServiceTests.Options());
+        svc.Add([new AddRequest("alice")]);
+        var alice = svc.Get("alice").Client;
+        using var feed = ChangeFeed.Listen(StoreLocation.Parse(db.Location!));
+        using (var store = db.Open(create: false))
+        {
+            using (var tx = store.BeginWrite())
+            {
+                store.SetEnabled(alice, false);
+            }   // rolled back: nothing is sent
+            Assert.Empty(feed.Wait(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(20), CancellationToken.None));
+            using (var tx = store.BeginWrite())
+            {
+                store.RecordLive([(alice.PublicKey, "198.18.0.9:4000", Start)]);
+                store.ReportGateway(store.ListGateways()[0].Id, Start, "builtin", []);
+                tx.Commit();
+            }
+            Assert.Empty(feed.Wait(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(20), CancellationToken.None));
+        }
+        svc.Block(["alice"]);
+        Assert.Equal([$"client:{alice.Id}"], feed.Wait(TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(20), CancellationToken.None));
+        svc.AddGroup("staff", null);
+        Assert.Equal(["all"], feed.Wait(TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(20), CancellationToken.None));
+    }
+
+    /// <summary>One gateway host: its own in-memory interface and firewall, following the shared registry on a thread.</summary>
+    private sealed class GatewayHost : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Thread _thread;
+        private readonly ManualResetEventSlim _started = new();
+        public readonly InMemoryHost Host = new(new ManualTime(Start));
+        public readonly List<string> Log = [];
+        public Exception? Failed;
+
+        public GatewayHost(TestStore db, string gateway, string data)
+        {
+            var svc = new ClientService(db.Paths(data), Host.Host);
+            _thread = new Thread(() =>
+            {
+                try
+                {
+                    svc.Follow(gateway, TimeSpan.FromMilliseconds(200), _stop.Token, m => { lock (Log) Log.Add(m); }, started: _ => _started.Set());
+                }
+                catch (Exception e)
+                {
+                    Failed = e;
+                    _started.Set();
+                }
+            }) { IsBackground = true };
+            _thread.Start();
+            Assert.True(_started.Wait(TimeSpan.FromSeconds(20)), "the gateway did not come up");
+            Assert.Null(Failed);
+        }
+
+        /// <summary>The public keys on this gateway's interface (read while the follower may be applying: retried).</summary>
+        public HashSet<WireGuardKey> Peers(string iface)
+        {
+            for (int i = 0; ; i++)
+            {
+                try
+                {
+                    return Host.Devices.Running.TryGetValue(iface, out var d) ? [.. d.Peers.Select(p => p.PublicKey)] : [];
+                }
+                catch (InvalidOperationException) when (i < 100)
+                {
+                    Thread.Sleep(1);
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            Assert.True(_thread.Join(TimeSpan.FromSeconds(20)), "the gateway did not stop");
+        }
+    }
+
+    private static TimeSpan Until(Func<bool> condition, string what, double seconds = 5)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(seconds), $"{what}: not within {seconds} s");
+            Thread.Sleep(5);
+        }
+        return clock.Elapsed;
+    }
+
+    [Fact]
+    public void Two_gateways_follow_the_registry_each_with_its_own_clients()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var admin = Service(db, "admin");
+        admin.Init(ClientServiceTests.Options());
+        admin.AddGateway(Berlin);
+        admin.Add([new AddRequest("alice"), new AddRequest("bob") { Gateways = ["berlin"] }, new AddRequest("carol") { Gateways = ["main"] }]);
+        var key = admin.List().ToDictionary(c => c.Name, c => c.PublicKey);
+
+        using var a = new GatewayHost(db, "main", "a");
+        var b = new GatewayHost(db, "berlin", "b");
+        try
+        {
+            Assert.True(a.Peers(Fixtures.Interface).SetEquals([key["alice"], key["carol"]]));
+            Assert.True(b.Peers("mkbunitb").SetEquals([key["alice"], key["bob"]]));
+            Assert.True(b.Host.Devices.Running["mkbunitb"].PrivateKey!.Equals(admin.ListGateways().Single(v => v.Gateway.Name == "berlin").Gateway.PrivateKey));
+
+            // A block on any host reaches both gateways, per peer; the full reconcile (firewall) follows.
+            int installs = b.Host.Network.Installs.Count;
+            admin.Block(["alice"]);
+            var took = Until(() => !b.Peers("mkbunitb").Contains(key["alice"]), "alice off berlin");
+            Until(() => !a.Peers(Fixtures.Interface).Contains(key["alice"]), "alice off main");
+            Console.WriteLine($"block reached gateway berlin in {took.TotalMilliseconds:0} ms");
+            Until(() => b.Host.Network.Installs.Count > installs, "berlin's firewall reloaded after the per-peer change");
+            Assert.Contains(key["bob"], b.Peers("mkbunitb"));
+            admin.Block(["bob"]);
+            var warm = Until(() => !b.Peers("mkbunitb").Contains(key["bob"]), "bob off berlin");
+            Console.WriteLine($"a second block reached gateway berlin in {warm.TotalMilliseconds:0} ms");
+            admin.Reenable(["bob"]);
+            Until(() => b.Peers("mkbunitb").Contains(key["bob"]), "bob back on berlin");
+
+            // Moving a client between gateways.
+            admin.Set(new SetRequest("carol") { Gateways = ["berlin"] });
+            Until(() => b.Peers("mkbunitb").Contains(key["carol"]) && !a.Peers(Fixtures.Interface).Contains(key["carol"]), "carol moved to berlin");
+
+            // Both report: 'gateway list' on any host shows them.
+            Until(() => admin.ListGateways().All(v => v.Online && v.Gateway.Engine == "in-memory"), "both gateways reported");
+            Until(() => admin.ListGateways().Single(v => v.Gateway.Name == "berlin").Gateway.PeerCount == 2, "berlin reported its 2 peers");
+
+            // A lost connection: changes made meanwhile are applied on return (full reconcile).
+            pg.Sql(db.Location!, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()");
+            admin.Reenable(["alice"]);
+            Until(() => b.Peers("mkbunitb").Contains(key["alice"]) && a.Peers(Fixtures.Interface).Contains(key["alice"]), "alice back on both after the lost connection", 10);
+
+            // Gateway berlin stopped, a change made, berlin started: it catches up.
+            b.Dispose();
+            Assert.False(b.Host.Devices.Running.ContainsKey("mkbunitb"));
+            admin.Remove(["bob"]);
+            admin.Block(["carol"]);
+            b = new GatewayHost(db, "berlin", "b");
+            Assert.True(b.Peers("mkbunitb").SetEquals([key["alice"]]));
+        }
+        finally
+        {
+            b.Dispose();
+        }
+        Assert.Null(a.Failed);
+    }
+
+    [Fact]
+    public void A_gateway_keeps_serving_while_the_registry_is_unreachable_and_catches_up_when_it_returns()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var admin = Service(db, "admin");
+        admin.Init(ClientServiceTests.Options());
+        admin.Add([new AddRequest("alice"), new AddRequest("bob")]);
+        var key = admin.List().ToDictionary(c => c.Name, c => c.PublicKey);
+        using var a = new GatewayHost(db, "main", "a");
+        Assert.True(a.Peers(Fixtures.Interface).SetEquals([key["alice"], key["bob"]]));
+
+        string location = db.Location!;
+        string name = location[(location.LastIndexOf('/') + 1)..location.IndexOf('?', StringComparison.Ordinal)];
+        string postgres = pg.Location("postgres");
+        pg.Sql(postgres, $"ALTER DATABASE {name} ALLOW_CONNECTIONS false");
+        try
+        {
+            pg.Sql(postgres, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+            Until(() => { lock (a.Log) return a.Log.Any(l => l.StartsWith("registry unreachable", StringComparison.Ordinal)); }, "the gateway noticed", 10);
+            // The data plane does not depend on the database: the peers stay.
+            Assert.True(a.Peers(Fixtures.Interface).SetEquals([key["alice"], key["bob"]]));
+            Assert.True(a.Host.Devices.Running.ContainsKey(Fixtures.Interface));
+            // A verb fails clearly meanwhile.
+            Npgsql.NpgsqlConnection.ClearAllPools();
+            Assert.Equal(ExitCodes.Database, Assert.Throws<UserInputException>(() => admin.Add([new AddRequest("carol")])).ExitCode);
+        }
+        finally
+        {
+            pg.Sql(postgres, $"ALTER DATABASE {name} ALLOW_CONNECTIONS true");
+        }
+        Npgsql.NpgsqlConnection.ClearAllPools();
+        admin.Block(["bob"]);
+        var took = Until(() => !a.Peers(Fixtures.Interface).Contains(key["bob"]), "the change made after the registry returned", 40);
+        Console.WriteLine($"registry back: the change reached the gateway in {took.TotalSeconds:0.0} s");
+        Assert.Null(a.Failed);
+    }
+}
