@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds mkb-vpn (one native executable, NativeAOT), installs it, sets up the server (first run only) and starts it.
+# Builds mkb-vpn (a native executable, NativeAOT, and its small native engine mkb-vpn-engine), installs them, sets up the server (first run only) and starts it.
 #   sudo scripts/install.sh --endpoint vpn.example.com [other 'mkb-vpn init' options]
 # Re-running updates the program and restarts the service; settings and clients are kept.
 set -euo pipefail
@@ -48,13 +48,15 @@ esac
 echo "== building (native, $rid; a few minutes)"
 rm -rf out/mkb-vpn
 dotnet publish src/MkbVpn.Cli -c Release -r "$rid" -o out/mkb-vpn -nologo -v quiet -clp:ErrorsOnly
+# The engine alone (src/MkbVpn.Engine), beside mkb-vpn: 'up' runs it from there (it idles in far less memory).
+dotnet publish src/MkbVpn.Engine -c Release -r "$rid" -o out/mkb-vpn -nologo -v quiet -clp:ErrorsOnly
 # The executable and the native libraries it loads from its own directory (libe_sqlite3, libsodium). A new directory
 # is moved into place, so a running server keeps its files until it restarts.
 rm -rf /opt/mkb-vpn.new /opt/mkb-vpn.old
 install -d -m 0755 /opt/mkb-vpn.new
 install -m 0755 out/mkb-vpn/mkb-vpn /opt/mkb-vpn.new/mkb-vpn
 install -m 0644 out/mkb-vpn/*.so /opt/mkb-vpn.new/
-install -m 0755 scripts/mkb-vpn-engine /opt/mkb-vpn.new/mkb-vpn-engine
+install -m 0755 out/mkb-vpn/mkb-vpn-engine /opt/mkb-vpn.new/mkb-vpn-engine
 cp README.md /opt/mkb-vpn.new/ 2>/dev/null || true
 [ -d /opt/mkb-vpn ] && mv /opt/mkb-vpn /opt/mkb-vpn.old
 mv /opt/mkb-vpn.new /opt/mkb-vpn
