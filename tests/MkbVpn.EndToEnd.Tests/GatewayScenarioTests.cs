@@ -41,32 +41,7 @@ public sealed class GatewayScenarioTests(PostgresServer pg) : IDisposable
 
     public void Dispose()
     {
-        foreach (var p in _processes)
-        {
-            try
-            {
-                if (!p.HasExited)
-                {
-                    p.Kill(entireProcessTree: true);
-                    p.WaitForExit(5000);
-                }
-            }
-            catch (InvalidOperationException)
-            {
-            }
-            p.Dispose();
-        }
-        foreach (var ns in _namespaces.AsEnumerable().Reverse())
-            Shell.Run("ip", "netns", "del", ns);
-        foreach (var iface in _interfaces)
-        {
-            Shell.Run("pkill", "-f", $"wireguard-go {iface}$");
-            Shell.Run("pkill", "-f", $"mkb-vpn engine {iface}$");
-            string sock = $"/var/run/wireguard/{iface}.sock";
-            Shell.WaitFor(() => !File.Exists(sock), TimeSpan.FromSeconds(3));
-            if (File.Exists(sock))
-                File.Delete(sock);
-        }
+        Shell.TearDown(_processes, _namespaces, _interfaces);
         if (Directory.Exists(_root))
             Directory.Delete(_root, recursive: true);
     }

@@ -55,6 +55,41 @@ internal static class Shell
     }
 
     /// <summary>Polls a condition until it holds or the deadline passes; returns the time it took, or null.</summary>
+    /// <summary>
+    /// Removes what a test bed made, also after a failure: its processes (whole trees), its namespaces (last made
+    /// first), the userspace engines and UAPI sockets of its WireGuard interfaces.
+    /// </summary>
+    public static void TearDown(IEnumerable<Process> processes, IEnumerable<string> namespaces, IEnumerable<string> wgInterfaces)
+    {
+        foreach (var p in processes)
+        {
+            try
+            {
+                if (!p.HasExited)
+                {
+                    p.Kill(entireProcessTree: true);
+                    p.WaitForExit(5000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            p.Dispose();
+        }
+        foreach (var ns in namespaces.Reverse())
+            Run("ip", "netns", "del", ns);
+        foreach (var iface in wgInterfaces)
+        {
+            // wireguard-go exits when its TUN device goes with the namespace; make sure of it.
+            Run("pkill", "-f", $"wireguard-go {iface}$");
+            Run("pkill", "-f", $"mkb-vpn engine {iface}$");
+            string sock = $"/var/run/wireguard/{iface}.sock";
+            WaitFor(() => !File.Exists(sock), TimeSpan.FromSeconds(3));
+            if (File.Exists(sock))
+                File.Delete(sock);
+        }
+    }
+
     public static TimeSpan? WaitFor(Func<bool> condition, TimeSpan deadline, TimeSpan? every = null)
     {
         var sw = Stopwatch.StartNew();

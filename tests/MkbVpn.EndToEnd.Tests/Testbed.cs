@@ -167,33 +167,7 @@ internal sealed class Testbed : IDisposable
 
     public void Dispose()
     {
-        foreach (var p in _processes)
-        {
-            try
-            {
-                if (!p.HasExited)
-                {
-                    p.Kill(entireProcessTree: true);
-                    p.WaitForExit(5000);
-                }
-            }
-            catch (InvalidOperationException)
-            {
-            }
-            p.Dispose();
-        }
-        foreach (var ns in _namespaces.AsEnumerable().Reverse())
-            Shell.Run("ip", "netns", "del", ns);
-        foreach (var iface in _wgInterfaces)
-        {
-            // wireguard-go exits when its TUN device goes with the namespace; make sure of it.
-            Shell.Run("pkill", "-f", $"wireguard-go {iface}$");
-            Shell.Run("pkill", "-f", $"mkb-vpn engine {iface}$");
-            string sock = $"/var/run/wireguard/{iface}.sock";
-            Shell.WaitFor(() => !File.Exists(sock), TimeSpan.FromSeconds(3));
-            if (File.Exists(sock))
-                File.Delete(sock);
-        }
+        Shell.TearDown(_processes, _namespaces, _wgInterfaces);
         if (Directory.Exists(DataDir))
             Directory.Delete(DataDir, recursive: true);
     }
