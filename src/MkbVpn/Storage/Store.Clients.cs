@@ -94,6 +94,8 @@ public sealed partial class Store
         var hs = TextParameter(cmd, "@hs");
         foreach (var p in peers)
         {
+            if (p.Endpoint is null && p.Handshake is null)
+                continue;   // nothing to record (the statement would change no row): a peer that never connected
             pub.Value = p.PublicKey.ToBase64();
             ep.Value = (object?)p.Endpoint ?? DBNull.Value;
             hs.Value = p.Handshake is { } t ? Time(t) : DBNull.Value;
