@@ -89,9 +89,9 @@ public sealed partial class Store
             UPDATE clients SET last_endpoint = coalesce(@ep, last_endpoint), last_handshake = coalesce(@hs, last_handshake)
             WHERE public_key = @pub AND (coalesce(@ep, last_endpoint) IS DISTINCT FROM last_endpoint OR coalesce(@hs, last_handshake) IS DISTINCT FROM last_handshake)
             """);
-        var pub = TextParameter(cmd, "@pub");
-        var ep = TextParameter(cmd, "@ep");
-        var hs = TextParameter(cmd, "@hs");
+        var pub = RowParameter(cmd, "@pub", System.Data.DbType.String);
+        var ep = RowParameter(cmd, "@ep", System.Data.DbType.String);
+        var hs = RowParameter(cmd, "@hs", System.Data.DbType.String);
         foreach (var p in peers)
         {
             if (p.Endpoint is null && p.Handshake is null)
@@ -99,14 +99,7 @@ public sealed partial class Store
             pub.Value = p.PublicKey.ToBase64();
             ep.Value = (object?)p.Endpoint ?? DBNull.Value;
             hs.Value = p.Handshake is { } t ? Time(t) : DBNull.Value;
-            try
-            {
-                changed += cmd.ExecuteNonQuery();
-            }
-            catch (DbException e)
-            {
-                throw Translate(e);
-            }
+            changed += Run(cmd);
         }
         return changed;
     }
@@ -136,15 +129,6 @@ public sealed partial class Store
             }
         }
         return usage;
-    }
-
-    private static DbParameter TextParameter(DbCommand cmd, string name)
-    {
-        var p = cmd.CreateParameter();
-        p.ParameterName = name;
-        p.DbType = System.Data.DbType.String;
-        cmd.Parameters.Add(p);
-        return p;
     }
 
     public sealed class AddressUsage

@@ -57,11 +57,11 @@ public sealed partial class Store
               online = CASE WHEN excluded.online > traffic_minute.online THEN excluded.online ELSE traffic_minute.online END
             """))
         {
-            var c = Add(cmd, "@c");
-            Add(cmd, "@m").Value = minute;
-            var rx = Add(cmd, "@rx");
-            var tx = Add(cmd, "@tx");
-            var on = Add(cmd, "@on");
+            var c = RowParameter(cmd, "@c", System.Data.DbType.Int64);
+            RowParameter(cmd, "@m", System.Data.DbType.Int64).Value = minute;
+            var rx = RowParameter(cmd, "@rx", System.Data.DbType.Int64);
+            var tx = RowParameter(cmd, "@tx", System.Data.DbType.Int64);
+            var on = RowParameter(cmd, "@on", System.Data.DbType.Int64);
             cmd.Prepare();
             foreach (var d in deltas)
             {
@@ -85,10 +85,10 @@ public sealed partial class Store
             ON CONFLICT (client_id) DO UPDATE SET rx = excluded.rx, tx = excluded.tx, minute = excluded.minute
             """))
         {
-            var c = Add(cmd, "@c");
-            var rx = Add(cmd, "@rx");
-            var tx = Add(cmd, "@tx");
-            var m = Add(cmd, "@m");
+            var c = RowParameter(cmd, "@c", System.Data.DbType.Int64);
+            var rx = RowParameter(cmd, "@rx", System.Data.DbType.Int64);
+            var tx = RowParameter(cmd, "@tx", System.Data.DbType.Int64);
+            var m = RowParameter(cmd, "@m", System.Data.DbType.Int64);
             cmd.Prepare();
             foreach (var (id, k) in counters)
             {
@@ -176,25 +176,5 @@ public sealed partial class Store
                  + (SELECT COUNT(*) FROM traffic_total_minute) + (SELECT COUNT(*) FROM traffic_total_hour)
             """);
         return Convert.ToInt64(Scalar(cmd), CultureInfo.InvariantCulture);
-    }
-
-    /// <summary>A parameter of a prepared statement, its value set per row.</summary>
-    private static DbParameter Add(DbCommand cmd, string name)
-    {
-        var p = Parameter(cmd, name, 0L);
-        cmd.Parameters.Add(p);
-        return p;
-    }
-
-    private void Run(DbCommand cmd)
-    {
-        try
-        {
-            cmd.ExecuteNonQuery();
-        }
-        catch (DbException e)
-        {
-            throw Translate(e);
-        }
     }
 }

@@ -232,6 +232,29 @@ public sealed partial class Store : IDisposable
         }
     }
 
+    /// <summary>A parameter of a statement run once per row (its value set before each <see cref="Run"/>).</summary>
+    private static DbParameter RowParameter(DbCommand cmd, string name, System.Data.DbType type)
+    {
+        var p = cmd.CreateParameter();
+        p.ParameterName = name;
+        p.DbType = type;
+        cmd.Parameters.Add(p);
+        return p;
+    }
+
+    /// <summary>Runs a prepared statement once more; the rows it changed.</summary>
+    private int Run(DbCommand cmd)
+    {
+        try
+        {
+            return cmd.ExecuteNonQuery();
+        }
+        catch (DbException e)
+        {
+            throw Translate(e);
+        }
+    }
+
     private static void Exec(DbConnection db, string sql, DbTransaction? tx = null)
     {
         using var cmd = db.CreateCommand();
