@@ -82,6 +82,23 @@ if [ -f "$results/package.counts" ]; then
 else
   echo "test.sh: the package test produced no results" >&2; status=1; failed=$((failed + 1))
 fi
+# Repeat each failed test's name and the start of its message here, next to the closing line, so
+# that the tail of a long log says what failed.
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  awk '
+    /<UnitTestResult / && /outcome="Failed"/ {
+      match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11)
+      gsub(/&quot;/, "\"", name); gsub(/&amp;/, "\\&", name)
+      print "FAILED " name; failed = 1; next }
+    failed && /<Message>/ { inmsg = 1; lines = 0; sub(/.*<Message>/, "") }
+    inmsg {
+      end = sub(/<\/Message>.*/, "")
+      gsub(/&quot;/, "\""); gsub(/&lt;/, "<"); gsub(/&gt;/, ">"); gsub(/&amp;/, "\\&")
+      if (lines++ < 6) print "    " $0
+      if (end) { inmsg = 0; failed = 0 } }
+    /<\/UnitTestResult>/ { failed = 0; inmsg = 0 }' "$trx"
+done
 [ "$(ls "$results"/*.trx 2>/dev/null | wc -l)" -eq 4 ] || { echo "test.sh: a test project produced no results" >&2; status=1; }
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed, $skipped skipped"
