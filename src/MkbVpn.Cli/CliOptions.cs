@@ -146,8 +146,25 @@ internal static class CliOptions
         var all = new List<IReadOnlyList<string>> { header };
         all.AddRange(rows);
         var widths = header.Select((_, i) => all.Max(r => r[i].Length)).ToArray();
-        var w = Console.Out;
+        // One write for the whole table: Console.Out flushes after every call (10,000 rows: 10,000 system calls).
+        var text = new System.Text.StringBuilder();
         foreach (var r in all)
-            w.WriteLine(string.Join("  ", r.Select((c, i) => i == r.Count - 1 ? c : c.PadRight(widths[i]))).TrimEnd());
+        {
+            int start = text.Length;
+            for (int i = 0; i < r.Count; i++)
+            {
+                if (i > 0)
+                    text.Append("  ");
+                text.Append(r[i]);
+                if (i < r.Count - 1)
+                    text.Append(' ', widths[i] - r[i].Length);
+            }
+            int end = text.Length;
+            while (end > start && text[end - 1] == ' ')
+                end--;
+            text.Length = end;
+            text.Append(Environment.NewLine);
+        }
+        Console.Out.Write(text.ToString());
     }
 }

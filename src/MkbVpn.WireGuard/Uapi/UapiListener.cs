@@ -144,7 +144,7 @@ internal sealed class UapiListener : IDisposable
         using (client)
         using (var stream = new NetworkStream(client, ownsSocket: false))
         using (var reader = new StreamReader(stream, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false, bufferSize: 4096))
-        using (var writer = new StreamWriter(stream, new UTF8Encoding(false), bufferSize: 4096) { NewLine = "\n", AutoFlush = false })
+        using (var writer = new StreamWriter(stream, new UTF8Encoding(false), bufferSize: 64 * 1024) { NewLine = "\n", AutoFlush = false })
         {
             try
             {

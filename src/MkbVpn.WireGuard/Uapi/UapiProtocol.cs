@@ -74,50 +74,82 @@ internal static class UapiProtocol
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(writer);
-        var text = new System.Text.StringBuilder();
         foreach ((string name, long value) in device.Counters.Values())
-            Line(text, name, value.ToString(CultureInfo.InvariantCulture));
-        Line(text, "dropped", device.Counters.Dropped.ToString(CultureInfo.InvariantCulture));
-        writer.Write(text.ToString());
+            Line(writer, name, value);
+        Line(writer, "dropped", device.Counters.Dropped);
     }
 
-    /// <summary>Writes the device and every peer, in wireguard-go's order and format (without the errno line).</summary>
+    /// <summary>Writes the device and every peer, in wireguard-go's order and format (without the errno line).
+    /// The state is copied under the configuration lock and written after it, so a slow reader never holds up a set.</summary>
     public static void Get(MkbVpn.WireGuard.Device.Device device, TextWriter writer)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(writer);
-        var text = new System.Text.StringBuilder();
+        string? privateKey;
+        int listenPort;
+        uint fwmark;
+        IReadOnlyList<PeerStatus> peers;
         lock (device.ConfigLock)
         {
-            if (device.PrivateKey is { } privateKey)
-                Line(text, "private_key", privateKey.ToHex());
-            if (device.ListenPort != 0)
-                Line(text, "listen_port", device.ListenPort.ToString(CultureInfo.InvariantCulture));
-            if (device.Fwmark != 0)
-                Line(text, "fwmark", device.Fwmark.ToString(CultureInfo.InvariantCulture));
-            foreach (PeerStatus peer in device.Snapshot())
+            privateKey = device.PrivateKey?.ToHex();
+            listenPort = device.ListenPort;
+            fwmark = device.Fwmark;
+            peers = device.Snapshot();
+        }
+        if (privateKey is not null)
+            Line(writer, "private_key", privateKey);
+        if (listenPort != 0)
+            Line(writer, "listen_port", listenPort);
+        if (fwmark != 0)
+            Line(writer, "fwmark", fwmark);
+        Span<char> scratch = stackalloc char[64];
+        foreach (PeerStatus peer in peers)
+        {
+            Line(writer, "public_key", peer.PublicKey.ToHex());
+            Line(writer, "preshared_key", peer.PresharedKey?.ToHex() ?? ZeroKeyHex);
+            writer.Write("protocol_version=1\n");
+            if (peer.Endpoint is { } endpoint)
+                Line(writer, "endpoint", FormatEndpoint(endpoint));
+            long nanos = peer.LastHandshake is { } t ? (t - DateTimeOffset.UnixEpoch).Ticks * 100 : 0;
+            Line(writer, "last_handshake_time_sec", nanos / 1_000_000_000);
+            Line(writer, "last_handshake_time_nsec", nanos % 1_000_000_000);
+            Line(writer, "tx_bytes", peer.SentBytes);
+            Line(writer, "rx_bytes", peer.ReceivedBytes);
+            Line(writer, "persistent_keepalive_interval", (long)peer.PersistentKeepalive.TotalSeconds);
+            foreach (var (address, cidr) in peer.AllowedIps)
             {
-                Line(text, "public_key", peer.PublicKey.ToHex());
-                Line(text, "preshared_key", peer.PresharedKey?.ToHex() ?? new string('0', 64));
-                Line(text, "protocol_version", "1");
-                if (peer.Endpoint is { } endpoint)
-                    Line(text, "endpoint", FormatEndpoint(endpoint));
-                long nanos = peer.LastHandshake is { } t ? (t - DateTimeOffset.UnixEpoch).Ticks * 100 : 0;
-                Line(text, "last_handshake_time_sec", (nanos / 1_000_000_000).ToString(CultureInfo.InvariantCulture));
-                Line(text, "last_handshake_time_nsec", (nanos % 1_000_000_000).ToString(CultureInfo.InvariantCulture));
-                Line(text, "tx_bytes", peer.SentBytes.ToString(CultureInfo.InvariantCulture));
-                Line(text, "rx_bytes", peer.ReceivedBytes.ToString(CultureInfo.InvariantCulture));
-                Line(text, "persistent_keepalive_interval", ((long)peer.PersistentKeepalive.TotalSeconds).ToString(CultureInfo.InvariantCulture));
-                foreach (var (address, cidr) in peer.AllowedIps)
-                    Line(text, "allowed_ip", string.Create(CultureInfo.InvariantCulture, $"{address}/{cidr}"));
+                writer.Write("allowed_ip=");
+                if (address.TryFormat(scratch, out int n))
+                    writer.Write(scratch[..n]);
+                else
+                    writer.Write(address.ToString());
+                writer.Write('/');
+                if (cidr.TryFormat(scratch, out n, provider: CultureInfo.InvariantCulture))
+                    writer.Write(scratch[..n]);
+                writer.Write('\n');
             }
         }
-        writer.Write(text.ToString());
-        // The private key passed through this buffer; it is managed memory we cannot zero reliably, so keep it short-lived.
-        text.Clear();
     }
 
-    private static void Line(System.Text.StringBuilder text, string key, string value) => text.Append(key).Append('=').Append(value).Append('\n');
+    private static readonly string ZeroKeyHex = new('0', 64);
+
+    private static void Line(TextWriter writer, string key, string value)
+    {
+        writer.Write(key);
+        writer.Write('=');
+        writer.Write(value);
+        writer.Write('\n');
+    }
+
+    private static void Line(TextWriter writer, string key, long value)
+    {
+        Span<char> digits = stackalloc char[20];
+        value.TryFormat(digits, out int n, provider: CultureInfo.InvariantCulture);
+        writer.Write(key);
+        writer.Write('=');
+        writer.Write(digits[..n]);
+        writer.Write('\n');
+    }
 
     private static string FormatEndpoint(IPEndPoint endpoint) =>
         endpoint.AddressFamily == AddressFamily.InterNetworkV6

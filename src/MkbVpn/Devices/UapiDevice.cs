@@ -207,7 +207,8 @@ public sealed class UapiDevice(string name, string socketDirectory = UapiDevice.
         using var stream = new NetworkStream(socket, ownsSocket: false);
         stream.Write(Encoding.ASCII.GetBytes(request));
         stream.Flush();
-        var reader = new StreamReader(stream, Encoding.ASCII);
+        // A get of 10,000 peers is about 3 MB: read it in large pieces.
+        var reader = new StreamReader(stream, Encoding.ASCII, detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024);
         var lines = new List<string>();
         try
         {
