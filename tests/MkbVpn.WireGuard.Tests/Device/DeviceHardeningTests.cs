@@ -55,8 +55,10 @@ public sealed class DeviceHardeningTests
             byte[] ping = DevicePair.Ipv4(DevicePair.TunnelA, DevicePair.TunnelB, fill: 7);
             var handshake = Stopwatch.StartNew();
             pair.TunA.Inject(ping);
-            Assert.True(DevicePair.Receives(pair.TunB, ping, TimeSpan.FromSeconds(1)), "no session within 1 s during the flood");
-            Assert.True(handshake.Elapsed < TimeSpan.FromSeconds(1.5));
+            // A cookie round trip costs the initiator its 5 s retry: a session well before that, with no cookie
+            // sent, means none happened (normally well under 1 s; the margin is for a loaded machine).
+            Assert.True(DevicePair.Receives(pair.TunB, ping, TimeSpan.FromSeconds(4)), "no session within 4 s during the flood");
+            Assert.True(handshake.Elapsed < TimeSpan.FromSeconds(4.5), $"the handshake took {handshake.Elapsed.TotalSeconds:0.0} s");
             Assert.Equal(0, Interlocked.Read(ref pair.B.Counters.CookiesSent));
         }
         finally
