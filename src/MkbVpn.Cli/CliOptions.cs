@@ -140,6 +140,17 @@ internal static class CliOptions
         _ => $"{n / 1024.0 / 1024 / 1024:0.00} GiB",
     };
 
+    /// <summary>After a listing that left out client rows which do not parse: one line each on stderr, and the
+    /// database exit code (8), so that a script sees the store needs attention while an admin still sees everyone else.</summary>
+    public static int ReportDamaged(IReadOnlyList<string>? damaged)
+    {
+        if (damaged is null || damaged.Count == 0)
+            return 0;
+        foreach (var line in damaged)
+            Console.Error.WriteLine($"mkb-vpn: {line}");
+        return ExitCodes.Database;
+    }
+
     /// <summary>Prints rows as aligned columns.</summary>
     public static void Table(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
     {

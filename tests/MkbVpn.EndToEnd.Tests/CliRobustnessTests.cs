@@ -42,6 +42,35 @@ public sealed class CliRobustnessTests : IDisposable
     }
 
     [Fact]
+    public void A_row_that_does_not_parse_is_named_and_the_others_are_still_listed()
+    {
+        Init();
+        Assert.Equal(0, Vpn("add", "alice", "bob", "--no-qr").ExitCode);
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_data, "mkb-vpn.db")};Pooling=false"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "UPDATE clients SET created_at = 'yesterday-ish' WHERE name = 'bob'";
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+        foreach (string[] view in new[] { new[] { "list" }, ["list", "--json"], ["status"] })
+        {
+            var r = Vpn(view);
+            Assert.True(r.ExitCode == 8, $"{string.Join(' ', view)}: exit {r.ExitCode}");
+            Assert.Contains("alice", r.StdOut);
+            Assert.DoesNotContain("bob", r.StdOut);
+            var line = Assert.Single(r.StdErr.Trim().Split('\n'));
+            Assert.Contains("'bob'", line);
+            Assert.Contains("restore", line);
+        }
+        // Adding someone else does not need bob's row; the list then names carol too, and still bob's damage.
+        Assert.Equal(0, Vpn("add", "carol", "--no-qr").ExitCode);
+        var after = Vpn("list");
+        Assert.Equal(8, after.ExitCode);
+        Assert.Contains("carol", after.StdOut);
+    }
+
+    [Fact]
     public void The_audit_log_names_the_scripts_and_the_user_behind_sudo()
     {
         Init();

@@ -60,7 +60,7 @@ public sealed class RobustnessTests : IDisposable
     }
 
     [Fact]
-    public void A_row_that_does_not_parse_gives_the_database_exit_code()
+    public void A_row_that_does_not_parse_is_reported_and_does_not_hide_the_others()
     {
         var svc = Service();
         svc.Init(ClientServiceTests.Options());
@@ -72,9 +72,21 @@ public sealed class RobustnessTests : IDisposable
             cmd.CommandText = "UPDATE clients SET public_key = 'not a key' WHERE name = 'bob'";
             cmd.ExecuteNonQuery();
         }
+        // Writers and reconcilers refuse the store (exit 8, one line) ...
         var e = Assert.Throws<UserInputException>(() => svc.List());
         Assert.Equal(ExitCodes.Database, e.ExitCode);
         Assert.Contains("restore", e.Message);
         Fixtures.AssertOneLine(e.Message);
+        Assert.Equal(ExitCodes.Database, Assert.Throws<UserInputException>(() => svc.Get("bob")).ExitCode);
+        // ... while the views list everyone else and name the damaged row.
+        var damaged = new List<string>();
+        Assert.Equal(["alice"], svc.List(null, damaged).Select(c => c.Name));
+        var line = Assert.Single(damaged);
+        Assert.Contains("'bob'", line);
+        Assert.Contains("restore", line);
+        Fixtures.AssertOneLine(line);
+        var report = svc.Status();
+        Assert.Equal(["alice"], report.Clients.Select(c => c.Client.Name));
+        Assert.Single(report.Damaged!);
     }
 }

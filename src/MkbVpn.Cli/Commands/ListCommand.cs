@@ -14,12 +14,13 @@ internal static class ListCommand
         cmd.Aliases.Add("ls");
         cmd.SetHandler(p =>
         {
-            var clients = CliOptions.Service(p).List(p.GetValue(group));
+            var damaged = new List<string>();
+            var clients = CliOptions.Service(p).List(p.GetValue(group), damaged);
             var now = DateTimeOffset.UtcNow;
             if (p.GetValue(json))
             {
                 CliOptions.WriteJson([.. clients.Select(c => ClientDto.Of(c, now))], MkbVpnJson.Default.ClientDtoArray);
-                return 0;
+                return CliOptions.ReportDamaged(damaged);
             }
             // LAST SEEN: the latest handshake the service recorded ('online' within the online window), kept after a client goes offline.
             CliOptions.Table(["NAME", "ADDRESS", "STATE", "GROUPS", "EXPIRES", "CREATED", "LAST SEEN"],
@@ -27,7 +28,7 @@ internal static class ListCommand
                     c.ExpiresAt is { } e ? Access.When.Format(e) : "never",
                     c.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture),
                     c.Enabled && c.LastHandshake is { } hs && now - hs < Clients.ClientService.OnlineWindow ? "online" : CliOptions.Ago(c.LastHandshake, now)]));
-            return 0;
+            return CliOptions.ReportDamaged(damaged);
         });
         return cmd;
     }
@@ -73,7 +74,7 @@ internal static class StatusCommand
                     Drops = report.Drops,
                     Clients = [.. report.Clients.Select(s => ClientDto.Of(s, now))],
                 }, MkbVpnJson.Default.StatusDto);
-                return 0;
+                return CliOptions.ReportDamaged(report.Damaged);
             }
             Console.WriteLine($"{report.Server.Interface}: {(report.InterfaceUp ? "up" : "DOWN (run 'mkb-vpn up')")}{(plane is null ? "" : $" ({UpCommand.DataPlaneText(plane.Engine, plane.Reason)})")}, {report.Clients.Count(c => c.Online)} of {report.Clients.Count} clients online");
             if (report.Drops is { } drops && drops.GetValueOrDefault("dropped") > 0)
@@ -85,7 +86,7 @@ internal static class StatusCommand
                     s.Live?.Endpoint ?? s.Client.LastEndpoint ?? "-",
                     CliOptions.Ago(s.Live?.LastHandshake ?? s.Client.LastHandshake, now),
                     CliOptions.Bytes(s.Live?.RxBytes ?? 0), CliOptions.Bytes(s.Live?.TxBytes ?? 0)]));
-            return 0;
+            return CliOptions.ReportDamaged(report.Damaged);
         });
         return cmd;
     }

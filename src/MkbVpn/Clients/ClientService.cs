@@ -122,7 +122,11 @@ public sealed partial class ClientService
     }
 
     /// <summary>Every client with its groups; <paramref name="group"/> keeps only that group's members.</summary>
-    public IReadOnlyList<Client> List(string? group = null)
+    public IReadOnlyList<Client> List(string? group = null) => List(group, damaged: null);
+
+    /// <param name="damaged">When given, rows that do not parse are described here and the other clients listed;
+    /// when null, such a row fails the whole list (exit 8).</param>
+    public IReadOnlyList<Client> List(string? group, List<string>? damaged)
     {
         using var store = OpenStore();
         store.RequireServer();
@@ -130,7 +134,7 @@ public sealed partial class ClientService
         if (group is not null && !groups.Values.Any(g => string.Equals(g, group, StringComparison.OrdinalIgnoreCase)))
             throw new FieldException("group", $"group: no group named '{group}'", ExitCodes.NotFound);
         var memberships = store.LoadMemberships();
-        var list = store.ListClients().Select(c => c with
+        var list = (damaged is null ? store.ListClients() : store.ListClients(damaged)).Select(c => c with
         {
             Groups = memberships.TryGetValue(c.Id, out var ids) ? [.. ids.Select(i => groups[i]).Order(StringComparer.OrdinalIgnoreCase)] : [],
         });
@@ -170,7 +174,9 @@ public sealed partial class ClientService
     public sealed record ClientStatus(Client Client, PeerState? Live, bool Online);
 
     /// <param name="Drops">The built-in engine's drop counters by reason ("dropped" is the total); null for other data planes.</param>
-    public sealed record StatusReport(ServerSettings Server, bool InterfaceUp, IReadOnlyList<ClientStatus> Clients, IReadOnlyDictionary<string, long>? Drops = null);
+    /// <param name="Damaged">Client rows that do not parse, left out of <paramref name="Clients"/> (one line each).</param>
+    public sealed record StatusReport(ServerSettings Server, bool InterfaceUp, IReadOnlyList<ClientStatus> Clients, IReadOnlyDictionary<string, long>? Drops = null,
+        IReadOnlyList<string>? Damaged = null);
 
     /// <summary>The live view: every client with what the interface says of it. Records endpoints for recovery unless <paramref name="recordEndpoints"/> is false (a read that must not write: /metrics).</summary>
     public StatusReport Status(bool recordEndpoints = true)
@@ -183,7 +189,8 @@ public sealed partial class ClientService
             Privileges.RequireRoot("reading the live interface");
         // The interface (10,000 peers: about 3 MB of UAPI text) is read while the store lists the clients.
         var reading = device is null ? null : Task.Run(device.Read);
-        var clients = store.ListClients();
+        var damaged = new List<string>();
+        var clients = store.ListClients(damaged);
         if (reading is not null)
         {
             state = reading.GetAwaiter().GetResult();
@@ -198,7 +205,7 @@ public sealed partial class ClientService
             bool online = p?.LastHandshake is { } hs && now - hs < OnlineWindow;
             return new ClientStatus(c, p, online);
         }).ToList();
-        return new StatusReport(server, device is not null, list, (device as UapiDevice)?.ReadDropCounters());
+        return new StatusReport(server, device is not null, list, (device as UapiDevice)?.ReadDropCounters(), damaged);
     }
 
     /// <summary>Copies endpoints and handshakes from the live interface into the store (for recovery after a loss).</summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Data.Common;
+using System.Globalization;
 using MkbVpn.Addressing;
 using MkbVpn.Clients;
 using MkbVpn.WireGuard.Protocol;
@@ -17,11 +18,43 @@ public sealed partial class Store
         return Rows(cmd, ReadClient, "clients");
     }
 
+    /// <summary>
+    /// Every client whose row parses, for views (list, status): a row that does not parse (edited by hand, a
+    /// damaged disk) is described in <paramref name="damaged"/> instead of hiding every other client. Paths that
+    /// write or reconcile use <see cref="ListClients()"/>, which refuses the whole store (exit 8).
+    /// </summary>
+    public IReadOnlyList<Client> ListClients(List<string> damaged)
+    {
+        ArgumentNullException.ThrowIfNull(damaged);
+        using var cmd = Command($"SELECT {ClientColumns} FROM clients ORDER BY id");
+        using var r = Reader(cmd);
+        var list = new List<Client>();
+        try
+        {
+            while (r.Read())
+            {
+                try
+                {
+                    list.Add(ReadClient(r));
+                }
+                catch (Exception e) when (e is FormatException or InvalidCastException or ArgumentException or OverflowException)
+                {
+                    string name = r.IsDBNull(1) ? "?" : Convert.ToString(r.GetValue(1), CultureInfo.InvariantCulture) ?? "?";
+                    damaged.Add($"client '{name}' (row {Convert.ToString(r.GetValue(0), CultureInfo.InvariantCulture)}) does not parse ({e.GetType().Name}): left out; restore it from a backup ('mkb-vpn restore')");
+                }
+            }
+        }
+        catch (DbException e)
+        {
+            throw Translate(e);
+        }
+        return list;
+    }
+
     public Client? FindClient(string name)
     {
         using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE {_d.NoCase("name")} = {_d.NoCase("@n")}", ("@n", name));
-        using var r = Reader(cmd);
-        return r.Read() ? ReadClient(r) : null;
+        return Rows(cmd, ReadClient, "clients").FirstOrDefault();
     }
 
     /// <summary>The members of a group.</summary>
@@ -34,8 +67,7 @@ public sealed partial class Store
     public Client? FindClientById(long id)
     {
         using var cmd = Command($"SELECT {ClientColumns} FROM clients WHERE id = @id", ("@id", id));
-        using var r = Reader(cmd);
-        return r.Read() ? ReadClient(r) : null;
+        return Rows(cmd, ReadClient, "clients").FirstOrDefault();
     }
 
     public Client RequireClient(string name) =>
