@@ -116,6 +116,8 @@ public sealed class AccessControlTests(ITestOutputHelper output)
         Assert.True(Probe(tb, tb.ClientA, Host2, "53/udp"));
 
         Assert.True(flow.WaitForExit(TimeSpan.FromSeconds(30)), "b's connection loop did not finish");
+        // With a timeout, WaitForExit returns before the last redirected lines are delivered; without one it waits for them.
+        flow.WaitForExit();
         lock (lines)
         {
             Assert.DoesNotContain(lines, l => l.StartsWith("LOST", StringComparison.Ordinal));

@@ -148,7 +148,14 @@ public sealed class ServerScenarioTests(ITestOutputHelper output)
     {
         public int Id => process.Id;
         public int ExitCode => process.ExitCode;
-        public bool WaitForExit(TimeSpan t) => process.WaitForExit(t);
+        // With a timeout, WaitForExit returns before the redirected output is all delivered; the second call waits for it.
+        public bool WaitForExit(TimeSpan t)
+        {
+            if (!process.WaitForExit(t))
+                return false;
+            process.WaitForExit();
+            return true;
+        }
 
         public void Dispose()
         {
