@@ -175,19 +175,9 @@ public sealed partial class EngineInteropTests(ITestOutputHelper output)
         Assert.True(tb.PingEventually(tb.NsOurs, EngineTestbed.TheirsTunnel));
         foreach (bool reverse in new[] { false, true })
         {
-            // A one-off server (-1) exits after one client, also after a client that failed half-way on a
-            // loaded host: each attempt starts one when none listens, so a retry never meets a closed port.
-            bool Listening() => tb.In(tb.NsTheirs, "ss", "-Hltn", "sport", "=", ":5201").StdOut.Trim().Length > 0;
-            Shell.Result client = default!;
-            Assert.NotNull(Shell.WaitFor(() =>
-            {
-                if (!Listening())
-                {
-                    Assert.Equal(0, tb.In(tb.NsTheirs, "iperf3", "-s", "-D", "-1", "-B", EngineTestbed.TheirsTunnel).ExitCode);
-                    Shell.WaitFor(Listening, TimeSpan.FromSeconds(5));
-                }
-                return (client = tb.In(tb.NsOurs, "iperf3", "-c", EngineTestbed.TheirsTunnel, "-t", "3", "-J", reverse ? "-R" : "-4")).ExitCode == 0;
-            }, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)));
+            var run = tb.Iperf3(reverse, seconds: 3, TimeSpan.FromSeconds(30));
+            Assert.NotNull(run);
+            var client = run!;
             double bps = ReceivedBitsPerSecond().Matches(client.StdOut).Select(m => double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).LastOrDefault();
             output.WriteLine($"iperf3 {(reverse ? "wireguard-go -> ours" : "ours -> wireguard-go")}: {bps / 1e6:0} Mbit/s");
             Assert.True(bps > 0, client.ToString());

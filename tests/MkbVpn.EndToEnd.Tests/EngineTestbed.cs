@@ -155,6 +155,29 @@ internal sealed class EngineTestbed : IDisposable
         In(ns, "ping", "-n", "-c", "1", "-W", "1", address).ExitCode == 0;
 
     /// <summary>Pings until one answers (the first ones may wait for the handshake), within a deadline.</summary>
+    /// <summary>
+    /// One iperf3 TCP run through the tunnel from our side to theirs (reverse: theirs sends), retried until it
+    /// succeeds or the deadline passes. A one-off server (-1) exits after one client, also after a client that failed
+    /// half-way on a loaded host: each attempt starts one when none listens. iperf3 -J can exit 0 with an "error"
+    /// member (a server of the round before was still closing its port): that counts as a failed attempt.
+    /// </summary>
+    public Shell.Result? Iperf3(bool reverse, int seconds, TimeSpan deadline)
+    {
+        bool Listening() => In(NsTheirs, "ss", "-Hltn", "sport", "=", ":5201").StdOut.Trim().Length > 0;
+        Shell.Result? result = null;
+        var took = Shell.WaitFor(() =>
+        {
+            if (!Listening())
+            {
+                Assert.Equal(0, In(NsTheirs, "iperf3", "-s", "-D", "-1", "-B", TheirsTunnel).ExitCode);
+                Shell.WaitFor(Listening, TimeSpan.FromSeconds(5));
+            }
+            result = In(NsOurs, "iperf3", "-c", TheirsTunnel, "-t", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "-J", reverse ? "-R" : "-4");
+            return result.ExitCode == 0 && !result.StdOut.Contains("\"error\"", StringComparison.Ordinal);
+        }, deadline, TimeSpan.FromMilliseconds(200));
+        return took is null ? null : result;
+    }
+
     public bool PingEventually(string ns, string address, double seconds = 15) =>
         Shell.WaitFor(() => Ping(ns, address), TimeSpan.FromSeconds(seconds), TimeSpan.FromMilliseconds(10)) is not null;
 
