@@ -125,7 +125,7 @@ public sealed partial class ClientService
         finally
         {
             System.Security.Cryptography.CryptographicOperations.ZeroMemory(contents.Database);
-            foreach (var f in new[] { snapshot, snapshot + "-journal" })
+            foreach (var f in new[] { snapshot, snapshot + "-journal", snapshot + "-wal", snapshot + "-shm" })
                 if (File.Exists(f))
                     File.Delete(f);
         }
