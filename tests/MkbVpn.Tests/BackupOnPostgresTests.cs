@@ -207,4 +207,28 @@ public sealed class BackupOnPostgresTests(PostgresServer pg) : IDisposable
         Assert.Null(restored.GetGatewayRuntime(gateway.Id, "forwarding_before"));
         Assert.Empty(restored.ListGatewayPeers());
     }
+
+    [Fact]
+    public void A_backup_written_by_schema_2_restores_into_postgresql_migrated_with_identical_configs()
+    {
+        string fixture = Path.Combine(AppContext.BaseDirectory, "Fixtures", "schema2");
+        File.WriteAllBytes(_dir.File("old.mkbbak"), BackupFile.Write(File.ReadAllBytes(Path.Combine(fixture, Store.FileName)), 2, _time.GetUtcNow(), null));
+        string location = pg.NewDatabase();
+        var svc = Service(new Paths(_dir.File("host"), location));
+
+        Assert.Equal(4, svc.Restore(_dir.File("old.mkbbak"), null, force: false).Clients);
+
+        Assert.Equal(Store.SchemaVersion, Convert.ToInt64(pg.Scalar(location, "SELECT version FROM schema_version"), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(["alice", "bob", "dave", "erin"], svc.List().Select(c => c.Name));
+        foreach (var f in Directory.GetFiles(Path.Combine(fixture, "clients")))
+        {
+            string name = Path.GetFileNameWithoutExtension(f);
+            Assert.Equal(File.ReadAllText(f), svc.ConfigText(name));
+            Assert.Equal(File.ReadAllText(f), svc.ConfigText(name, "main"));
+            Assert.Equal(File.ReadAllText(f), File.ReadAllText(svc.Paths.ClientConfig(name)));
+        }
+        Assert.Equal(["root"], new AdminService(svc.Paths).ListAdmins().Select(a => a.Name));
+        Assert.Equal("203.0.113.7", svc.Add([new AddRequest("frank")]).Clients[0].Address4!.ToString());   // the released address, still reused last
+        Assert.Equal(["main"], svc.ListGateways().Select(g => g.Gateway.Name));
+    }
 }
