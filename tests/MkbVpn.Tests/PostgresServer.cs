@@ -134,8 +134,7 @@ public sealed class PostgresServer : IDisposable
             _port = FreePort();
             try
             {
-                AsServerUser("pg_ctl", "-D", Path.Combine(_dir, "data"), "-l", Path.Combine(_dir, "log"), "-w", "-t", "60", "start", "-o",
-                    $"-p {_port} -k {_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200");
+                StartCluster();
                 last = null;
                 break;
             }
@@ -150,6 +149,40 @@ public sealed class PostgresServer : IDisposable
         string pass = Path.Combine(_dir, "pgpass");
         File.WriteAllText(pass, $"127.0.0.1:{_port}:*:{Superuser}:{Password}\n");
         File.SetUnixFileMode(pass, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    /// <summary>pg_ctl start of the cluster on <see cref="_port"/>, its Unix socket in the cluster's directory.</summary>
+    private void StartCluster() =>
+        AsServerUser("pg_ctl", "-D", Path.Combine(_dir!, "data"), "-l", Path.Combine(_dir!, "log"), "-w", "-t", "60", "start", "-o",
+            $"-p {_port} -k {_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200");
+
+    /// <summary>
+    /// Stops the server the way a database host going down does (pg_ctl's fast shutdown: every
+    /// session is ended, new connections are refused, the Unix socket goes) until the returned handle
+    /// is disposed, which starts the same cluster again on the same port: its databases, passfile and
+    /// locations stay valid. Dispose it in a finally (a using), so a failing test leaves the server
+    /// running for the next one.
+    /// </summary>
+    public IDisposable Stopped()
+    {
+        EnsureStarted();
+        lock (_gate)
+            AsServerUser("pg_ctl", "-D", Path.Combine(_dir!, "data"), "-m", "fast", "-w", "-t", "60", "stop");
+        return new Restart(this);
+    }
+
+    private sealed class Restart(PostgresServer server) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) != 0)
+                return;
+            lock (server._gate)
+                server.StartCluster();
+            NpgsqlConnection.ClearAllPools();   // pooled connections of this process died with the server
+        }
     }
 
     private const string Prefix = "mkbvpn-pg-";

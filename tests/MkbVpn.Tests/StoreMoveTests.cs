@@ -165,8 +165,6 @@ public sealed class StoreMoveTests(PostgresServer pg) : IDisposable
         Assert.Equal(before.Rules, after.Rules);
         Assert.Equal(before.Configs, after.Configs);
         Assert.Equal(before.Audit, string.Join("\n", after.Audit.Split('\n').Skip(1)));   // plus the restore's own entry
-        // Restoring into PostgreSQL itself is not there yet: one line saying what to do instead.
-        var e = Assert.Throws<UserInputException>(() => Service(onPg).Restore(file, null, force: true));
-        Assert.Contains("migrate-store", e.Message);
+        // Restoring into PostgreSQL itself: BackupOnPostgresTests.
     }
 }

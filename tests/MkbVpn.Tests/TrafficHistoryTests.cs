@@ -13,8 +13,9 @@ namespace MkbVpn.Tests;
 /// <summary>
 /// Traffic history on a fake clock: the sampler against an in-memory interface whose counters the
 /// test sets, then the store's minute and hour rows read back through the service's queries.
+/// On SQLite here; every test again on PostgreSQL: <see cref="TrafficHistoryTestsOnPostgres"/>.
 /// </summary>
-public sealed class TrafficHistoryTests : IDisposable
+public class TrafficHistoryTests : IDisposable
 {
     private static readonly DateTimeOffset Start = new(2026, 6, 1, 12, 0, 30, TimeSpan.Zero);
     private readonly TempDir _dir = new();
@@ -24,14 +25,27 @@ public sealed class TrafficHistoryTests : IDisposable
     private readonly ITestOutputHelper _out;
 
     public TrafficHistoryTests(ITestOutputHelper output)
+        : this(output, null)
+    {
+    }
+
+    /// <param name="store">A PostgreSQL store location; null: SQLite in the data directory.</param>
+    protected TrafficHistoryTests(ITestOutputHelper output, string? store)
     {
         _out = output;
         _host = new InMemoryHost(_time);
-        _svc = new ClientService(new Paths(_dir.File("data")), _host.Host) { Actor = new Actor("alice-admin", Actor.Cli) };
+        _svc = new ClientService(new Paths(_dir.File("data"), store), _host.Host) { Actor = new Actor("alice-admin", Actor.Cli) };
         _svc.Init(ClientServiceTests.Options());
     }
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose()
+    {
+        _dir.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>The service's store, whichever database it is in.</summary>
+    private Store OpenStore() => Store.Open(_svc.Paths, create: false);
 
     private InMemoryDevice Device => _host.Device;
 
@@ -73,6 +87,28 @@ public sealed class TrafficHistoryTests : IDisposable
         var totals = History(null, "5m");
         Assert.Equal(h.RxBytes, totals.RxBytes);
         Assert.Equal(h.TxBytes, totals.TxBytes);
+    }
+
+    [Fact]
+    public void Counters_and_sums_past_four_gibibytes_are_kept_exactly()
+    {
+        // A busy client moves more than a 32-bit column holds in minutes: counters, rows, per-hour and total sums stay exact.
+        _svc.Add([new AddRequest("alice")]);
+        _svc.Up();
+        var alice = KeyOf("alice");
+        _svc.SampleTraffic();
+        const long Big = 5L << 30;   // 5 GiB a minute
+        for (int i = 1; i <= 3; i++)
+        {
+            Device.Count(alice, i * Big + 1, i * (Big / 5) + 3);
+            NextMinute();
+        }
+        var h = History("alice", "10m");
+        Assert.Equal(3 * Big + 1, h.RxBytes);
+        Assert.Equal(3 * (Big / 5) + 3, h.TxBytes);
+        Assert.Equal(Big + 1, h.Points.First(p => p.RxBytes > 0).RxBytes);
+        Assert.Equal(3 * Big + 1, History(null, "3h", "hour").RxBytes);
+        Assert.Equal(3 * Big + 1, History("alice", "3h", "hour").RxBytes);
     }
 
     [Fact]
@@ -183,7 +219,7 @@ public sealed class TrafficHistoryTests : IDisposable
             rolled += NextMinute().MinuteRowsRolledUp;
         }
         Assert.True(rolled >= 2 * 60, $"rolled up {rolled} minute rows");
-        using (var store = Store.Open(_svc.Paths.Database, create: false))
+        using (var store = OpenStore())
             Assert.True(store.TrafficRowCount() <= 2 * (2 * 60 + 4), $"{store.TrafficRowCount()} rows");
 
         // Nothing lost in the roll-up: per hour, per minute (where kept) and in total the same bytes.
@@ -199,7 +235,7 @@ public sealed class TrafficHistoryTests : IDisposable
         _svc.SampleTraffic();
         Assert.Equal(0, History("alice", "4d", "day").RxBytes);
         Assert.Equal(0, History(null, "4d", "day").RxBytes);
-        using (var store = Store.Open(_svc.Paths.Database, create: false))
+        using (var store = OpenStore())
             Assert.Equal(0, store.TrafficRowCount());
     }
 
@@ -216,7 +252,7 @@ public sealed class TrafficHistoryTests : IDisposable
 
         _svc.Remove(["bob"]);
 
-        using (var store = Store.Open(_svc.Paths.Database, create: false))
+        using (var store = OpenStore())
             Assert.Empty(store.ReadTraffic(bob.Id, 0, long.MaxValue / 2, 1));
         Assert.Equal(3, Assert.Throws<UserInputException>(() => History("bob", "5m")).ExitCode);
         Assert.Equal(1_100, History(null, "5m").RxBytes);
@@ -269,9 +305,8 @@ public sealed class TrafficHistoryTests : IDisposable
     public void Ten_thousand_clients_are_sampled_in_one_round()
     {
         const int n = 10_000;
-        var paths = _svc.Paths;
         var peers = new List<PeerState>(n);
-        using (var store = Store.Open(paths.Database, create: false))
+        using (var store = OpenStore())
         {
             using var tx = store.BeginWrite();
             for (int i = 0; i < n; i++)
@@ -288,7 +323,7 @@ public sealed class TrafficHistoryTests : IDisposable
             }
             tx.Commit();
         }
-        using (var store = Store.Open(paths.Database, create: false))
+        using (var store = OpenStore())
         {
             _svc.SampleTraffic(store, peers);
             _time.Advance(TimeSpan.FromMinutes(1));
@@ -307,7 +342,7 @@ public sealed class TrafficHistoryTests : IDisposable
 
         // Two days later every client's minute moves into its hour, chunk after chunk of clients.
         _time.Advance(TimeSpan.FromHours(50));
-        using (var store = Store.Open(paths.Database, create: false))
+        using (var store = OpenStore())
         {
             var r = _svc.SampleTraffic(store, peers.Select((p, i) => p with { RxBytes = 1_000 + i, TxBytes = 10 }).ToList());
             Assert.Equal(n, r.MinuteRowsRolledUp);
@@ -318,3 +353,7 @@ public sealed class TrafficHistoryTests : IDisposable
         Assert.Equal(10_001L * (49 * 60 + 90 * 24 + 1), TrafficRetention.Default.MaxRows(n));   // 51.0 million
     }
 }
+
+/// <summary>Every test of <see cref="TrafficHistoryTests"/> again, with the store in PostgreSQL (a real server: <see cref="PostgresServer"/>).</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class TrafficHistoryTestsOnPostgres(PostgresServer pg, ITestOutputHelper output) : TrafficHistoryTests(output, pg.NewDatabase());

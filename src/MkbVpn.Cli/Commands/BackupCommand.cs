@@ -56,7 +56,8 @@ internal static class RestoreCommand
             string? pass = p.GetValue(passphrase) is { } f ? BackupFile.ReadPassphrase(f) : null;
             var r = service.Restore(p.GetValue(file)!, pass, p.GetValue(force));
             Console.WriteLine($"Restored {r.Clients} clients and the server's settings from a backup of {r.Created.UtcDateTime:yyyy-MM-dd HH:mm} UTC into {service.Paths.DataDir}");
-            Console.WriteLine(r.Live ? "Next: 'mkb-vpn up' applies the restored clients to the running interface" : "Next: mkb-vpn up");
+            Console.WriteLine(r.Registry ? "The gateways following the registry apply it now ('mkb-vpn gateway list' shows them)"
+                : r.Live ? "Next: 'mkb-vpn up' applies the restored clients to the running interface" : "Next: mkb-vpn up");
             return 0;
         });
         return cmd;

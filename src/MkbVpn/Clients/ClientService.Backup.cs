@@ -6,7 +6,9 @@ namespace MkbVpn.Clients;
 
 public sealed record BackupResult(string Path, long Bytes, bool Encrypted, IReadOnlyList<string> Removed);
 
-public sealed record RestoreResult(ServerSettings Server, int Clients, DateTimeOffset Created, bool Live);
+/// <param name="Live">The restored server's interface runs on this host ('up' applies the restore to it).</param>
+/// <param name="Registry">The store is a PostgreSQL registry: every gateway following it applies the restore by itself.</param>
+public sealed record RestoreResult(ServerSettings Server, int Clients, DateTimeOffset Created, bool Live, bool Registry = false);
 
 public sealed partial class ClientService
 {
@@ -79,8 +81,9 @@ public sealed partial class ClientService
 
     /// <summary>
     /// Restores a backup: the file is checked in full first (checksum, version, passphrase, SQLite
-    /// integrity), then the store is replaced in one step. An initialised server is only replaced
-    /// with <paramref name="force"/>. Client config files are rewritten from the restored store.
+    /// integrity), then the store is replaced in one step (SQLite or PostgreSQL: all or nothing).
+    /// An initialised server is only replaced with <paramref name="force"/>. Client config files of
+    /// this data directory are rewritten from the restored store.
     /// </summary>
     public RestoreResult Restore(string path, string? passphrase, bool force)
     {
@@ -120,12 +123,12 @@ public sealed partial class ClientService
                 tx.Commit();
             }
             WriteAllConfigs(store, server);
-            return new RestoreResult(server, clients.Count, contents.Created, Devices.Find(server.Interface) is not null);
+            return new RestoreResult(server, clients.Count, contents.Created, Devices.Find(server.Interface) is not null, store.IsPostgres);
         }
         finally
         {
             System.Security.Cryptography.CryptographicOperations.ZeroMemory(contents.Database);
-            foreach (var f in new[] { snapshot, snapshot + "-journal" })
+            foreach (var f in new[] { snapshot, snapshot + "-journal", snapshot + "-wal", snapshot + "-shm" })
                 if (File.Exists(f))
                     File.Delete(f);
         }

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
 
 namespace MkbVpn.Storage;
@@ -59,14 +60,27 @@ public sealed partial class Store
     }
 
     /// <summary>
-    /// Replaces this store's whole content with a checked snapshot, in one step of the online
-    /// backup API (all pages or none), then migrates it to this program's schema. Runtime state
-    /// of the old host (forwarding as it was, up or down) is dropped.
+    /// Tables that record how hosts and peers are right now (the single host's state and the traffic
+    /// sampler's bookkeeping, each gateway host's state, what each gateway last saw of each client),
+    /// not what the registry says should be. A restore never takes them from the backup: they were
+    /// true of another moment, maybe of other hosts (a backup of one registry restored into another).
+    /// </summary>
+    private static readonly string[] Observations = ["runtime", "gateway_runtime", "gateway_peers"];
+
+    /// <summary>
+    /// Replaces this store's whole content with a checked snapshot, then migrates it to this
+    /// program's schema; all of it or none of it. What the backup observed of hosts
+    /// (<see cref="Observations"/>) is dropped. SQLite: one step of the online backup API (all pages
+    /// or none); nothing follows a SQLite store, so its own observations go too (the host state of
+    /// 'up': forwarding as it was, up or down). PostgreSQL: <see cref="ReplaceOnPostgres"/>.
     /// </summary>
     public void ReplaceWith(string snapshotPath)
     {
         if (_d is PostgresDialect)
-            throw new UserInputException($"restore into the PostgreSQL store {Path} is not supported yet: restore into a SQLite data directory, then 'mkb-vpn migrate-store' into an empty database", ExitCodes.UserError);
+        {
+            ReplaceOnPostgres(snapshotPath);
+            return;
+        }
         using var src = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = snapshotPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         try
         {
@@ -74,11 +88,65 @@ public sealed partial class Store
             src.BackupDatabase((SqliteConnection)_db);
             Exec(_db, "PRAGMA journal_mode = WAL;");
             Migrate(create: true);
-            Exec(_db, "DELETE FROM runtime;");
+            Exec(_db, string.Concat(Observations.Select(t => $"DELETE FROM {t};")));
         }
         catch (SqliteException e)
         {
             throw Translate(e, Path);
+        }
+    }
+
+    /// <summary>
+    /// A restore into a PostgreSQL registry, in one transaction under the writers' lock (every host's
+    /// verbs wait; readers see the old registry until the commit): every table emptied (the audit
+    /// log's append-only trigger set aside for that, inside the transaction), the snapshot's rows
+    /// copied in with their ids. The running gateways' observations stay true across the restore, so
+    /// they are kept: each gateway's host state (forwarding as it was, up, engine) and what it saw of
+    /// each client (the endpoint a restarted gateway contacts it at), and its last report, moved to
+    /// the restored gateway of the same name and the restored client with the same public key;
+    /// those of gateways or clients the backup does not have go with them. The triggers notify every
+    /// gateway at the commit ('all' for the server's row): each reconciles to the restored registry.
+    /// </summary>
+    private void ReplaceOnPostgres(string snapshotPath)
+    {
+        // The snapshot is a private copy of the backup's database: brought to this program's schema in place.
+        using var source = Open(snapshotPath, create: false);
+        using var read = source._d.BeginRead(source._db);
+        using var tx = BeginWrite();
+        try
+        {
+            var gateways = ListGateways();
+            var clientKeys = ClientKeys().ToDictionary(c => c.Id, c => c.PublicKey);
+            var runtime = ListGatewayRuntime();
+            var peers = ListGatewayPeers();
+
+            Exec(_db, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;" +
+                string.Concat(Tables.Reverse().Select(t => $"DELETE FROM {t};")) +
+                "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only;", _tx);
+            source.CopyRows(read, this, Tables.Except(Observations), new Dictionary<string, long>(StringComparer.Ordinal));
+
+            var restored = ListGateways().ToDictionary(g => g.Name, g => g.Id, StringComparer.OrdinalIgnoreCase);
+            var restoredClients = ClientKeys().ToDictionary(c => c.PublicKey, c => c.Id, StringComparer.Ordinal);
+            var gatewayMap = gateways.Where(g => restored.ContainsKey(g.Name)).ToDictionary(g => g.Id, g => restored[g.Name]);
+            foreach (var g in gateways.Where(g => gatewayMap.ContainsKey(g.Id)))
+                Execute("UPDATE gateways SET last_seen = @at, engine = @e, peer_count = @n WHERE id = @g",
+                    ("@at", g.LastSeen is { } seen ? Time(seen) : null), ("@e", g.Engine), ("@n", g.PeerCount), ("@g", gatewayMap[g.Id]));
+            foreach (var (gatewayId, key, value) in runtime)
+                if (gatewayMap.TryGetValue(gatewayId, out long id))
+                    SetGatewayRuntime(id, key, value);
+            foreach (var seen in peers.GroupBy(p => p.GatewayId))
+            {
+                if (!gatewayMap.TryGetValue(seen.Key, out long id))
+                    continue;
+                ReportPeers(id, [.. seen
+                    .Where(p => clientKeys.TryGetValue(p.ClientId, out var key) && restoredClients.ContainsKey(key))
+                    .Select(p => p with { GatewayId = id, ClientId = restoredClients[clientKeys[p.ClientId]] })]);
+            }
+            tx.Commit();
+        }
+        catch (DbException e)
+        {
+            throw Translate(e);
         }
     }
 }

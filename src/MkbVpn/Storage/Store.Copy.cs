@@ -41,40 +41,7 @@ public sealed partial class Store
         using var tx = target.BeginWrite();
         try
         {
-            foreach (string table in Tables)
-            {
-                using var select = _db.CreateCommand();
-                select.Transaction = read;
-                select.CommandText = $"SELECT * FROM {table}";
-                using var r = select.ExecuteReader();
-                var columns = Enumerable.Range(0, r.FieldCount).Select(r.GetName).ToList();
-                using var insert = target.Command($"INSERT INTO {table} ({string.Join(", ", columns)}) VALUES ({string.Join(", ", columns.Select((_, i) => $"@p{i}"))})");
-                var ps = columns.Select((_, i) =>
-                {
-                    var p = insert.CreateParameter();
-                    p.ParameterName = $"@p{i}";
-                    insert.Parameters.Add(p);
-                    return p;
-                }).ToList();
-                long n = 0;
-                while (r.Read())
-                {
-                    for (int i = 0; i < columns.Count; i++)
-                    {
-                        // The two databases agree on integers and text, the only types of the schema; a NULL goes untyped.
-                        object v = r.GetValue(i);
-                        ps[i].Value = v;
-                        if (v is DBNull)
-                            ps[i].ResetDbType();
-                        else
-                            ps[i].DbType = v is string ? DbType.String : DbType.Int64;
-                    }
-                    insert.ExecuteNonQuery();
-                    n++;
-                }
-                rows[table] = n;
-                target._d.AfterCopy(target._db, target._tx!, table);
-            }
+            CopyRows(read, target, Tables, rows);
             tx.Commit();
         }
         catch (DbException e)
@@ -82,6 +49,49 @@ public sealed partial class Store
             throw target.Translate(e);
         }
         return new CopyResult(rows);
+    }
+
+    /// <summary>
+    /// Inserts every row of <paramref name="tables"/> (in that order: parents first), ids included,
+    /// read in this store's transaction <paramref name="read"/>, into <paramref name="target"/> in its
+    /// open write transaction; then moves the target's identity counters past the copied ids.
+    /// </summary>
+    private void CopyRows(DbTransaction read, Store target, IEnumerable<string> tables, Dictionary<string, long> rows)
+    {
+        foreach (string table in tables)
+        {
+            using var select = _db.CreateCommand();
+            select.Transaction = read;
+            select.CommandText = $"SELECT * FROM {table}";
+            using var r = select.ExecuteReader();
+            var columns = Enumerable.Range(0, r.FieldCount).Select(r.GetName).ToList();
+            using var insert = target.Command($"INSERT INTO {table} ({string.Join(", ", columns)}) VALUES ({string.Join(", ", columns.Select((_, i) => $"@p{i}"))})");
+            var ps = columns.Select((_, i) =>
+            {
+                var p = insert.CreateParameter();
+                p.ParameterName = $"@p{i}";
+                insert.Parameters.Add(p);
+                return p;
+            }).ToList();
+            long n = 0;
+            while (r.Read())
+            {
+                for (int i = 0; i < columns.Count; i++)
+                {
+                    // The two databases agree on integers and text, the only types of the schema; a NULL goes untyped.
+                    object v = r.GetValue(i);
+                    ps[i].Value = v;
+                    if (v is DBNull)
+                        ps[i].ResetDbType();
+                    else
+                        ps[i].DbType = v is string ? DbType.String : DbType.Int64;
+                }
+                insert.ExecuteNonQuery();
+                n++;
+            }
+            rows[table] = n;
+            target._d.AfterCopy(target._db, target._tx!, table);
+        }
     }
 
     /// <summary>

@@ -134,6 +134,13 @@ public sealed partial class Store
         return Scalar(cmd) as string;
     }
 
+    /// <summary>Every gateway's host state (gateway id, key, value).</summary>
+    internal List<(long GatewayId, string Key, string Value)> ListGatewayRuntime()
+    {
+        using var cmd = Command("SELECT gateway_id, key, value FROM gateway_runtime ORDER BY gateway_id, key");
+        return Rows(cmd, r => (Int64(r, 0), r.GetString(1), r.GetString(2)), "gateway_runtime");
+    }
+
     public void SetGatewayRuntime(long gatewayId, string key, string? value)
     {
         if (value is null)
