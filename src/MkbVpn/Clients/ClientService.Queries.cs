@@ -88,3 +88,84 @@ public sealed partial class ClientService
         return (true, device.Read().Peers.ToDictionary(p => p.PublicKey));
     }
 }
+
+/// <summary>What one gateway last reported of one client it serves; <see cref="Stale"/> when the gateway has not reported lately.</summary>
+public sealed record GatewayPeerStatus(Gateways.Gateway Gateway, Gateways.GatewayPeerReport? Report, bool Online, bool Stale);
+
+/// <summary>A client with the reports of every gateway that serves it.</summary>
+public sealed record GatewayClientStatus(Client Client, IReadOnlyList<GatewayPeerStatus> Gateways)
+{
+    public bool Online => Gateways.Any(g => g.Online);
+
+    /// <summary>The report with the most recent handshake (online ones first), or null when no gateway reported one.</summary>
+    public GatewayPeerStatus? Best => Gateways.Where(g => g.Report?.LastHandshake is not null)
+        .OrderByDescending(g => g.Online).ThenByDescending(g => g.Report!.LastHandshake).FirstOrDefault();
+}
+
+/// <summary>'status' on a registry of gateways: each gateway's state and, per client, what each of its gateways reported.</summary>
+public sealed record GatewayStatusReport(ServerSettings Registry, IReadOnlyList<GatewayView> Gateways, IReadOnlyList<GatewayClientStatus> Clients);
+
+public sealed partial class ClientService
+{
+    /// <summary>
+    /// The status as the gateways report it to the registry (docs/gateways.md): every gateway (or
+    /// only <paramref name="gateway"/>) with its state, and each client with one entry per gateway
+    /// that serves it. Null when no gateway was named and none has ever reported (a single-host
+    /// server: its status is the local interface's).
+    /// </summary>
+    public GatewayStatusReport? GatewayStatus(string? gateway, string? client = null)
+    {
+        using var store = OpenStore();
+        var registry = store.RequireServer();
+        var all = store.ListGateways();
+        var shown = all;
+        if (gateway is not null)
+        {
+            var g = all.FirstOrDefault(x => string.Equals(x.Name, gateway, StringComparison.OrdinalIgnoreCase))
+                ?? throw new FieldException("gateway", $"gateway: no gateway named '{UserInputException.Shown(gateway)}' (see 'mkb-vpn gateway list')", ExitCodes.NotFound);
+            shown = [g];
+        }
+        else if (all.All(g => g.LastSeen is null))
+            return null;
+        var clients = client is null ? store.ListClients() : [store.RequireClient(client)];
+        var members = store.LoadGatewayMemberships();
+        var reports = (gateway is null ? store.ListGatewayPeers() : store.ListGatewayPeers(shown[0].Id))
+            .ToDictionary(r => (r.GatewayId, r.ClientId));
+        var now = Now;
+        var views = shown.Select(g => new GatewayView(g, clients.Count(c => ServedBy(c, g.Id, members))) { Online = IsOnline(g, now) }).ToList();
+        var list = new List<GatewayClientStatus>(clients.Count);
+        foreach (var c in clients)
+        {
+            var entries = new List<GatewayPeerStatus>();
+            foreach (var v in views)
+            {
+                if (!ServedBy(c, v.Gateway.Id, members))
+                    continue;
+                reports.TryGetValue((v.Gateway.Id, c.Id), out var r);
+                bool online = v.Online && c.Enabled && !c.IsExpired(now) && r?.LastHandshake is { } hs && now - hs < OnlineWindow;
+                entries.Add(new GatewayPeerStatus(v.Gateway, r, online, !v.Online));
+            }
+            if (gateway is null || entries.Count > 0)
+                list.Add(new GatewayClientStatus(c, entries));
+        }
+        if (client is not null && gateway is not null && list.Count == 0)
+            throw new FieldException("gateway", $"gateway: '{shown[0].Name}' does not serve '{clients[0].Name}'", ExitCodes.NotFound);
+        return new GatewayStatusReport(registry, views, list);
+    }
+
+    /// <summary>The gateways that serve one client, with what each reported of it (the client's page and JSON).</summary>
+    public IReadOnlyList<GatewayPeerStatus> GatewaysServing(string client) =>
+        GatewayStatus(null, client) is { } report ? report.Clients.Single().Gateways : GatewayStatusAll(client);
+
+    private IReadOnlyList<GatewayPeerStatus> GatewayStatusAll(string client)
+    {
+        // No gateway ever reported: the gateways that serve it, nothing reported.
+        using var store = OpenStore();
+        store.RequireServer();
+        var c = store.RequireClient(client);
+        var members = store.LoadGatewayMemberships();
+        return [.. store.ListGateways().Where(g => ServedBy(c, g.Id, members)).Select(g => new GatewayPeerStatus(g, null, false, true))];
+    }
+
+    private static bool IsOnline(Gateways.Gateway g, DateTimeOffset now) => g.LastSeen is { } seen && now - seen < GatewayStaleAfter;
+}
