@@ -189,6 +189,7 @@ public sealed class WebServer
         ClientsApi.Map(api);
         AccessApi.Map(api);
         TrafficApi.Map(api);
+        GatewaysApi.Map(api);
         TrafficChart.Map(pages);
         LoginPage.Map(app, pages);
         ClientsPage.Map(pages);

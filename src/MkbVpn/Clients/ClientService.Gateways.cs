@@ -126,6 +126,34 @@ public sealed partial class ClientService
         })];
     }
 
+    /// <summary>One gateway as 'gateway list' shows it.</summary>
+    public GatewayView GetGateway(string name) =>
+        ListGateways().FirstOrDefault(v => string.Equals(v.Gateway.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new FieldException("gateway", $"gateway: no gateway named '{UserInputException.Shown(name)}' (see 'mkb-vpn gateway list')", ExitCodes.NotFound);
+
+    /// <summary>True when the registry has gateways worth showing: more than one, or one that reports (the page and the client JSON show them then).</summary>
+    public bool HasGateways()
+    {
+        using var store = OpenStore();
+        store.RequireServer();
+        var all = store.ListGateways();
+        return all.Count > 1 || all.Any(g => g.LastSeen is not null);
+    }
+
+    /// <summary>The config for a QR code for one gateway (null: the registry's server).</summary>
+    public string QrConfigText(string name, string? gateway)
+    {
+        if (gateway is null)
+            return QrConfigText(name);
+        var (_, c) = Get(name);
+        if (c.PrivateKey is null)
+            throw new UserInputException($"no QR code for '{c.Name}': it was {ClientConfig.PublicKeyOnlyNote}");
+        string text = ConfigText(name, gateway);
+        if (!QrCodes.Fits(text))
+            throw new UserInputException($"no QR code for '{c.Name}': its config is {QrCodes.ByteCount(text)} bytes, more than a QR code holds ({QrCodes.MaxBytes}); use the config file");
+        return text;
+    }
+
     private static bool ServedBy(Client c, long gatewayId, Dictionary<long, List<long>> members) =>
         !members.TryGetValue(c.Id, out var ids) || ids.Contains(gatewayId);
 

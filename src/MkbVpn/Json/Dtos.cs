@@ -90,10 +90,11 @@ public sealed record StatusDto(string Interface, bool InterfaceUp, int ClientsTo
     public IReadOnlyList<GatewayDto>? Gateways { get; init; }
 }
 
-/// <summary>What one gateway reported of one client: state is online, offline or stale (the gateway has not reported for 30 s: its figures are old).</summary>
+/// <summary>What one gateway reported of one client: state is online, offline, stale (the gateway has not reported for 30 s: its figures are old) or never_seen (the gateway never ran).</summary>
 public sealed record GatewayPeerDto(string Gateway, string State, bool Online, string? Endpoint, DateTimeOffset? LatestHandshake, long RxBytes, long TxBytes, DateTimeOffset? ReportedAt)
 {
-    public static GatewayPeerDto Of(GatewayPeerStatus s) => new(s.Gateway.Name, s.Stale ? "stale" : s.Online ? "online" : "offline", s.Online,
+    public static GatewayPeerDto Of(GatewayPeerStatus s) => new(s.Gateway.Name,
+        s.Gateway.LastSeen is null ? "never_seen" : s.Stale ? "stale" : s.Online ? "online" : "offline", s.Online,
         s.Report?.Endpoint, s.Report?.LastHandshake, s.Report?.RxBytes ?? 0, s.Report?.TxBytes ?? 0, s.Report?.ReportedAt);
 }
 
