@@ -170,6 +170,22 @@ public sealed class GatewayScenarioTests(PostgresServer pg) : IDisposable
         Assert.NotNull(Shell.WaitFor(() => Convert.ToInt64(pg.Scalar(location,
             "SELECT count(*) FROM gateway_peers WHERE endpoint IS NOT NULL AND last_handshake IS NOT NULL"), CultureInfo.InvariantCulture) == 4, TimeSpan.FromSeconds(20)));
 
+        // 'status' on any host shows what every gateway reported: carol once per gateway, each with her endpoint there.
+        var status = System.Text.Json.JsonDocument.Parse(VpnOk(store, "status", "--json")).RootElement;
+        Assert.Equal(["berlin", "main"], status.GetProperty("gateways").EnumerateArray().Select(g => g.GetProperty("name").GetString()));
+        var carol = status.GetProperty("clients").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "carol");
+        Assert.True(carol.GetProperty("online").GetBoolean(), status.ToString());
+        var carolGateways = carol.GetProperty("gateways").EnumerateArray().ToDictionary(g => g.GetProperty("gateway").GetString()!, g => g.GetProperty("endpoint").GetString());
+        Assert.Equal(2, carolGateways.Count);
+        Assert.StartsWith("198.18.4.2:", carolGateways["berlin"], StringComparison.Ordinal);
+        Assert.StartsWith("198.18.3.2:", carolGateways["main"], StringComparison.Ordinal);
+        string berlinText = VpnOk(store, "status", "--gateway", "berlin");
+        Assert.Contains("berlin: online", berlinText, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^bob\s+berlin\s+203\.0\.113\.\d+.*?\s+online\s+198\.18\.2\.2:", berlinText);
+        Assert.DoesNotContain("alice", berlinText, StringComparison.Ordinal);
+        var unknown = Vpn(store, "status", "--gateway", "paris");
+        Assert.True(unknown.ExitCode == 3 && unknown.StdErr.Contains("--gateway: no gateway named 'paris'", StringComparison.Ordinal), unknown.ToString());
+
         // 'block' against the registry takes carol off gateway berlin within 1 s of its commit.
         VpnOk(store, "block", "carol");
         var took = Shell.WaitFor(() => !Peers(gB, ifB).Contains(keys["carol"]), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(10));
