@@ -138,6 +138,10 @@ public sealed class GatewayScenarioTests(PostgresServer pg) : IDisposable
             (["gateway", "add", "Berlin", "--endpoint", "198.18.9.1"], 4, "already exists"),
             (["gateway", "add", "x", "--endpoint", "198.18.9.1", "--internal-network", "300.0.0.0/8"], 2, "--internal-network:"),
             (["up", "--gateway", "berlin"], 2, "--gateway: a gateway follows the registry while it runs"),
+            (["gateway", "add", "x", "--endpoint", "198.18.9.1", "--subnet", "203.0.113.0/25"], 2, "--subnet: 203.0.113.0/25 holds 203.0.113.1"),
+            (["gateway", "add", "x", "--endpoint", "198.18.9.1", "--subnet", "203.0.113.128/25"], 4, "--subnet: 1 client(s) served by every gateway have addresses outside 203.0.113.128/25 (carol)"),
+            (["gateway", "add", "x", "--endpoint", "198.18.9.1", "--subnet6", "203.0.113.128/25"], 2, "--subnet6: 203.0.113.128/25 is not an IPv6 network"),
+            (["status", "--gateway", "berlin", "--history"], 2, "--gateway does not go with --history"),
         })
         {
             var r = Vpn(store, args);
