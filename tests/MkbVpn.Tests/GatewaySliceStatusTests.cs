@@ -107,6 +107,23 @@ public sealed class GatewaySliceStatusTests(PostgresServer pg)
     }
 
     [Fact]
+    public void The_address_pool_skips_other_slices_even_huge_ones()
+    {
+        var none = new HashSet<UInt128>();
+        var v6 = new Addressing.AddressPool(IPNetwork.Parse("fd00:1::/64"));
+        // Half of a /64 skipped: the next address is the other half's first, found at once.
+        Assert.Equal(IPAddress.Parse("fd00:1::8000:0:0:0"), v6.Next(none, [], none, [IPNetwork.Parse("fd00:1::/65")]));
+        var v4 = new Addressing.AddressPool(IPNetwork.Parse("203.0.113.0/24"));
+        Assert.Equal(IPAddress.Parse("203.0.113.64"), v4.Next(none, [], none, [IPNetwork.Parse("203.0.113.0/26")]));
+        Assert.Equal(IPAddress.Parse("203.0.113.2"), v4.Next(none, [], none, [IPNetwork.Parse("203.0.113.128/25")]));
+        // Everything outside the skipped slice taken, a released address inside it: full, not reused.
+        var inUse = Enumerable.Range(2, 126).Select(i => Addressing.AddressPool.ToNumber(IPAddress.Parse($"203.0.113.{i}"))).ToHashSet();
+        var released = Addressing.AddressPool.ToNumber(IPAddress.Parse("203.0.113.200"));
+        Assert.Null(v4.Next(inUse, [released], new HashSet<UInt128> { released }, [IPNetwork.Parse("203.0.113.128/25")]));
+        Assert.Equal(IPAddress.Parse("203.0.113.128"), v4.Next(inUse, [released], new HashSet<UInt128> { released }, []));   // without the skip: the slice is free
+    }
+
+    [Fact]
     public void Without_slices_addresses_are_allocated_as_before()
     {
         using var db = new TestStore(Backend.Sqlite, pg);
