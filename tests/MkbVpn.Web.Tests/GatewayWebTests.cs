@@ -101,6 +101,8 @@ public sealed class GatewayWebTests(PostgresServer pg)
             Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/api/v1/gateways")).StatusCode);
 
         reg.Report();
+        var status = await WebHost.Json(await http.GetAsync("/api/v1/status"));
+        Assert.Equal(2, status.GetProperty("clients_online").GetInt32());   // from the reports: alice and bob on main
         var list = await WebHost.Json(await http.GetAsync("/api/v1/gateways"));
         Assert.Equal(["berlin", "main"], list.EnumerateArray().Select(g => g.GetProperty("name").GetString()));
         var berlin = list[0];
@@ -180,6 +182,8 @@ public sealed class GatewayWebTests(PostgresServer pg)
         await Assertions.Expect(berlinRow).ToContainTextAsync("203.0.113.128/25");
         await Assertions.Expect(berlinRow).ToContainTextAsync("vpn-berlin.example.com:51822");
         await Assertions.Expect(berlinRow).ToContainTextAsync(new Regex("[5-9]m ago"));
+        // The counts are the gateways': alice and bob online on main (berlin is stale, so carol is not).
+        await Assertions.Expect(page.Locator("#counts")).ToHaveTextAsync("3 clients: 3 enabled, 2 online");
         var mainRow = page.Locator("#gateways tr[data-gateway=main]");
         await Assertions.Expect(mainRow.Locator(".gateway-state")).ToHaveTextAsync("online");
         await Assertions.Expect(mainRow).ToContainTextAsync("built-in");

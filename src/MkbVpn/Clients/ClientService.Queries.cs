@@ -76,6 +76,15 @@ public sealed partial class ClientService
         var (total, enabled) = store.CountClients();
         var now = Now;
         int online = live.Values.Count(p => p.LastHandshake is { } hs && now - hs < OnlineWindow);
+        // On a registry of gateways, online is what the gateways report (a client online on any fresh gateway).
+        var gateways = store.ListGateways();
+        if (gateways.Any(g => g.LastSeen is not null))
+        {
+            var fresh = gateways.Where(g => IsOnline(g, now)).Select(g => g.Id).ToHashSet();
+            var enabledIds = store.ListClients().Where(c => c.Enabled && !c.IsExpired(now)).Select(c => c.Id).ToHashSet();
+            online = store.ListGatewayPeers().Where(r => fresh.Contains(r.GatewayId) && enabledIds.Contains(r.ClientId) && r.LastHandshake is { } hs && now - hs < OnlineWindow)
+                .Select(r => r.ClientId).Distinct().Count();
+        }
         return new ClientCounts(up, total, enabled, online);
     }
 
