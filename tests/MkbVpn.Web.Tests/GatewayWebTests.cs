@@ -103,6 +103,12 @@ public sealed class GatewayWebTests(PostgresServer pg)
         reg.Report();
         var status = await WebHost.Json(await http.GetAsync("/api/v1/status"));
         Assert.Equal(2, status.GetProperty("clients_online").GetInt32());   // from the reports: alice and bob on main
+        // The client list too: online and endpoint from the fresh gateways' reports (carol's only gateway is stale).
+        var clientList = (await WebHost.Json(await http.GetAsync("/api/v1/clients"))).GetProperty("items").EnumerateArray()
+            .ToDictionary(c => c.GetProperty("name").GetString()!, c => (c.GetProperty("online").GetBoolean(), c.GetProperty("endpoint").GetString()));
+        Assert.Equal((true, "198.18.0.10:40000"), clientList["alice"]);
+        Assert.False(clientList["carol"].Item1);
+        Assert.Equal(["alice", "bob"], (await WebHost.Json(await http.GetAsync("/api/v1/clients?state=online"))).GetProperty("items").EnumerateArray().Select(c => c.GetProperty("name").GetString()));
         var list = await WebHost.Json(await http.GetAsync("/api/v1/gateways"));
         Assert.Equal(["berlin", "main"], list.EnumerateArray().Select(g => g.GetProperty("name").GetString()));
         var berlin = list[0];

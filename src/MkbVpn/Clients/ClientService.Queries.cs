@@ -36,7 +36,7 @@ public sealed partial class ClientService
             throw new UserInputException($"page_size: must be between 1 and {MaxPageSize}");
         using var store = OpenStore();
         var server = store.RequireServer();
-        var (up, live) = ReadLive(server);
+        var (up, live) = ReadLiveOrReports(store, server);
         var now = Now;
         ClientStatus StatusOf(Client c)
         {
@@ -63,7 +63,7 @@ public sealed partial class ClientService
         var server = store.RequireServer();
         var client = store.RequireClient(name);
         client = client with { Groups = store.GroupsOf(client.Id) };
-        var (_, live) = ReadLive(server);
+        var (_, live) = ReadLiveOrReports(store, server);
         live.TryGetValue(client.PublicKey, out var p);
         return new ClientStatus(client, p, client.Enabled && p?.LastHandshake is { } hs && Now - hs < OnlineWindow);
     }
@@ -72,20 +72,42 @@ public sealed partial class ClientService
     {
         using var store = OpenStore();
         var server = store.RequireServer();
-        var (up, live) = ReadLive(server);
+        var (up, _) = ReadLive(server);
+        var (_, live) = ReadLiveOrReports(store, server);   // on a registry of gateways: online as the gateways report it
         var (total, enabled) = store.CountClients();
         var now = Now;
         int online = live.Values.Count(p => p.LastHandshake is { } hs && now - hs < OnlineWindow);
-        // On a registry of gateways, online is what the gateways report (a client online on any fresh gateway).
-        var gateways = store.ListGateways();
-        if (gateways.Any(g => g.LastSeen is not null))
-        {
-            var fresh = gateways.Where(g => IsOnline(g, now)).Select(g => g.Id).ToHashSet();
-            var enabledIds = store.ListClients().Where(c => c.Enabled && !c.IsExpired(now)).Select(c => c.Id).ToHashSet();
-            online = store.ListGatewayPeers().Where(r => fresh.Contains(r.GatewayId) && enabledIds.Contains(r.ClientId) && r.LastHandshake is { } hs && now - hs < OnlineWindow)
-                .Select(r => r.ClientId).Distinct().Count();
-        }
         return new ClientCounts(up, total, enabled, online);
+    }
+
+    /// <summary>
+    /// The live peers: on a registry whose gateways report, what the fresh gateways (reported within
+    /// <see cref="GatewayStaleAfter"/>) last said, per client its most recent handshake and endpoint
+    /// with the bytes summed over its gateways ("up" when a gateway is online); else the local interface.
+    /// </summary>
+    private (bool Up, Dictionary<WireGuard.Protocol.WireGuardKey, PeerState> Peers) ReadLiveOrReports(Store store, ServerSettings server)
+    {
+        var gateways = store.ListGateways();
+        if (!gateways.Any(g => g.LastSeen is not null))
+            return ReadLive(server);
+        var now = Now;
+        var fresh = gateways.Where(g => IsOnline(g, now)).Select(g => g.Id).ToHashSet();
+        // Blocked and expired clients are on no gateway's interface: their old reports are not live.
+        var keys = store.ListClients().Where(c => c.Enabled && !c.IsExpired(now)).ToDictionary(c => c.Id, c => c.PublicKey);
+        var peers = new Dictionary<WireGuard.Protocol.WireGuardKey, PeerState>();
+        foreach (var group in store.ListGatewayPeers().Where(r => keys.ContainsKey(r.ClientId)).GroupBy(r => r.ClientId))
+        {
+            var best = group.Where(r => fresh.Contains(r.GatewayId) && r.LastHandshake is not null).MaxBy(r => r.LastHandshake);
+            peers[keys[group.Key]] = new PeerState
+            {
+                PublicKey = keys[group.Key],
+                Endpoint = best?.Endpoint,
+                LastHandshake = best?.LastHandshake,
+                RxBytes = group.Sum(r => r.RxBytes),
+                TxBytes = group.Sum(r => r.TxBytes),
+            };
+        }
+        return (fresh.Count > 0, peers);
     }
 
     private (bool Up, Dictionary<WireGuard.Protocol.WireGuardKey, PeerState> Peers) ReadLive(ServerSettings server)
