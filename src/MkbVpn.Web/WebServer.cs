@@ -27,6 +27,8 @@ public sealed record WebOptions
     public const string DefaultListen = "127.0.0.1:51821";
 
     public string? DataDir { get; init; }
+    /// <summary>The registry when it is not the data directory's SQLite file (--store; default $MKB_VPN_STORE).</summary>
+    public string? Store { get; init; }
     public string Listen { get; init; } = DefaultListen;
     public string? TlsCertificate { get; init; }
     public string? TlsKey { get; init; }
@@ -73,7 +75,7 @@ public sealed class WebServer
 
     public static WebServer Create(WebOptions options)
     {
-        var paths = new Paths(options.DataDir);
+        var paths = new Paths(options.DataDir, options.Store);
         var time = options.Time ?? TimeProvider.System;
         var endpoint = ParseListen(options.Listen);
         bool tls = options.TlsCertificate is not null || options.TlsKey is not null;
@@ -189,6 +191,7 @@ public sealed class WebServer
         ClientsApi.Map(api);
         AccessApi.Map(api);
         TrafficApi.Map(api);
+        GatewaysApi.Map(api);
         TrafficChart.Map(pages);
         LoginPage.Map(app, pages);
         ClientsPage.Map(pages);

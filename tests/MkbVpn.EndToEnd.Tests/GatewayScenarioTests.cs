@@ -138,6 +138,10 @@ public sealed class GatewayScenarioTests(PostgresServer pg) : IDisposable
             (["gateway", "add", "Berlin", "--endpoint", "198.18.9.1"], 4, "already exists"),
             (["gateway", "add", "x", "--endpoint", "198.18.9.1", "--internal-network", "300.0.0.0/8"], 2, "--internal-network:"),
             (["up", "--gateway", "berlin"], 2, "--gateway: a gateway follows the registry while it runs"),
+            (["gateway", "add", "x", "--endpoint", "198.18.9.1", "--subnet", "203.0.113.0/25"], 2, "--subnet: 203.0.113.0/25 holds 203.0.113.1"),
+            (["gateway", "add", "x", "--endpoint", "198.18.9.1", "--subnet", "203.0.113.128/25"], 4, "--subnet: 1 client(s) served by every gateway have addresses outside 203.0.113.128/25 (carol)"),
+            (["gateway", "add", "x", "--endpoint", "198.18.9.1", "--subnet6", "203.0.113.128/25"], 2, "--subnet6: 203.0.113.128/25 is not an IPv6 network"),
+            (["status", "--gateway", "berlin", "--history"], 2, "--gateway does not go with --history"),
         })
         {
             var r = Vpn(store, args);
@@ -169,6 +173,22 @@ public sealed class GatewayScenarioTests(PostgresServer pg) : IDisposable
         // Each gateway reported each of its connected clients' endpoint and handshake into the registry.
         Assert.NotNull(Shell.WaitFor(() => Convert.ToInt64(pg.Scalar(location,
             "SELECT count(*) FROM gateway_peers WHERE endpoint IS NOT NULL AND last_handshake IS NOT NULL"), CultureInfo.InvariantCulture) == 4, TimeSpan.FromSeconds(20)));
+
+        // 'status' on any host shows what every gateway reported: carol once per gateway, each with her endpoint there.
+        var status = System.Text.Json.JsonDocument.Parse(VpnOk(store, "status", "--json")).RootElement;
+        Assert.Equal(["berlin", "main"], status.GetProperty("gateways").EnumerateArray().Select(g => g.GetProperty("name").GetString()));
+        var carol = status.GetProperty("clients").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "carol");
+        Assert.True(carol.GetProperty("online").GetBoolean(), status.ToString());
+        var carolGateways = carol.GetProperty("gateways").EnumerateArray().ToDictionary(g => g.GetProperty("gateway").GetString()!, g => g.GetProperty("endpoint").GetString());
+        Assert.Equal(2, carolGateways.Count);
+        Assert.StartsWith("198.18.4.2:", carolGateways["berlin"], StringComparison.Ordinal);
+        Assert.StartsWith("198.18.3.2:", carolGateways["main"], StringComparison.Ordinal);
+        string berlinText = VpnOk(store, "status", "--gateway", "berlin");
+        Assert.Contains("berlin: online", berlinText, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^bob\s+berlin\s+203\.0\.113\.\d+.*?\s+online\s+198\.18\.2\.2:", berlinText);
+        Assert.DoesNotContain("alice", berlinText, StringComparison.Ordinal);
+        var unknown = Vpn(store, "status", "--gateway", "paris");
+        Assert.True(unknown.ExitCode == 3 && unknown.StdErr.Contains("--gateway: no gateway named 'paris'", StringComparison.Ordinal), unknown.ToString());
 
         // 'block' against the registry takes carol off gateway berlin (promise: within 1 s of its commit; the
         // figure is printed here and measured at scale by bench/gateways.sh; the deadline allows a loaded machine).

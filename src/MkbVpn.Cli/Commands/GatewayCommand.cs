@@ -19,8 +19,10 @@ internal static class GatewayCommand
         var listenPort = new Option<int?>("--listen-port") { Description = "UDP port the gateway listens on (default 51820)", HelpName = "PORT" };
         var iface = new Option<string?>("--interface") { Description = "Interface name on the gateway's host (default mkbvpn0)", HelpName = "NAME" };
         var internals = new Option<string[]>("--internal-network") { Description = "A network behind this gateway its clients reach (repeat or comma list)", HelpName = "CIDR" };
+        var subnet = new Option<string?>("--subnet") { Description = "The gateway's own IPv4 slice (of the registry's subnet, or a subnet of its own): its clients' addresses come from it", HelpName = "CIDR" };
+        var subnet6 = new Option<string?>("--subnet6") { Description = "The gateway's own IPv6 slice", HelpName = "CIDR" };
         var add = new Command("add", "Add a gateway with a key of its own; clients served by all gateways get a config for it ('show NAME --gateway G').\n" +
-            "Example: mkb-vpn gateway add berlin --endpoint vpn-berlin.example.com:51820 --internal-network 198.51.100.0/24") { addName, endpoint, listenPort, iface, internals };
+            "Example: mkb-vpn gateway add berlin --endpoint vpn-berlin.example.com:51820 --internal-network 198.51.100.0/24 [--subnet 203.0.113.128/25]") { addName, endpoint, listenPort, iface, internals, subnet, subnet6 };
         add.SetHandler(p =>
         {
             var g = CliOptions.Service(p).AddGateway(new GatewayRequest(p.GetValue(addName)!)
@@ -29,8 +31,11 @@ internal static class GatewayCommand
                 ListenPort = p.GetValue(listenPort),
                 Interface = p.GetValue(iface),
                 InternalNetworks = p.GetValue(internals) is { Length: > 0 } n ? n : null,
+                Subnet4 = p.GetValue(subnet),
+                Subnet6 = p.GetValue(subnet6),
             });
-            Console.WriteLine($"Added gateway {g.Name}: endpoint {g.Endpoint}, interface {g.Interface}, public key {g.PublicKey.ToBase64()}");
+            string slices = string.Join(", ", new[] { g.Subnet4, g.Subnet6 }.OfType<System.Net.IPNetwork>());
+            Console.WriteLine($"Added gateway {g.Name}: endpoint {g.Endpoint}, interface {g.Interface}, {(slices.Length == 0 ? "" : $"subnets {slices}, ")}public key {g.PublicKey.ToBase64()}");
             Console.WriteLine($"On its host, run: mkb-vpn up --foreground --gateway {g.Name}");
             return 0;
         });

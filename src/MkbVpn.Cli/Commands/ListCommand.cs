@@ -44,15 +44,23 @@ internal static class StatusCommand
         var since = new Option<string?>("--since") { Description = "With --history: from when (24h, 7d, 2026-11-01, 2026-11-01T08:00Z; default 24h)", HelpName = "WHEN" };
         var until = new Option<string?>("--until") { Description = "With --history: up to when (default now)", HelpName = "WHEN" };
         var step = new Option<string?>("--step") { Description = "With --history: minute, hour, day or seconds (default: the finest giving at most 60 lines)", HelpName = "STEP" };
+        var gateway = new Option<string?>("--gateway") { Description = "Only this gateway, as it reported to the registry (default: every gateway once one has reported; docs/gateways.md)", HelpName = "GATEWAY" };
         var cmd = new Command("status", "Live status: endpoint, latest handshake, online (handshake within 3 minutes), received and sent bytes; --history: traffic over time.\n" +
-            "Example: sudo mkb-vpn status    |    mkb-vpn status alice --history --since 7d") { name, history, since, until, step, json };
+            "On a registry of gateways: every gateway's reports, one line per client and gateway.\n" +
+            "Example: sudo mkb-vpn status    |    mkb-vpn status --gateway berlin    |    mkb-vpn status alice --history --since 7d") { name, history, since, until, step, gateway, json };
         cmd.SetHandler(p =>
         {
             var service = CliOptions.Service(p);
             if (p.GetValue(history))
+            {
+                if (p.GetValue(gateway) is not null)
+                    throw new UserInputException("--gateway does not go with --history (the history is per client, over all gateways)");
                 return PrintHistory(service, p.GetValue(name), p.GetValue(since), p.GetValue(until), p.GetValue(step), p.GetValue(json));
+            }
             if (p.GetValue(since) is not null || p.GetValue(until) is not null || p.GetValue(step) is not null)
                 throw new UserInputException("--since, --until and --step go with --history");
+            if (service.GatewayStatus(p.GetValue(gateway), p.GetValue(name)) is { } gateways)
+                return PrintGateways(gateways, p.GetValue(json));
             var report = service.Status();
             if (p.GetValue(name) is { } only)
             {
@@ -89,6 +97,44 @@ internal static class StatusCommand
             return CliOptions.ReportDamaged(report.Damaged);
         });
         return cmd;
+    }
+
+    /// <summary>'status' on a registry of gateways: a line per gateway, then one row per client and gateway that serves it.</summary>
+    private static int PrintGateways(Clients.GatewayStatusReport report, bool json)
+    {
+        var now = DateTimeOffset.UtcNow;
+        if (json)
+        {
+            CliOptions.WriteJson(new StatusDto(report.Registry.Interface, report.Gateways.Any(g => g.Online), report.Clients.Count,
+                report.Clients.Count(s => s.Client.Enabled), report.Clients.Count(s => s.Online))
+            {
+                Gateways = [.. report.Gateways.Select(GatewayDto.Of)],
+                Clients = [.. report.Clients.Select(s => ClientDto.Of(s, now))],
+            }, MkbVpnJson.Default.StatusDto);
+            return 0;
+        }
+        foreach (var v in report.Gateways)
+        {
+            var g = v.Gateway;
+            int online = report.Clients.Count(c => c.Gateways.Any(x => x.Gateway.Id == g.Id && x.Online));
+            string state = v.Online ? $"online, last report {CliOptions.Ago(g.LastSeen, now)}"
+                : g.LastSeen is null ? $"never seen (run 'mkb-vpn up --foreground --gateway {g.Name}' on its host)"
+                : $"STALE: last report {CliOptions.Ago(g.LastSeen, now)}, more than {(int)Clients.ClientService.GatewayStaleAfter.TotalSeconds} s ago (its figures below are old)";
+            Console.WriteLine($"{g.Name}: {state}{(g.Engine is null ? "" : $", engine {g.Engine}")}{(g.PeerCount is { } pc ? $", {pc} peers" : "")}, {online} of {v.Served} clients online");
+        }
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var s in report.Clients)
+        {
+            string stateOf(Clients.GatewayPeerStatus? x) => s.Client.IsExpired(now) ? "expired" : !s.Client.Enabled ? "blocked"
+                : x is null ? "offline" : x.Stale ? "stale" : x.Online ? "online" : "offline";
+            if (s.Gateways.Count == 0)
+                rows.Add([s.Client.Name, "-", s.Client.AddressText, stateOf(null), s.Client.LastEndpoint ?? "-", CliOptions.Ago(s.Client.LastHandshake, now), "-", "-"]);
+            foreach (var x in s.Gateways)
+                rows.Add([s.Client.Name, x.Gateway.Name, s.Client.AddressText, stateOf(x), x.Report?.Endpoint ?? "-",
+                    CliOptions.Ago(x.Report?.LastHandshake, now), CliOptions.Bytes(x.Report?.RxBytes ?? 0), CliOptions.Bytes(x.Report?.TxBytes ?? 0)]);
+        }
+        CliOptions.Table(["NAME", "GATEWAY", "ADDRESS", "STATE", "ENDPOINT", "HANDSHAKE", "RX", "TX"], rows);
+        return 0;
     }
 
     /// <summary>'status [NAME] --history': one line per interval (UTC), totals last; --json prints the API's shape.</summary>

@@ -23,6 +23,7 @@ internal static class ServeCommand
             var server = WebServer.Create(new WebOptions
             {
                 DataDir = p.GetValue(CliOptions.DataDir),
+                Store = p.GetValue(CliOptions.Store),
                 Listen = p.GetValue(listen)!,
                 TlsCertificate = p.GetValue(cert),
                 TlsKey = p.GetValue(key),

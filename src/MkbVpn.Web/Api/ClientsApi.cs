@@ -38,7 +38,7 @@ internal static class ClientsApi
             })
             .Produces<ClientDto>(201).ProducesValidationProblem().ProducesProblem(401).ProducesProblem(403).ProducesProblem(409).ProducesProblem(413).ProducesProblem(415);
         api.MapGet("/clients/{name}", Get)
-            .WithName("getClient").WithSummary("One client with its live status")
+            .WithName("getClient").WithSummary("One client with its live status; on a registry of gateways also the gateways that serve it, with what each reported (gateways)")
             .Produces<ClientDto>().ProducesProblem(401).ProducesProblem(404);
         api.MapDelete("/clients/{name}", Delete)
             .WithName("deleteClient").WithSummary("Remove a client for good (keys revoked, address released)")
@@ -50,13 +50,13 @@ internal static class ClientsApi
             .WithName("reenableClient").WithSummary("Re-enable a blocked client")
             .Produces<ClientDto>().ProducesProblem(401).ProducesProblem(403).ProducesProblem(404);
         api.MapGet("/clients/{name}/config", Config)
-            .WithName("getClientConfig").WithSummary("The client's wg-quick config (contains its private key); ?download=true as NAME.conf")
+            .WithName("getClientConfig").WithSummary("The client's wg-quick config (contains its private key); ?download=true as NAME.conf; ?gateway=G: the config for gateway G")
             .Produces<string>(200, "text/plain").ProducesProblem(401).ProducesProblem(404);
         api.MapGet("/clients/{name}/qr.png", QrPng)
-            .WithName("getClientQrPng").WithSummary("The client's config as a QR code, PNG")
+            .WithName("getClientQrPng").WithSummary("The client's config as a QR code, PNG; ?gateway=G: for gateway G")
             .Produces(200, contentType: "image/png").ProducesProblem(401).ProducesProblem(404);
         api.MapGet("/clients/{name}/qr.svg", QrSvg)
-            .WithName("getClientQrSvg").WithSummary("The client's config as a QR code, SVG")
+            .WithName("getClientQrSvg").WithSummary("The client's config as a QR code, SVG; ?gateway=G: for gateway G")
             .Produces(200, contentType: "image/svg+xml").ProducesProblem(401).ProducesProblem(404);
         api.MapGet("/status", Status)
             .WithName("getStatus").WithSummary("Interface up or down; clients total, enabled, online")
@@ -120,7 +120,17 @@ internal static class ClientsApi
         Expires = body.Expires,
     };
 
-    private static IResult Get(ClientService clients, string name) => Results.Ok(ClientDto.Of(clients.StatusOf(name)));
+    private static IResult Get(ClientService clients, string name)
+    {
+        var dto = ClientDto.Of(clients.StatusOf(name));
+        if (clients.HasGateways())
+        {
+            // On a registry of gateways the live facts are the gateways' reports: the most recent handshake, bytes summed.
+            var s = clients.GatewayStatus(null, name);
+            dto = s is null ? dto with { Gateways = [.. clients.GatewaysServing(name).Select(GatewayPeerDto.Of)] } : ClientDto.Of(s.Clients.Single(), DateTimeOffset.UtcNow);
+        }
+        return Results.Ok(dto);
+    }
 
     private static IResult Delete(HttpContext ctx, ClientService clients, ILogger<WebServer> log, string name)
     {
@@ -143,17 +153,19 @@ internal static class ClientsApi
         return Results.Ok(ClientDto.Of(clients.StatusOf(name)));
     }
 
-    private static IResult Config(HttpContext ctx, ClientService clients, string name, bool? download)
+    private static IResult Config(HttpContext ctx, ClientService clients, string name, bool? download, string? gateway)
     {
-        string text = clients.ConfigText(name);
+        string text = clients.ConfigText(name, string.IsNullOrEmpty(gateway) ? null : gateway);
         if (download == true)
-            ctx.Response.Headers.ContentDisposition = $"attachment; filename=\"{name}.conf\"";
+            ctx.Response.Headers.ContentDisposition = string.IsNullOrEmpty(gateway) ? $"attachment; filename=\"{name}.conf\"" : $"attachment; filename=\"{name}-{clients.GetGateway(gateway).Gateway.Name}.conf\"";
         return Results.Text(text, "text/plain; charset=utf-8");
     }
 
-    private static IResult QrPng(ClientService clients, string name) => Results.Bytes(QrCodes.Png(clients.QrConfigText(name)), "image/png");
+    private static IResult QrPng(ClientService clients, string name, string? gateway) =>
+        Results.Bytes(QrCodes.Png(clients.QrConfigText(name, string.IsNullOrEmpty(gateway) ? null : gateway)), "image/png");
 
-    private static IResult QrSvg(ClientService clients, string name) => Results.Text(QrCodes.Svg(clients.QrConfigText(name)), "image/svg+xml");
+    private static IResult QrSvg(ClientService clients, string name, string? gateway) =>
+        Results.Text(QrCodes.Svg(clients.QrConfigText(name, string.IsNullOrEmpty(gateway) ? null : gateway)), "image/svg+xml");
 
     private static IResult Status(ClientService clients)
     {

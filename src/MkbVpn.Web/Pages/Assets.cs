@@ -56,7 +56,7 @@ internal static class Assets
         .scroll { overflow-x:auto; max-width:100%; }
         .row-actions form { margin:0; }
         .badge { display:inline-block; padding:0 .45rem; border-radius:999px; font-size:.85em; border:1px solid currentColor; }
-        .badge.online, .badge.enabled { color:var(--ok); } .badge.offline { color:var(--off); } .badge.blocked, .badge.expired { color:var(--bad); }
+        .badge.online, .badge.enabled { color:var(--ok); } .badge.offline { color:var(--off); } .badge.blocked, .badge.expired, .badge.stale { color:var(--bad); } .badge.never { color:var(--off); }
         .pages { display:flex; justify-content:space-between; gap:1rem; margin-top:1rem; }
         .notice { padding:.6rem .8rem; border-radius:6px; background:var(--info-bg); border:1px solid var(--info-line); }
         .notice.error { background:var(--error-bg); border-color:var(--error-line); }

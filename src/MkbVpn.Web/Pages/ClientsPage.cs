@@ -142,6 +142,17 @@ internal static class ClientsPage
     private static IResult Detail(HttpContext ctx, ClientService clients, string name, string? confirm) =>
         DetailPage(ctx, clients, name, Flash.Take(ctx), null, 200, confirm == "remove");
 
+    /// <summary>The gateways that serve the client and what each reported; null on a single server (no gateways beyond its own).</summary>
+    private static List<ClientGatewayRow>? GatewayRows(ClientService clients, Client c)
+    {
+        if (!clients.HasGateways())
+            return null;
+        var serving = clients.GatewaysServing(c.Name);
+        bool several = serving.Count > 1 && c.PrivateKey is not null;
+        return [.. serving.Select(g => new ClientGatewayRow(g.Gateway.Name, g.Gateway.LastSeen is null ? "never seen" : g.Stale ? "stale" : g.Online ? "online" : "offline",
+            g.Report?.Endpoint, g.Report?.LastHandshake, g.Report?.RxBytes ?? 0, g.Report?.TxBytes ?? 0, several))];
+    }
+
     private static IResult DetailPage(HttpContext ctx, ClientService clients, string name, string? info, string? error, int status, bool confirmRemove)
     {
         var s = clients.StatusOf(name);
@@ -149,7 +160,7 @@ internal static class ClientsPage
         var c = s.Client;
         var view = new ClientView(Views.Chrome(ctx, $"Client {c.Name}"), error, info, Row(s, now), c.PublicKey.ToBase64(), c.Groups,
             c.ExpiresAt is { } ex ? MkbVpn.Access.When.Format(ex) : "never", c.CreatedAt,
-            c.PrivateKey is null ? MkbVpn.Configs.ClientConfig.PublicKeyOnlyNote : null, clients.ConfigText(c.Name), confirmRemove, now);
+            c.PrivateKey is null ? MkbVpn.Configs.ClientConfig.PublicKeyOnlyNote : null, clients.ConfigText(c.Name), confirmRemove, now, GatewayRows(clients, c));
         return Slices.Client.Create(view).With(status);
     }
 }

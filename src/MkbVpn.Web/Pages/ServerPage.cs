@@ -31,8 +31,15 @@ internal static class ServerPage
             new("Persistent keepalive", $"{N(s.Keepalive)} s"),
             new("Public key", s.PublicKey.ToBase64(), Code: true),
         ];
+        // Gateways (docs/gateways.md): shown once the registry has more than the server's own, or one reports.
+        var gateways = clients.HasGateways()
+            ? clients.ListGateways().Select(v => new GatewayRow(v.Gateway.Name, v.State.Replace('_', ' '), v.Gateway.LastSeen, v.Gateway.Engine ?? "-",
+                v.Gateway.PeerCount is { } pc ? N(pc) : "-", v.Gateway.Endpoint, v.Gateway.ListenPort,
+                string.Join(", ", new[] { v.Gateway.Subnet4 ?? s.Subnet4, v.Gateway.Subnet6 ?? s.Subnet6 }.OfType<System.Net.IPNetwork>()) + (v.Gateway.Subnet4 is null && v.Gateway.Subnet6 is null ? " (the registry's)" : ""),
+                v.Served, v.Gateway.InternalNetworks.Count == 0 ? "none" : string.Join(", ", v.Gateway.InternalNetworks))).ToList()
+            : null;
         var view = new ServerView(Views.Chrome(ctx, "Server"), s.Interface, c.InterfaceUp, plane?.Engine, plane?.Reason, c.Total, c.Enabled, c.Online,
-            settings, [.. s.InternalNetworks.Select(n => n.ToString())]);
+            settings, [.. s.InternalNetworks.Select(n => n.ToString())], gateways, DateTimeOffset.UtcNow);
         return Slices.Server.Create(view);
     }
 }

@@ -27,13 +27,21 @@ public sealed record ClientListView(
 
 public sealed record ClientView(
     Chrome Chrome, string? Error, string? Info, ClientRow Client, string PublicKey, IReadOnlyList<string> Groups, string Expires,
-    DateTimeOffset CreatedAt, string? PublicKeyOnlyNote, string? Config, bool ConfirmRemove, DateTimeOffset Now);
+    DateTimeOffset CreatedAt, string? PublicKeyOnlyNote, string? Config, bool ConfirmRemove, DateTimeOffset Now,
+    IReadOnlyList<ClientGatewayRow>? Gateways = null);
+
+/// <summary>One gateway serving a client, with what it reported of it; a config and QR code per gateway when it has more than one.</summary>
+public sealed record ClientGatewayRow(string Name, string State, string? Endpoint, DateTimeOffset? LastHandshake, long RxBytes, long TxBytes, bool PerGatewayConfig);
+
+/// <summary>One gateway on the server page.</summary>
+public sealed record GatewayRow(string Name, string State, DateTimeOffset? LastSeen, string Engine, string Peers, string Endpoint, int ListenPort,
+    string Subnets, int Served, string InternalNetworks);
 
 public sealed record ServerRow(string Label, string Value, string? Id = null, bool Code = false);
 
 public sealed record ServerView(
     Chrome Chrome, string Interface, bool InterfaceUp, string? Engine, string? EngineReason, int Total, int Enabled, int Online,
-    IReadOnlyList<ServerRow> Settings, IReadOnlyList<string> InternalNetworks);
+    IReadOnlyList<ServerRow> Settings, IReadOnlyList<string> InternalNetworks, IReadOnlyList<GatewayRow>? Gateways = null, DateTimeOffset Now = default);
 
 public sealed record RuleRow(long Id, string Who, string To, string Service, string Text);
 

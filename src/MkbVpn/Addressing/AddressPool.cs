@@ -58,13 +58,29 @@ public sealed class AddressPool
     /// <paramref name="inUse"/>: addresses held by clients. <paramref name="released"/>: addresses
     /// used before, oldest release first.
     /// </summary>
-    public IPAddress? Next(ISet<UInt128> inUse, IReadOnlyCollection<UInt128> released, ISet<UInt128> releasedSet)
+    public IPAddress? Next(ISet<UInt128> inUse, IReadOnlyCollection<UInt128> released, ISet<UInt128> releasedSet) =>
+        Next(inUse, released, releasedSet, []);
+
+    /// <summary>
+    /// As <see cref="Next(ISet{UInt128}, IReadOnlyCollection{UInt128}, ISet{UInt128})"/>, never handing
+    /// out an address inside <paramref name="skip"/> (other gateways' slices of this subnet).
+    /// </summary>
+    public IPAddress? Next(ISet<UInt128> inUse, IReadOnlyCollection<UInt128> released, ISet<UInt128> releasedSet, IReadOnlyList<IPNetwork> skip)
     {
+        var ranges = skip.Select(Range).ToList();
         // Never-used addresses first, lowest first. The loop is bounded by the number of
-        // addresses taken (in use + released), so it is fast even for huge IPv6 subnets.
+        // addresses taken (in use + released) and skipped ranges, so it is fast even for huge IPv6 subnets.
         UInt128 n = _first;
         while (n <= _last)
         {
+            int hit = ranges.FindIndex(r => n >= r.Low && n <= r.High);
+            if (hit >= 0)
+            {
+                if (ranges[hit].High >= _last)
+                    break;
+                n = ranges[hit].High + 1;
+                continue;
+            }
             if (!inUse.Contains(n) && !releasedSet.Contains(n))
                 return FromNumber(n, _v4);
             if (n == _last)
@@ -73,10 +89,19 @@ public sealed class AddressPool
         }
         foreach (UInt128 r in released)
         {
-            if (!inUse.Contains(r) && r >= _first && r <= _last)
+            if (!inUse.Contains(r) && r >= _first && r <= _last && !ranges.Any(x => r >= x.Low && r <= x.High))
                 return FromNumber(r, _v4);
         }
         return null;
+    }
+
+    /// <summary>The first and last address of a network as numbers.</summary>
+    public static (UInt128 Low, UInt128 High) Range(IPNetwork net)
+    {
+        int bits = net.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+        UInt128 low = ToNumber(net.BaseAddress);
+        UInt128 size = net.PrefixLength == 0 ? (bits == 32 ? uint.MaxValue : UInt128.MaxValue) : (UInt128.One << (bits - net.PrefixLength)) - 1;
+        return (low, low + size);
     }
 
     public static UInt128 ToNumber(IPAddress address)

@@ -332,6 +332,7 @@ public sealed partial class ClientService
             if (r.Gateways is not null)
             {
                 var served = ResolveGateways(store, r.Gateways);
+                EnsureAddressesFit(store, store.RequireServer(), c, served);
                 store.SetGatewayMemberships(c.Id, served);
                 changes.Add(served.Count == 0 ? "gateways all" : $"gateways {string.Join(",", store.ListGateways().Where(g => served.Contains(g.Id)).Select(g => g.Name))}");
             }

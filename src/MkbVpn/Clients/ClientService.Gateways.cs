@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using MkbVpn.Addressing;
 using MkbVpn.Configs;
 using MkbVpn.Devices;
@@ -15,13 +17,23 @@ public sealed record GatewayRequest(string Name)
     public int? ListenPort { get; init; }
     public string? Interface { get; init; }
     public IReadOnlyList<string>? InternalNetworks { get; init; }
+    /// <summary>The gateway's own IPv4 slice (of the registry's subnet, or a subnet of its own); null: the registry's.</summary>
+    public string? Subnet4 { get; init; }
+    /// <summary>The gateway's own IPv6 slice; null: the registry's.</summary>
+    public string? Subnet6 { get; init; }
 }
+
+/// <summary>Where a client served by some gateways takes its addresses: the subnets all of them route, minus other gateways' slices.</summary>
+internal sealed record ClientSubnets(IPNetwork? Subnet4, IPNetwork? Subnet6, IReadOnlyList<IPNetwork> Skip4, IReadOnlyList<IPNetwork> Skip6);
 
 /// <summary>A gateway as 'gateway list' shows it: its settings, how many clients it serves, its last report.</summary>
 public sealed record GatewayView(Gateway Gateway, int Served)
 {
     /// <summary>Seen within the last <see cref="ClientService.GatewayStaleAfter"/>.</summary>
     public bool Online { get; init; }
+
+    /// <summary>online, stale (reported before, not lately) or never_seen.</summary>
+    public string State => Online ? "online" : Gateway.LastSeen is null ? "never_seen" : "stale";
 }
 
 public sealed partial class ClientService
@@ -57,10 +69,13 @@ public sealed partial class ClientService
         if (nets.Count > MaxListEntries)
             throw new FieldException("internal-network", $"internal-network: at most {MaxListEntries} networks");
 
+        var slice4 = ParseSlice(r.Subnet4, "subnet", AddressFamily.InterNetwork);
+        var slice6 = ParseSlice(r.Subnet6, "subnet6", AddressFamily.InterNetworkV6);
+
         return Audited("gateway add", r.Name, null, () =>
         {
             using var store = OpenStore();
-            store.RequireServer();
+            var registry = store.RequireServer();
             var priv = WireGuardKeys.NewPrivateKey();
             var g = new Gateway
             {
@@ -73,13 +88,24 @@ public sealed partial class ClientService
                 EndpointHost = endpoint.Host,
                 EndpointPort = endpoint.Port,
                 InternalNetworks = nets,
+                Subnet4 = slice4,
+                Subnet6 = slice6,
                 CreatedAt = Now,
             };
             using var tx = store.BeginWrite();
             if (store.FindGateway(r.Name) is not null)
                 throw new FieldException("name", $"name: a gateway named '{r.Name}' already exists", ExitCodes.Conflict);
+            if (slice4 is not null || slice6 is not null)
+            {
+                var others = store.ListGateways();
+                var members = store.LoadGatewayMemberships();
+                var clients = store.ListClients();
+                EnsureSlice(slice4, "subnet", registry.Subnet4, registry.ServerAddress4, others.Select(o => (o.Name, o.Subnet4)), clients.Select(c => (c, members.ContainsKey(c.Id), c.Address4)));
+                EnsureSlice(slice6, "subnet6", registry.Subnet6, registry.ServerAddress6, others.Select(o => (o.Name, o.Subnet6)), clients.Select(c => (c, members.ContainsKey(c.Id), c.Address6)));
+            }
             g = store.InsertGateway(g);
-            store.AppendAudit(Now, Actor, "gateway add", g.Name, null, $"endpoint {g.Endpoint}; interface {g.Interface}; internal networks {(nets.Count == 0 ? "none" : string.Join(",", nets))}");
+            string slices = string.Join(",", new[] { slice4, slice6 }.OfType<IPNetwork>());
+            store.AppendAudit(Now, Actor, "gateway add", g.Name, null, $"endpoint {g.Endpoint}; interface {g.Interface}; internal networks {(nets.Count == 0 ? "none" : string.Join(",", nets))}{(slices.Length == 0 ? "" : $"; subnets {slices}")}");
             tx.Commit();
             return g;
         });
@@ -98,6 +124,34 @@ public sealed partial class ClientService
         {
             Online = g.LastSeen is { } seen && now - seen < GatewayStaleAfter,
         })];
+    }
+
+    /// <summary>One gateway as 'gateway list' shows it.</summary>
+    public GatewayView GetGateway(string name) =>
+        ListGateways().FirstOrDefault(v => string.Equals(v.Gateway.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new FieldException("gateway", $"gateway: no gateway named '{UserInputException.Shown(name)}' (see 'mkb-vpn gateway list')", ExitCodes.NotFound);
+
+    /// <summary>True when the registry has gateways worth showing: more than one, or one that reports (the page and the client JSON show them then).</summary>
+    public bool HasGateways()
+    {
+        using var store = OpenStore();
+        store.RequireServer();
+        var all = store.ListGateways();
+        return all.Count > 1 || all.Any(g => g.LastSeen is not null);
+    }
+
+    /// <summary>The config for a QR code for one gateway (null: the registry's server).</summary>
+    public string QrConfigText(string name, string? gateway)
+    {
+        if (gateway is null)
+            return QrConfigText(name);
+        var (_, c) = Get(name);
+        if (c.PrivateKey is null)
+            throw new UserInputException($"no QR code for '{c.Name}': it was {ClientConfig.PublicKeyOnlyNote}");
+        string text = ConfigText(name, gateway);
+        if (!QrCodes.Fits(text))
+            throw new UserInputException($"no QR code for '{c.Name}': its config is {QrCodes.ByteCount(text)} bytes, more than a QR code holds ({QrCodes.MaxBytes}); use the config file");
+        return text;
     }
 
     private static bool ServedBy(Client c, long gatewayId, Dictionary<long, List<long>> members) =>
@@ -180,6 +234,105 @@ public sealed partial class ClientService
             throw new FieldException("gateway", $"gateway: '{g.Name}' does not serve '{client.Name}' (see 'mkb-vpn set {client.Name} --gateway')", ExitCodes.NotFound);
         var server = g.Serve(registry);
         return ClientConfig.Render(server, client, LoadPolicy(store, server, [client]).ConfigAllowedIps(client));
+    }
+
+    private static IPNetwork? ParseSlice(string? text, string field, AddressFamily family)
+    {
+        if (text is null)
+            return null;
+        var net = AsField(field, () => Cidr.ParseNetwork(text, field));
+        if (net.BaseAddress.AddressFamily != family)
+            throw new FieldException(field, $"{field}: {net} is not an {(family == AddressFamily.InterNetwork ? "IPv4" : "IPv6")} network");
+        AsField(field, () => { AddressPool.Validate(net); return 0; });
+        return net;
+    }
+
+    /// <summary>True when <paramref name="inner"/> lies within <paramref name="outer"/> (same family).</summary>
+    private static bool Within(IPNetwork outer, IPNetwork inner) =>
+        inner.BaseAddress.AddressFamily == outer.BaseAddress.AddressFamily && inner.PrefixLength >= outer.PrefixLength && outer.Contains(inner.BaseAddress);
+
+    /// <summary>
+    /// A new gateway's slice: inside the registry's subnet (without its server address) or outside it,
+    /// apart from every other gateway's slice, holding the addresses of the clients it will serve
+    /// (those served by every gateway) and none of the others'.
+    /// </summary>
+    private static void EnsureSlice(IPNetwork? slice, string field, IPNetwork? registry, IPAddress? registryServer,
+        IEnumerable<(string Name, IPNetwork? Slice)> others, IEnumerable<(Client Client, bool Restricted, IPAddress? Address)> clients)
+    {
+        if (slice is not { } s)
+            return;
+        if (registry is { } reg && Cidr.Overlaps(reg, s))
+        {
+            if (!Within(reg, s))
+                throw new FieldException(field, $"{field}: {s} must lie inside the registry's subnet {reg} (a slice of it) or outside it (a subnet of its own)");
+            if (registryServer is not null && s.Contains(registryServer))
+                throw new FieldException(field, $"{field}: {s} holds {registryServer}, the address of the gateways without a slice; choose a slice without it");
+        }
+        foreach (var (name, other) in others)
+        {
+            if (other is { } o && Cidr.Overlaps(o, s))
+                throw new FieldException(field, $"{field}: {s} overlaps the slice {o} of gateway '{name}'", ExitCodes.Conflict);
+        }
+        // Clients without a gateway list are served by every gateway, so by this one too: their
+        // addresses must be in its slice. Clients with a list are not served by it: none of theirs may be.
+        var outside = clients.Where(x => x.Address is { } a && !x.Restricted && !s.Contains(a)).Select(x => x.Client.Name).ToList();
+        if (outside.Count > 0)
+            throw new FieldException(field, $"{field}: {outside.Count} client(s) served by every gateway have addresses outside {s} ({Sample(outside)}); " +
+                "a new gateway serves them too: name their gateways first ('mkb-vpn set NAME --gateway main')", ExitCodes.Conflict);
+        var inside = clients.Where(x => x.Address is { } a && x.Restricted && s.Contains(a)).Select(x => x.Client.Name).ToList();
+        if (inside.Count > 0)
+            throw new FieldException(field, $"{field}: {s} holds addresses of {inside.Count} client(s) of other gateways ({Sample(inside)}); choose another slice", ExitCodes.Conflict);
+    }
+
+    private static string Sample(List<string> names) => names.Count <= 3 ? string.Join(", ", names) : $"{string.Join(", ", names.Take(3))}, ...";
+
+    /// <summary>
+    /// The subnets a client served by <paramref name="served"/> (empty: every gateway) takes its
+    /// addresses from: per family the narrowest subnet that every one of its gateways routes (its
+    /// slice or the registry's subnet), without the slices of other gateways inside it. Refused
+    /// (field "gateway") when two of its gateways have no address in common.
+    /// </summary>
+    internal static ClientSubnets SubnetsFor(ServerSettings registry, IReadOnlyList<Gateway> all, IReadOnlyList<long> served)
+    {
+        var mine = served.Count == 0 ? all : [.. all.Where(g => served.Contains(g.Id))];
+        var s4 = Common(mine, g => g.Subnet4 ?? registry.Subnet4, registry.Subnet4, served.Count == 0);
+        var s6 = Common(mine, g => g.Subnet6 ?? registry.Subnet6, registry.Subnet6, served.Count == 0);
+        static List<IPNetwork> Skip(IPNetwork? pool, IEnumerable<IPNetwork?> slices) =>
+            pool is { } p ? [.. slices.OfType<IPNetwork>().Where(x => x != p && Within(p, x))] : [];
+        return new ClientSubnets(s4, s6, Skip(s4, all.Select(g => g.Subnet4)), Skip(s6, all.Select(g => g.Subnet6)));
+    }
+
+    private static IPNetwork? Common(IReadOnlyList<Gateway> gateways, Func<Gateway, IPNetwork?> subnet, IPNetwork? registry, bool everyGateway)
+    {
+        if (gateways.Count == 0)
+            return registry;
+        Gateway? narrowest = null;
+        foreach (var g in gateways)
+        {
+            if (subnet(g) is not { } n)
+                return null;   // a gateway without this family: the client has no address of it
+            if (narrowest is null || n.PrefixLength > subnet(narrowest)!.Value.PrefixLength)
+                narrowest = g;
+        }
+        var pool = subnet(narrowest!)!.Value;
+        foreach (var g in gateways)
+        {
+            if (!Within(subnet(g)!.Value, pool))
+                throw new FieldException("gateway", $"gateway: '{narrowest!.Name}' ({pool}) and '{g.Name}' ({subnet(g)}) have no address in common, so no client can be served by both" +
+                    (everyGateway ? "; without --gateway a client is served by every gateway: name its gateways (--gateway)" : "; choose one of them"));
+        }
+        return pool;
+    }
+
+    /// <summary>'set --gateway': the client's addresses must be routed by each of its new gateways.</summary>
+    private static void EnsureAddressesFit(Store store, ServerSettings registry, Client c, IReadOnlyList<long> served)
+    {
+        var subnets = SubnetsFor(registry, store.ListGateways(), served);
+        foreach (var (address, pool) in new[] { (c.Address4, subnets.Subnet4), (c.Address6, subnets.Subnet6) })
+        {
+            if (address is not null && pool is { } p && !p.Contains(address))
+                throw new FieldException("gateway", $"gateway: '{c.Name}' has the address {address}, outside {p} where its gateways serve clients; remove it and add it again with --gateway to get an address there");
+        }
     }
 
     /// <summary>For a --gateway on 'add': validates the names early (before the lock).</summary>

@@ -36,7 +36,7 @@ public sealed partial class ClientService
             throw new UserInputException($"page_size: must be between 1 and {MaxPageSize}");
         using var store = OpenStore();
         var server = store.RequireServer();
-        var (up, live) = ReadLive(server);
+        var (up, live) = ReadLiveOrReports(store, server);
         var now = Now;
         ClientStatus StatusOf(Client c)
         {
@@ -63,7 +63,7 @@ public sealed partial class ClientService
         var server = store.RequireServer();
         var client = store.RequireClient(name);
         client = client with { Groups = store.GroupsOf(client.Id) };
-        var (_, live) = ReadLive(server);
+        var (_, live) = ReadLiveOrReports(store, server);
         live.TryGetValue(client.PublicKey, out var p);
         return new ClientStatus(client, p, client.Enabled && p?.LastHandshake is { } hs && Now - hs < OnlineWindow);
     }
@@ -72,11 +72,42 @@ public sealed partial class ClientService
     {
         using var store = OpenStore();
         var server = store.RequireServer();
-        var (up, live) = ReadLive(server);
+        var (up, _) = ReadLive(server);
+        var (_, live) = ReadLiveOrReports(store, server);   // on a registry of gateways: online as the gateways report it
         var (total, enabled) = store.CountClients();
         var now = Now;
         int online = live.Values.Count(p => p.LastHandshake is { } hs && now - hs < OnlineWindow);
         return new ClientCounts(up, total, enabled, online);
+    }
+
+    /// <summary>
+    /// The live peers: on a registry whose gateways report, what the fresh gateways (reported within
+    /// <see cref="GatewayStaleAfter"/>) last said, per client its most recent handshake and endpoint
+    /// with the bytes summed over its gateways ("up" when a gateway is online); else the local interface.
+    /// </summary>
+    private (bool Up, Dictionary<WireGuard.Protocol.WireGuardKey, PeerState> Peers) ReadLiveOrReports(Store store, ServerSettings server)
+    {
+        var gateways = store.ListGateways();
+        if (!gateways.Any(g => g.LastSeen is not null))
+            return ReadLive(server);
+        var now = Now;
+        var fresh = gateways.Where(g => IsOnline(g, now)).Select(g => g.Id).ToHashSet();
+        // Blocked and expired clients are on no gateway's interface: their old reports are not live.
+        var keys = store.ListClients().Where(c => c.Enabled && !c.IsExpired(now)).ToDictionary(c => c.Id, c => c.PublicKey);
+        var peers = new Dictionary<WireGuard.Protocol.WireGuardKey, PeerState>();
+        foreach (var group in store.ListGatewayPeers().Where(r => keys.ContainsKey(r.ClientId)).GroupBy(r => r.ClientId))
+        {
+            var best = group.Where(r => fresh.Contains(r.GatewayId) && r.LastHandshake is not null).MaxBy(r => r.LastHandshake);
+            peers[keys[group.Key]] = new PeerState
+            {
+                PublicKey = keys[group.Key],
+                Endpoint = best?.Endpoint,
+                LastHandshake = best?.LastHandshake,
+                RxBytes = group.Sum(r => r.RxBytes),
+                TxBytes = group.Sum(r => r.TxBytes),
+            };
+        }
+        return (fresh.Count > 0, peers);
     }
 
     private (bool Up, Dictionary<WireGuard.Protocol.WireGuardKey, PeerState> Peers) ReadLive(ServerSettings server)
@@ -87,4 +118,85 @@ public sealed partial class ClientService
         Privileges.RequireRoot("reading the live interface");
         return (true, device.Read().Peers.ToDictionary(p => p.PublicKey));
     }
+}
+
+/// <summary>What one gateway last reported of one client it serves; <see cref="Stale"/> when the gateway has not reported lately.</summary>
+public sealed record GatewayPeerStatus(Gateways.Gateway Gateway, Gateways.GatewayPeerReport? Report, bool Online, bool Stale);
+
+/// <summary>A client with the reports of every gateway that serves it.</summary>
+public sealed record GatewayClientStatus(Client Client, IReadOnlyList<GatewayPeerStatus> Gateways)
+{
+    public bool Online => Gateways.Any(g => g.Online);
+
+    /// <summary>The report with the most recent handshake (online ones first), or null when no gateway reported one.</summary>
+    public GatewayPeerStatus? Best => Gateways.Where(g => g.Report?.LastHandshake is not null)
+        .OrderByDescending(g => g.Online).ThenByDescending(g => g.Report!.LastHandshake).FirstOrDefault();
+}
+
+/// <summary>'status' on a registry of gateways: each gateway's state and, per client, what each of its gateways reported.</summary>
+public sealed record GatewayStatusReport(ServerSettings Registry, IReadOnlyList<GatewayView> Gateways, IReadOnlyList<GatewayClientStatus> Clients);
+
+public sealed partial class ClientService
+{
+    /// <summary>
+    /// The status as the gateways report it to the registry (docs/gateways.md): every gateway (or
+    /// only <paramref name="gateway"/>) with its state, and each client with one entry per gateway
+    /// that serves it. Null when no gateway was named and none has ever reported (a single-host
+    /// server: its status is the local interface's).
+    /// </summary>
+    public GatewayStatusReport? GatewayStatus(string? gateway, string? client = null)
+    {
+        using var store = OpenStore();
+        var registry = store.RequireServer();
+        var all = store.ListGateways();
+        var shown = all;
+        if (gateway is not null)
+        {
+            var g = all.FirstOrDefault(x => string.Equals(x.Name, gateway, StringComparison.OrdinalIgnoreCase))
+                ?? throw new FieldException("gateway", $"gateway: no gateway named '{UserInputException.Shown(gateway)}' (see 'mkb-vpn gateway list')", ExitCodes.NotFound);
+            shown = [g];
+        }
+        else if (all.All(g => g.LastSeen is null))
+            return null;
+        var clients = client is null ? store.ListClients() : [store.RequireClient(client)];
+        var members = store.LoadGatewayMemberships();
+        var reports = (gateway is null ? store.ListGatewayPeers() : store.ListGatewayPeers(shown[0].Id))
+            .ToDictionary(r => (r.GatewayId, r.ClientId));
+        var now = Now;
+        var views = shown.Select(g => new GatewayView(g, clients.Count(c => ServedBy(c, g.Id, members))) { Online = IsOnline(g, now) }).ToList();
+        var list = new List<GatewayClientStatus>(clients.Count);
+        foreach (var c in clients)
+        {
+            var entries = new List<GatewayPeerStatus>();
+            foreach (var v in views)
+            {
+                if (!ServedBy(c, v.Gateway.Id, members))
+                    continue;
+                reports.TryGetValue((v.Gateway.Id, c.Id), out var r);
+                bool online = v.Online && c.Enabled && !c.IsExpired(now) && r?.LastHandshake is { } hs && now - hs < OnlineWindow;
+                entries.Add(new GatewayPeerStatus(v.Gateway, r, online, !v.Online));
+            }
+            if (gateway is null || entries.Count > 0)
+                list.Add(new GatewayClientStatus(c, entries));
+        }
+        if (client is not null && gateway is not null && list.Count == 0)
+            throw new FieldException("gateway", $"gateway: '{shown[0].Name}' does not serve '{clients[0].Name}'", ExitCodes.NotFound);
+        return new GatewayStatusReport(registry, views, list);
+    }
+
+    /// <summary>The gateways that serve one client, with what each reported of it (the client's page and JSON).</summary>
+    public IReadOnlyList<GatewayPeerStatus> GatewaysServing(string client) =>
+        GatewayStatus(null, client) is { } report ? report.Clients.Single().Gateways : GatewayStatusAll(client);
+
+    private IReadOnlyList<GatewayPeerStatus> GatewayStatusAll(string client)
+    {
+        // No gateway ever reported: the gateways that serve it, nothing reported.
+        using var store = OpenStore();
+        store.RequireServer();
+        var c = store.RequireClient(client);
+        var members = store.LoadGatewayMemberships();
+        return [.. store.ListGateways().Where(g => ServedBy(c, g.Id, members)).Select(g => new GatewayPeerStatus(g, null, false, true))];
+    }
+
+    private static bool IsOnline(Gateways.Gateway g, DateTimeOffset now) => g.LastSeen is { } seen && now - seen < GatewayStaleAfter;
 }

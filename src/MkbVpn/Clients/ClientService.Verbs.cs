@@ -67,10 +67,10 @@ public sealed partial class ClientService
         var added = new List<Client>();
         using (var tx = store.BeginWrite())
         {
-            var usage4 = server.Subnet4 is not null ? store.LoadAddressUsage(v4: true) : null;
-            var usage6 = server.Subnet6 is not null ? store.LoadAddressUsage(v4: false) : null;
-            var pool4 = server.Subnet4 is { } s4 ? new AddressPool(s4) : null;
-            var pool6 = server.Subnet6 is { } s6 ? new AddressPool(s6) : null;
+            // Each client's addresses come from the subnet its gateways share (a gateway's slice or the registry's).
+            var gateways = store.ListGateways();
+            var usage4 = server.Subnet4 is not null || gateways.Any(g => g.Subnet4 is not null) ? store.LoadAddressUsage(v4: true) : null;
+            var usage6 = server.Subnet6 is not null || gateways.Any(g => g.Subnet6 is not null) ? store.LoadAddressUsage(v4: false) : null;
             var groups = store.ListGroups();
             foreach (var r in requests)
             {
@@ -78,8 +78,10 @@ public sealed partial class ClientService
                     throw new UserInputException($"a client named '{r.Name}' already exists", ExitCodes.Conflict);
                 var memberOf = (r.Groups ?? []).Select(g => groups.FirstOrDefault(x => string.Equals(x.Name, g, StringComparison.OrdinalIgnoreCase))
                     ?? throw new FieldException("group", $"group: no group named '{g}' (create it with 'mkb-vpn group add {g}')", ExitCodes.NotFound)).ToList();
-                var a4 = Allocate(pool4, usage4, r.Address4, "IPv4");
-                var a6 = Allocate(pool6, usage6, r.Address6, "IPv6");
+                var served = r.Gateways is not null ? ResolveGateways(store, r.Gateways) : [];
+                var subnets = SubnetsFor(server, gateways, served);
+                var a4 = Allocate(subnets.Subnet4 is { } s4 ? new AddressPool(s4) : null, usage4, r.Address4, "IPv4", subnets.Skip4);
+                var a6 = Allocate(subnets.Subnet6 is { } s6 ? new AddressPool(s6) : null, usage6, r.Address6, "IPv6", subnets.Skip6);
                 var priv = WireGuardKeys.NewPrivateKey();
                 var client = store.InsertClient(new Client
                 {
@@ -99,7 +101,7 @@ public sealed partial class ClientService
                 });
                 if (memberOf.Count > 0)
                     store.SetMemberships(client.Id, memberOf.Select(g => g.Id));
-                if (r.Gateways is not null && ResolveGateways(store, r.Gateways) is { Count: > 0 } served)
+                if (served.Count > 0)
                     store.SetGatewayMemberships(client.Id, served);
                 client = client with { Groups = [.. memberOf.Select(g => g.Name)] };
                 var detail = new List<string> { client.AddressText };
@@ -138,8 +140,9 @@ public sealed partial class ClientService
         return new VerbResult(added, device is not null, []);
     }
 
-    private static IPAddress? Allocate(AddressPool? pool, Store.AddressUsage? usage, IPAddress? wanted, string family)
+    private static IPAddress? Allocate(AddressPool? pool, Store.AddressUsage? usage, IPAddress? wanted, string family, IReadOnlyList<IPNetwork>? skip = null)
     {
+        skip ??= [];
         if (pool is null || usage is null)
         {
             if (wanted is not null)
@@ -150,13 +153,15 @@ public sealed partial class ClientService
         {
             if (!pool.IsAssignable(wanted))
                 throw new UserInputException($"{wanted} is not a client address in {pool.Subnet} (the first host address is the server's)");
+            if (skip.Where(x => x.Contains(wanted)).Select(x => (IPNetwork?)x).FirstOrDefault() is { } slice)
+                throw new UserInputException($"{wanted} is in {slice}, the slice of another gateway");
             var n = AddressPool.ToNumber(wanted);
             if (usage.InUse.Contains(n))
                 throw new UserInputException($"address {wanted} is already taken", ExitCodes.Conflict);
             usage.InUse.Add(n);
             return wanted;
         }
-        var next = pool.Next(usage.InUse, usage.Released, usage.ReleasedSet)
+        var next = pool.Next(usage.InUse, usage.Released, usage.ReleasedSet, skip)
             ?? throw new UserInputException($"the {family} pool {pool.Subnet} is full: remove clients or widen the subnet", ExitCodes.PoolFull);
         usage.InUse.Add(AddressPool.ToNumber(next));
         return next;

@@ -36,6 +36,24 @@ public sealed record ClientDto(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Config { get; init; }
 
+    /// <summary>The gateways that serve the client, with what each reported of it (one client in the API; 'status' on a registry of gateways).
+    /// The live members above are then those of the most recent handshake.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<GatewayPeerDto>? Gateways { get; init; }
+
+    /// <summary>A client with the reports of its gateways: online if any gateway has it online; endpoint, handshake from the most recent handshake; bytes summed.</summary>
+    public static ClientDto Of(GatewayClientStatus s, DateTimeOffset now)
+    {
+        var best = s.Best?.Report;
+        return new ClientDto(s.Client.Name, s.Client.Address4?.ToString(), s.Client.Address6?.ToString(),
+            s.Client.StateAt(now), s.Client.PublicKey.ToBase64(), s.Client.CreatedAt,
+            s.Online, best?.Endpoint ?? s.Client.LastEndpoint, best?.LastHandshake ?? s.Client.LastHandshake,
+            s.Gateways.Sum(g => g.Report?.RxBytes ?? 0), s.Gateways.Sum(g => g.Report?.TxBytes ?? 0), s.Client.Groups, s.Client.ExpiresAt, s.Client.PrivateKey is null)
+        {
+            Gateways = [.. s.Gateways.Select(GatewayPeerDto.Of)],
+        };
+    }
+
     public static ClientDto Of(ClientService.ClientStatus s) => Of(s, DateTimeOffset.UtcNow);
 
     public static ClientDto Of(ClientService.ClientStatus s, DateTimeOffset now) => new(
@@ -66,6 +84,18 @@ public sealed record StatusDto(string Interface, bool InterfaceUp, int ClientsTo
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<ClientDto>? Clients { get; init; }
+
+    /// <summary>On a registry of gateways ('status' when a gateway has reported, or --gateway): every gateway (or the one asked for) with its state.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<GatewayDto>? Gateways { get; init; }
+}
+
+/// <summary>What one gateway reported of one client: state is online, offline, stale (the gateway has not reported for 30 s: its figures are old) or never_seen (the gateway never ran).</summary>
+public sealed record GatewayPeerDto(string Gateway, string State, bool Online, string? Endpoint, DateTimeOffset? LatestHandshake, long RxBytes, long TxBytes, DateTimeOffset? ReportedAt)
+{
+    public static GatewayPeerDto Of(GatewayPeerStatus s) => new(s.Gateway.Name,
+        s.Gateway.LastSeen is null ? "never_seen" : s.Stale ? "stale" : s.Online ? "online" : "offline", s.Online,
+        s.Report?.Endpoint, s.Report?.LastHandshake, s.Report?.RxBytes ?? 0, s.Report?.TxBytes ?? 0, s.Report?.ReportedAt);
 }
 
 /// <summary>The server's settings. Never its private key.</summary>
@@ -184,7 +214,20 @@ public sealed record GatewayDto(
     public static GatewayDto Of(GatewayView v) => new(
         v.Gateway.Name, v.Gateway.Interface, v.Gateway.Endpoint, v.Gateway.ListenPort, v.Gateway.PublicKey.ToBase64(),
         [.. v.Gateway.InternalNetworks.Select(n => n.ToString())], v.Served, v.Online, v.Gateway.LastSeen, v.Gateway.Engine,
-        v.Gateway.PeerCount, v.Gateway.CreatedAt);
+        v.Gateway.PeerCount, v.Gateway.CreatedAt)
+    {
+        State = v.State,
+        Subnet4 = v.Gateway.Subnet4?.ToString(),
+        Subnet6 = v.Gateway.Subnet6?.ToString(),
+    };
+
+    /// <summary>online (reported within 30 s), stale (reported before: its figures are old) or never_seen.</summary>
+    public string State { get; init; } = "never_seen";
+
+    /// <summary>The gateway's own slice; null: the registry's subnet.</summary>
+    public string? Subnet4 { get; init; }
+
+    public string? Subnet6 { get; init; }
 }
 
 /// <summary>'up --foreground --gateway NAME --json': one line per application of the registry.</summary>
