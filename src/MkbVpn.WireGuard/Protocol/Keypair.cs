@@ -1,11 +1,13 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Security.Cryptography;
+using MkbVpn.WireGuard.Interop;
 
 namespace MkbVpn.WireGuard.Protocol;
 
 /// <summary>
-/// A transport keypair (whitepaper 5.4.5 and 5.4.6): one ChaCha20-Poly1305 object per direction,
+/// A transport keypair (whitepaper 5.4.5 and 5.4.6): one ChaCha20-Poly1305 object per direction
+/// (<see cref="TransportAead"/>: a libcrypto context set up once per key),
 /// created once and reused for every packet; a send counter; a receive replay window; the
 /// local and remote session indices. Not thread-safe apart from the send counter.
 /// </summary>
@@ -17,15 +19,15 @@ internal sealed class Keypair : IDisposable
     /// <summary>Most crypto lanes a keypair serves (see <see cref="SealOnLane"/>).</summary>
     public const int MaxLanes = 16;
 
-    private readonly ChaCha20Poly1305 _send;
-    private readonly ChaCha20Poly1305 _receive;
+    private readonly TransportAead _send;
+    private readonly TransportAead _receive;
     // Lanes: one AEAD object per thread that seals or opens outside the peer's lock (an AEAD object is not
     // thread-safe). Made on a lane's first use (only busy sessions on busy hosts get more than none), from the
     // keys kept here, erased on dispose.
     private readonly byte[] _sendKey = new byte[32];
     private readonly byte[] _receiveKey = new byte[32];
-    private readonly ChaCha20Poly1305?[] _sendLanes = new ChaCha20Poly1305?[MaxLanes];
-    private readonly ChaCha20Poly1305?[] _receiveLanes = new ChaCha20Poly1305?[MaxLanes];
+    private readonly TransportAead?[] _sendLanes = new TransportAead?[MaxLanes];
+    private readonly TransportAead?[] _receiveLanes = new TransportAead?[MaxLanes];
     private readonly Lock _lanesSync = new();
     private long _sendCounter = -1;
     private volatile bool _disposed;
@@ -34,8 +36,8 @@ internal sealed class Keypair : IDisposable
     public Keypair(ReadOnlySpan<byte> sendKey, ReadOnlySpan<byte> receiveKey, uint localIndex, uint remoteIndex, bool isInitiator, TimeSpan created)
     {
         Debug.Assert(sendKey.Length == 32 && receiveKey.Length == 32);
-        _send = new ChaCha20Poly1305(sendKey);
-        _receive = new ChaCha20Poly1305(receiveKey);
+        _send = TransportAead.Create(sendKey, encrypt: true);
+        _receive = TransportAead.Create(receiveKey, encrypt: false);
         sendKey.CopyTo(_sendKey);
         receiveKey.CopyTo(_receiveKey);
         LocalIndex = localIndex;
@@ -83,15 +85,7 @@ internal sealed class Keypair : IDisposable
             return false;
         Span<byte> nonce = stackalloc byte[NonceSize];
         WriteNonce(nonce, counter);
-        try
-        {
-            _receive.Decrypt(nonce, ciphertext, tag, plaintext);
-            return true;
-        }
-        catch (AuthenticationTagMismatchException)
-        {
-            return false;
-        }
+        return _receive.TryDecrypt(nonce, ciphertext, tag, plaintext);
     }
 
     /// <summary>
@@ -104,7 +98,7 @@ internal sealed class Keypair : IDisposable
         WriteNonce(nonce, counter);
         try
         {
-            if (Lane(_sendLanes, _sendKey, lane) is not { } aead)
+            if (Lane(_sendLanes, _sendKey, encrypt: true, lane) is not { } aead)
                 return false;
             aead.Encrypt(nonce, body, body, tag);
             return !_disposed;
@@ -122,14 +116,9 @@ internal sealed class Keypair : IDisposable
         WriteNonce(nonce, counter);
         try
         {
-            if (Lane(_receiveLanes, _receiveKey, lane) is not { } aead)
+            if (Lane(_receiveLanes, _receiveKey, encrypt: false, lane) is not { } aead)
                 return false;
-            aead.Decrypt(nonce, ciphertext, tag, plaintext);
-            return !_disposed;
-        }
-        catch (AuthenticationTagMismatchException)
-        {
-            return false;
+            return aead.TryDecrypt(nonce, ciphertext, tag, plaintext) && !_disposed;
         }
         catch (ObjectDisposedException)
         {
@@ -137,7 +126,7 @@ internal sealed class Keypair : IDisposable
         }
     }
 
-    private ChaCha20Poly1305? Lane(ChaCha20Poly1305?[] lanes, byte[] key, int lane)
+    private TransportAead? Lane(TransportAead?[] lanes, byte[] key, bool encrypt, int lane)
     {
         Debug.Assert(lane is >= 0 and < MaxLanes);
         if (Volatile.Read(ref lanes[lane]) is { } existing)
@@ -146,7 +135,7 @@ internal sealed class Keypair : IDisposable
         {
             if (_disposed)
                 return null;
-            return lanes[lane] ??= new ChaCha20Poly1305(key);
+            return lanes[lane] ??= TransportAead.Create(key, encrypt);
         }
     }
 
@@ -171,9 +160,9 @@ internal sealed class Keypair : IDisposable
         _send.Dispose();
         _receive.Dispose();
         // A lane still in use finishes its call (the handle is released after it) and reports failure.
-        foreach (ChaCha20Poly1305? aead in _sendLanes)
+        foreach (TransportAead? aead in _sendLanes)
             aead?.Dispose();
-        foreach (ChaCha20Poly1305? aead in _receiveLanes)
+        foreach (TransportAead? aead in _receiveLanes)
             aead?.Dispose();
     }
 

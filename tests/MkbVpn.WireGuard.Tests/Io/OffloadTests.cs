@@ -6,6 +6,27 @@ namespace MkbVpn.WireGuard.Tests.Io;
 
 public sealed class OffloadTests
 {
+    [Fact]
+    public void Sum_InNativeOrder_FoldsAsTheBigEndianDefinition_ForEveryLengthAndAlignment()
+    {
+        var random = new Random(1071);
+        var data = new byte[1600];
+        for (int round = 0; round < 4; round++)
+        {
+            random.NextBytes(data);
+            if (round == 3)
+                data.AsSpan().Fill(0xff); // sums that are multiples of 0xffff
+            for (int offset = 0; offset < 8; offset++)
+                for (int length = 0; length <= 1500; length += length < 70 ? 1 : 37)
+                {
+                    ReadOnlySpan<byte> span = data.AsSpan(offset, length);
+                    ulong reference = Offload.SumBigEndianWords(span) + 0x1234;
+                    Assert.Equal(Offload.Fold(reference), Offload.Fold(Offload.Sum(span, 0x1234)));
+                }
+        }
+        Assert.Equal(0, Offload.Fold(Offload.Sum(new byte[40], 0)));
+    }
+
     // An independent RFC 1071 checksum, 16 bits at a time.
     private static ushort Checksum(ReadOnlySpan<byte> data, uint initial = 0)
     {
