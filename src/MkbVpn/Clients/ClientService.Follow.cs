@@ -303,8 +303,7 @@ public sealed partial class ClientService
             return;
         }
         var r = ApplyGateway(gateway, engine, st, reload: false);
-        if (r.PeersAdded + r.PeersRemoved + r.PeersUpdated > 0)
-            log($"applied changes: {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
+        log($"applied changes: {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
     }
 
     /// <summary>Whether the gateway's settings in the registry are still those applied (then an 'all' is about rules or groups).</summary>
