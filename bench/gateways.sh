@@ -2,8 +2,10 @@
 # Gateways benchmark (issue 13): two gateways on one PostgreSQL registry, each in its own network
 # namespace with the built-in engine, CLIENTS clients served by both. Prints how long
 # 'up --foreground --gateway' takes to put every peer on its interface, and how long after a
-# 'block' returns the client is off each gateway (polled with wg(8) every 5 ms). Targets: up of
-# 10,000 peers < 5 s; a change on both gateways < 1 s. Prints figures; asserts nothing.
+# 'block' returns the client is off each gateway (polled with wg(8) every 5 ms), and how long after
+# an access change returns ('set --group', 'access allow', 'access revoke') it is in both gateways'
+# nftables (polled with nft(8) every 5 ms). Targets: up of 10,000 peers < 5 s; a change on both
+# gateways < 1 s. Prints figures; asserts nothing.
 # A throwaway PostgreSQL cluster (Debian's initdb/pg_ctl as the postgres user) in a temporary
 # directory, reached over its Unix socket; removed at the end with everything else.
 #   sudo bench/gateways.sh [CLIENTS] [CHANGES]     (defaults 10000 and 5)
@@ -102,4 +104,49 @@ for ((i = 1; i <= changes; i++)); do
   b=$(wait_count "$nsb" "$ifb" "$left" 10000)
   echo "block $name: command $cmd ms; off main after $a ms, then off b after $b ms more"
 done
+# wait_nft NS PATTERN present|absent DEADLINE_MS NFT-ARGS...: ms until 'nft list NFT-ARGS' in NS shows (or no longer shows) PATTERN
+wait_nft() {
+  local ns=$1 pat=$2 want=$3 limit=$4 t0 now found; shift 4
+  t0=$(date +%s%N)
+  while true; do
+    if ip netns exec "$ns" nft list "$@" 2>/dev/null | grep -qF -- "$pat"; then found=present; else found=absent; fi
+    [ "$found" = "$want" ] && { echo $(( ($(date +%s%N) - t0) / 1000000 )); return; }
+    now=$(date +%s%N)
+    [ $(( (now - t0) / 1000000 )) -gt "$limit" ] && { echo timeout; return; }
+    sleep 0.005
+  done
+}
+# timed CMD...: runs a verb, prints its ms
+timed() { local t0; t0=$(date +%s%N); vpn "$@" >/dev/null; echo $(( ($(date +%s%N) - t0) / 1000000 )); }
+both() {   # both LABEL CMD_MS PATTERN present|absent NFT-ARGS...
+  local label=$1 cmd=$2 pat=$3 want=$4; shift 4
+  local a b
+  a=$(wait_nft "$nsa" "$pat" "$want" 10000 "$@")
+  b=$(wait_nft "$nsb" "$pat" "$want" 10000 "$@")
+  echo "$label: command $cmd ms; in main's firewall after $a ms, then in b's after $b ms more"
+}
+
+echo "== rule changes: ms after the command returned until both gateways' nftables have it (per element, no reload)"
+vpn group add staff >/dev/null
+vpn access allow group:staff 198.51.100.20 >/dev/null
+for ((i = 1; i <= changes; i++)); do
+  name=$(printf 'c%05d' $((total - i + 1)))
+  addr=$(vpn show "$name" --json | grep -o '"address4": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/')
+  cmd=$(timed set "$name" --group staff)
+  both "set $name --group staff" "$cmd" "$addr : jump g" present map inet mkb_vpn clients4
+  t0=$(date +%s%N)
+  rule=$(vpn access allow "client:$name" 198.51.100.30 --json | grep -o '"id": *[0-9]*' | head -1 | grep -o '[0-9]*$')
+  cmd=$(( ($(date +%s%N) - t0) / 1000000 ))
+  both "access allow client:$name" "$cmd" "$addr : jump c" present map inet mkb_vpn clients4
+  cmd=$(timed access revoke "$rule")
+  both "access revoke $rule" "$cmd" "$addr : jump g" present map inet mkb_vpn clients4
+done
+group=$(ip netns exec "$nsa" nft list map inet mkb_vpn clients4 | grep -o 'jump g[0-9]*' | head -1 | cut -c6-)
+for ((i = 1; i <= changes; i++)); do
+  t0=$(date +%s%N)
+  rule=$(vpn access allow group:staff "198.51.100.$((100 + i))" --port 443 --proto tcp --json | grep -o '"id": *[0-9]*' | head -1 | grep -o '[0-9]*$')
+  cmd=$(( ($(date +%s%N) - t0) / 1000000 ))
+  both "access allow group:staff 198.51.100.$((100 + i)) (a rule for $changes members)" "$cmd" "198.51.100.$((100 + i)) tcp dport 443" present chain inet mkb_vpn "$group"
+done
+grep -h "full reconcile\|applied changes:" "$work/a.log" "$work/b.log" | sed 's/^/gateway log: /' || true
 grep -h "registry unreachable" "$work/a.log" "$work/b.log" || true

@@ -103,6 +103,14 @@ public sealed class GatewayAccessTests(PostgresServer pg, ITestOutputHelper outp
         return took;
     }
 
+    /// <summary>Packets the gateway's firewall dropped so far: a reload of the table would set it back to 0.</summary>
+    private static long Dropped(string ns)
+    {
+        var text = Shell.Run("ip", "netns", "exec", ns, "nft", "list", "chain", "inet", "mkb_vpn", "access").StdOut;
+        var m = System.Text.RegularExpressions.Regex.Match(text, @"counter packets (\d+)");
+        return m.Success ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : -1;
+    }
+
     private static bool Pings(string ns, string address, int tries) =>
         Enumerable.Range(0, tries).Any(_ => Shell.Run("ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", address).ExitCode == 0);
 
@@ -119,7 +127,6 @@ public sealed class GatewayAccessTests(PostgresServer pg, ITestOutputHelper outp
             AddNamespace(ns);
         Testbed.Link(gB, "b0", "198.18.2.1/24", cB, "b1", "198.18.2.2/24");
         Testbed.Link(gB, "i0", "198.51.100.1/24", iB, "i1", $"{Host}/24");
-        Shell.Check("ip", "-n", cB, "route", "add", "default", "via", "198.18.2.1");
         Shell.Check("ip", "-n", iB, "route", "add", "default", "via", "198.51.100.1");
 
         string ifA = Name("a"), ifB = Name("b");
@@ -127,7 +134,8 @@ public sealed class GatewayAccessTests(PostgresServer pg, ITestOutputHelper outp
         VpnOk(store, "init", "--endpoint", "198.18.1.1:51820", "--subnet", "203.0.113.0/24",
             "--internal-network", "198.51.100.0/24", "--dns", "none", "--interface", ifA);
         VpnOk(store, "gateway", "add", "berlin", "--endpoint", "198.18.2.1:51821", "--listen-port", "51821", "--interface", ifB, "--internal-network", "198.51.100.0/24");
-        VpnOk(store, "add", "bob", "--no-qr");
+        // bob's config routes the internal network through the tunnel whatever the rules (his host has no other way there): the gateway's firewall decides.
+        VpnOk(store, "add", "bob", "--no-qr", "--allowed-ips", "203.0.113.0/24,198.51.100.0/24");
         string bob = JsonDocument.Parse(VpnOk(store, "show", "bob", "--json")).RootElement.GetProperty("address4").GetString()!;
         string bobKey = JsonDocument.Parse(VpnOk(store, "show", "bob", "--json")).RootElement.GetProperty("public_key").GetString()!;
         // Least privilege: nobody reaches anything until a rule says so.
@@ -147,7 +155,9 @@ public sealed class GatewayAccessTests(PostgresServer pg, ITestOutputHelper outp
         var up = Shell.Run("ip", ["netns", "exec", cB, "wg-quick", "up", conf], TimeSpan.FromSeconds(30),
             new Dictionary<string, string> { ["WG_QUICK_USERSPACE_IMPLEMENTATION"] = "wireguard-go" });
         Assert.True(up.ExitCode == 0, $"wg-quick up: {up}");
-        Assert.False(Pings(cB, Host, 1), "bob reaches the internal host with no rule");
+        Assert.False(Pings(cB, Host, 1), $"bob reaches the internal host with no rule\n{Shell.Run("ip", "netns", "exec", gB, "nft", "list", "ruleset").StdOut}\n{Log()}");
+        long dropped = Dropped(gB);
+        Assert.True(dropped > 0, "berlin's firewall did not count the packet it dropped");
 
         // A rule of bob's own: one map element on each gateway (and his own chain).
         var allowed = JsonDocument.Parse(VpnOk(store, "access", "allow", "client:bob", Host, "--json")).RootElement;
@@ -177,8 +187,9 @@ public sealed class GatewayAccessTests(PostgresServer pg, ITestOutputHelper outp
         WaitBoth("access revoke (the group's last rule)", gA, gB, ns => Verdict(ns, bob) is null);
         Assert.False(Pings(cB, Host, 1), "bob still reaches the internal host after his group's last rule went");
 
-        // Nothing of this was a reload of the table: the gateways applied each change per client.
+        // Nothing of this was a reload of the table (which would have reset its counter): the gateways applied each change per element.
         Assert.DoesNotContain("applied changes:", Log());
+        Assert.True(Dropped(gB) >= dropped + 3, $"berlin's drop counter went from {dropped} to {Dropped(gB)}: its table was reloaded\n{Log()}");
 
         // An expiry passing: the gateways take bob off by their own timer; the registry is not written.
         var expires = DateTimeOffset.UtcNow.AddSeconds(8);
