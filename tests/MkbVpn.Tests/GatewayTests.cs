@@ -295,6 +295,35 @@ public sealed class GatewayTests(PostgresServer pg)
     }
 
     [Fact]
+    public void An_expiry_passing_takes_the_client_off_a_following_gateway_by_its_own_timer()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var admin = Service(db, "admin");
+        admin.Init(ClientServiceTests.Options());
+        admin.Add([new AddRequest("alice") { Expires = "1h" }, new AddRequest("bob")]);
+        var key = admin.List().ToDictionary(c => c.Name, c => c.PublicKey);
+        using var a = new GatewayHost(db, "main", "a");
+        Assert.True(a.Peers(Fixtures.Interface).SetEquals([key["alice"], key["bob"]]));
+
+        // Its clock passes alice's expiry: she goes at its next wake-up, nobody writes the registry.
+        ((ManualTime)a.Host.Host.Time).Advance(TimeSpan.FromMinutes(59));
+        // A report stamped with the new time shows a wake-up after it (expiry is checked before each report): not yet due, nothing changes.
+        Until(() => admin.ListGateways().Single().Gateway.LastSeen >= Start + TimeSpan.FromMinutes(59), "main reported after its clock moved", 10);
+        Assert.Contains(key["alice"], a.Peers(Fixtures.Interface));
+        ((ManualTime)a.Host.Host.Time).Advance(TimeSpan.FromMinutes(2));
+        Until(() => !a.Peers(Fixtures.Interface).Contains(key["alice"]), "alice off main after her expiry", 10);
+        Assert.Contains(key["bob"], a.Peers(Fixtures.Interface));
+        lock (a.Log)
+            Assert.Contains(a.Log, l => l.StartsWith("1 client(s) expired", StringComparison.Ordinal));
+        Assert.True(admin.List().Single(c => c.Name == "alice").Enabled);
+
+        // Her expiry extended in the registry: the gateway serves her again.
+        admin.Set(new SetRequest("alice") { Expires = "never" });
+        Until(() => a.Peers(Fixtures.Interface).Contains(key["alice"]), "alice back on main after her expiry was lifted", 10);
+        Assert.Null(a.Failed);
+    }
+
+    [Fact]
     public void A_gateway_keeps_serving_while_the_registry_is_unreachable_and_catches_up_when_it_returns()
     {
         using var db = new TestStore(Backend.Postgres, pg);
