@@ -18,9 +18,9 @@ for t in wg ip nft; do command -v $t >/dev/null || { echo "missing $t (run scrip
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$pgbin/initdb" ] || { echo "missing PostgreSQL's server (apt-get install postgresql)" >&2; exit 7; }
 
-echo "== building (Release, ReadyToRun)"
-dotnet publish src/MkbVpn.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -o out/bench/mkb-vpn -nologo -v quiet -clp:ErrorsOnly
+echo "== building (native, as install.sh installs it; a few minutes)"
+dotnet publish src/MkbVpn.Cli -c Release -r linux-x64 -o out/bench/mkb-vpn -nologo -v quiet -clp:ErrorsOnly
+dotnet publish src/MkbVpn.Engine -c Release -r linux-x64 -o out/bench/mkb-vpn -nologo -v quiet -clp:ErrorsOnly
 bin=$PWD/out/bench/mkb-vpn/mkb-vpn
 
 id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n' | cut -c1-5)
@@ -34,7 +34,8 @@ cleanup() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   ip netns del "$nsa" 2>/dev/null || true
   ip netns del "$nsb" 2>/dev/null || true
-  for i in "$ifa" "$ifb"; do pkill -f "mkb-vpn engine $i\$" 2>/dev/null || true; rm -f "/var/run/wireguard/$i.sock"; done
+  # The gateways take their interfaces (and engines) down on SIGTERM; only stale sockets are left to remove.
+  for i in "$ifa" "$ifb"; do rm -f "/var/run/wireguard/$i.sock"; done
   [ -f "$pgdir/data/postmaster.pid" ] && runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate -w stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }

@@ -94,7 +94,12 @@ public sealed partial class ClientService
         var served = affected.Values.OfType<Client>()
             .Where(c => members is not null ? ServedBy(c, st.GatewayId, members) : store.GatewaysOf(c.Id) is var gs && (gs.Count == 0 || gs.Contains(st.GatewayId)))
             .ToList();
-        var part = Network.AccessFirewall.Build(new Access.AccessPolicy(server, served, store.ListGroups(), store.LoadMemberships(), rules));
+        // Memberships of these clients only (a few indexed reads), or all of them in one read for a big group.
+        var groupList = store.ListGroups();
+        var byName = groupList.ToDictionary(g => g.Name, g => g.Id, StringComparer.Ordinal);
+        var memberships = served.Count > 64 ? store.LoadMemberships()
+            : served.ToDictionary(c => c.Id, c => store.GroupsOf(c.Id).Where(byName.ContainsKey).Select(n => byName[n]).ToList());
+        var part = Network.AccessFirewall.Build(new Access.AccessPolicy(server, served, groupList, memberships, rules));
         var whole = st.Firewall.Replace(affected.Keys, part);
         HostNetwork.ApplyAccess(server, st.Firewall, whole);
         st.Firewall = whole;
