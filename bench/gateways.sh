@@ -8,11 +8,14 @@
 # gateways < 1 s. Prints figures; asserts nothing.
 # A throwaway PostgreSQL cluster (Debian's initdb/pg_ctl as the postgres user) in a temporary
 # directory, reached over its Unix socket; removed at the end with everything else.
-#   sudo bench/gateways.sh [CLIENTS] [CHANGES]     (defaults 10000 and 5)
+# MEMBERS (a multiple of 1,000): the first MEMBERS clients are in a group "office" with a rule, so
+# each gateway's nftables map holds MEMBERS elements while single clients' rules change.
+#   sudo bench/gateways.sh [CLIENTS] [CHANGES] [MEMBERS]     (defaults 10000, 5 and 0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 total=${1:-10000}
 changes=${2:-5}
+members=${3:-0}
 [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 6; }
 for t in wg ip nft; do command -v $t >/dev/null || { echo "missing $t (run scripts/test.sh once)" >&2; exit 7; }; done
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -59,13 +62,16 @@ vpn init --endpoint 198.18.0.1:51820 --subnet 198.19.0.0/16 --subnet6 fd00:b::/6
   --dns none --interface "$ifa" >/dev/null
 vpn gateway add b --endpoint 198.18.0.2:51821 --listen-port 51821 --interface "$ifb" >/dev/null
 
-echo "== bulk add of $total clients (1,000 per call)"
+vpn group add office >/dev/null
+vpn access allow group:office 198.51.100.0/25 >/dev/null
+echo "== bulk add of $total clients (1,000 per call; $members in group office)"
 start=$(date +%s%N)
 n=0
 while [ $n -lt "$total" ]; do
   to=$((n + 1000)); [ $to -gt "$total" ] && to=$total
+  grp=(); [ "$to" -le "$members" ] && grp=(--group office)
   # shellcheck disable=SC2046
-  vpn add $(for ((i = n + 1; i <= to; i++)); do printf 'c%05d ' "$i"; done) --no-qr >/dev/null
+  vpn add $(for ((i = n + 1; i <= to; i++)); do printf 'c%05d ' "$i"; done) "${grp[@]}" --no-qr >/dev/null
   n=$to
 done
 echo "bulk add: $(( ($(date +%s%N) - start) / 1000000 )) ms"
@@ -142,7 +148,7 @@ for ((i = 1; i <= changes; i++)); do
   cmd=$(timed access revoke "$rule")
   both "access revoke $rule" "$cmd" "$addr : jump g" present map inet mkb_vpn clients4
 done
-group=$(ip netns exec "$nsa" nft list map inet mkb_vpn clients4 | grep -o 'jump g[0-9]*' | head -1 | cut -c6-)
+group=$(ip netns exec "$nsa" nft list map inet mkb_vpn clients4 | grep -F "$addr : jump g" | grep -o "jump g[0-9]*" | head -1 | cut -c6-)
 for ((i = 1; i <= changes; i++)); do
   t0=$(date +%s%N)
   rule=$(vpn access allow group:staff "198.51.100.$((100 + i))" --port 443 --proto tcp --json | grep -o '"id": *[0-9]*' | head -1 | grep -o '[0-9]*$')
