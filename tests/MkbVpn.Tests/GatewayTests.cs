@@ -313,13 +313,38 @@ public sealed class GatewayTests(PostgresServer pg)
         ((ManualTime)a.Host.Host.Time).Advance(TimeSpan.FromMinutes(2));
         Until(() => !a.Peers(Fixtures.Interface).Contains(key["alice"]), "alice off main after her expiry", 10);
         Assert.Contains(key["bob"], a.Peers(Fixtures.Interface));
-        lock (a.Log)
-            Assert.Contains(a.Log, l => l.StartsWith("1 client(s) expired", StringComparison.Ordinal));
+        Until(() => { lock (a.Log) return a.Log.Any(l => l.StartsWith("1 client(s) expired", StringComparison.Ordinal)); }, "main logged the expiry", 10);
         Assert.True(admin.List().Single(c => c.Name == "alice").Enabled);
 
         // Her expiry extended in the registry: the gateway serves her again.
         admin.Set(new SetRequest("alice") { Expires = "never" });
         Until(() => a.Peers(Fixtures.Interface).Contains(key["alice"]), "alice back on main after her expiry was lifted", 10);
+
+        // While the registry is unreachable, an expiry still takes effect (the gateway's timer needs no database).
+        // (A group with a rule in the same change makes its application visible: bob's element in main's table.)
+        admin.AddGroup("ops", null);
+        admin.Allow(new AllowRequest("group:ops", "server"));
+        admin.Set(new SetRequest("bob") { Expires = "3h", Groups = ["ops"] });
+        string bob4 = admin.List().Single(c => c.Name == "bob").Address4!.ToString();
+        Until(() => a.Host.Network.Table is { } t && t.Map4.ContainsKey(bob4), "main applied bob's change", 10);
+        string location = db.Location!;
+        string name = location[(location.LastIndexOf('/') + 1)..location.IndexOf('?', StringComparison.Ordinal)];
+        string postgres = pg.Location("postgres");
+        pg.Sql(postgres, $"ALTER DATABASE {name} ALLOW_CONNECTIONS false");
+        try
+        {
+            pg.Sql(postgres, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+            Until(() => { lock (a.Log) return a.Log.Any(l => l.StartsWith("registry unreachable", StringComparison.Ordinal)); }, "main noticed the registry is gone", 10);
+            Assert.Contains(key["bob"], a.Peers(Fixtures.Interface));
+            ((ManualTime)a.Host.Host.Time).Advance(TimeSpan.FromHours(4));
+            Until(() => !a.Peers(Fixtures.Interface).Contains(key["bob"]), "bob off main after his expiry, the registry away", 10);
+            Assert.Contains(key["alice"], a.Peers(Fixtures.Interface));
+        }
+        finally
+        {
+            pg.Sql(postgres, $"ALTER DATABASE {name} ALLOW_CONNECTIONS true");
+        }
+        Npgsql.NpgsqlConnection.ClearAllPools();
         Assert.Null(a.Failed);
     }
 

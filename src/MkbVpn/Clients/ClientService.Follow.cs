@@ -130,6 +130,34 @@ public sealed partial class ClientService
         return due;
     }
 
+    /// <summary>
+    /// Waits out a retry's backoff while serving: expiries falling due meanwhile still take their
+    /// clients off (the registry is not needed for that). True when stopped.
+    /// </summary>
+    private bool WaitServing(TimeSpan backoff, FollowState st, CancellationToken stop, Action<string> log)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < backoff)
+        {
+            var wait = backoff - clock.Elapsed;
+            if (NextExpiry(st) is { } expiry && expiry - Now < wait)
+                wait = expiry - Now > MinWait ? expiry - Now : MinWait;
+            if (stop.WaitHandle.WaitOne(wait))
+                return true;
+            try
+            {
+                if (ExpireFollowed(st) is { Count: > 0 } expired)
+                    log($"{expired.Count} client(s) expired: taken off {st.Interface}");
+            }
+            catch (Exception e) when (e is IOException or UserInputException)
+            {
+                log($"could not take expired clients off {st.Interface}: {e.Message}");
+                return stop.WaitHandle.WaitOne(backoff - clock.Elapsed > TimeSpan.Zero ? backoff - clock.Elapsed : TimeSpan.Zero);
+            }
+        }
+        return false;
+    }
+
     /// <summary>When the next served client expires, if any.</summary>
     private static DateTimeOffset? NextExpiry(FollowState st) => st.Expiries.Count == 0 ? null : st.Expiries.Values.Min();
 
@@ -268,7 +296,7 @@ public sealed partial class ClientService
                     feed = null;
                     full = true;
                     log($"registry unreachable ({e.Message}); {state.Interface} keeps serving its {state.ClientIds.Count} peers; retrying in {backoff.TotalSeconds:0} s");
-                    if (stop.WaitHandle.WaitOne(backoff))
+                    if (WaitServing(backoff, state, stop, log))
                         break;
                     backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
                 }
@@ -276,7 +304,7 @@ public sealed partial class ClientService
                 {
                     log($"gateway {gateway}: {e.Message}");
                     full = true;
-                    if (stop.WaitHandle.WaitOne(backoff))
+                    if (WaitServing(backoff, state, stop, log))
                         break;
                     backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
                 }
