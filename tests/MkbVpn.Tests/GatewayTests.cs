@@ -337,7 +337,9 @@ public sealed class GatewayTests(PostgresServer pg)
             Until(() => { lock (a.Log) return a.Log.Any(l => l.StartsWith("registry unreachable", StringComparison.Ordinal)); }, "main noticed the registry is gone", 10);
             Assert.Contains(key["bob"], a.Peers(Fixtures.Interface));
             ((ManualTime)a.Host.Host.Time).Advance(TimeSpan.FromHours(4));
-            Until(() => !a.Peers(Fixtures.Interface).Contains(key["bob"]), "bob off main after his expiry, the registry away", 10);
+            Until(() => !a.Peers(Fixtures.Interface).Contains(key["bob"]) || a.Failed is not null, "bob off main after his expiry, the registry away", 20);
+            lock (a.Log)
+                Assert.True(a.Failed is null && !a.Peers(Fixtures.Interface).Contains(key["bob"]), $"{a.Failed}\n{string.Join("\n", a.Log)}");
             Assert.Contains(key["alice"], a.Peers(Fixtures.Interface));
         }
         finally

@@ -139,7 +139,8 @@ public sealed partial class ClientService
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < backoff)
         {
-            var wait = backoff - clock.Elapsed;
+            // At least once a second: the wall clock may jump (a suspended host, an NTP step).
+            var wait = backoff - clock.Elapsed < TimeSpan.FromSeconds(1) ? backoff - clock.Elapsed : TimeSpan.FromSeconds(1);
             if (NextExpiry(st) is { } expiry && expiry - Now < wait)
                 wait = expiry - Now > MinWait ? expiry - Now : MinWait;
             if (stop.WaitHandle.WaitOne(wait))
