@@ -245,13 +245,21 @@ public sealed class GatewayTests(PostgresServer pg)
             Assert.True(b.Peers("mkbunitb").SetEquals([key["alice"], key["bob"]]));
             Assert.True(b.Host.Devices.Running["mkbunitb"].PrivateKey!.Equals(admin.ListGateways().Single(v => v.Gateway.Name == "berlin").Gateway.PrivateKey));
 
-            // A block on any host reaches both gateways, per peer; the full reconcile (firewall) follows.
+            // A block on any host reaches both gateways, per peer.
             int installs = b.Host.Network.Installs.Count;
             admin.Block(["alice"]);
             var took = Until(() => !b.Peers("mkbunitb").Contains(key["alice"]), "alice off berlin");
             Until(() => !a.Peers(Fixtures.Interface).Contains(key["alice"]), "alice off main");
             Console.WriteLine($"block reached gateway berlin in {took.TotalMilliseconds:0} ms");
-            Until(() => b.Host.Network.Installs.Count > installs, "berlin's firewall reloaded after the per-peer change");
+            // Access rules follow per client too: a rule for a group and a member joining it are a chain and
+            // one element in berlin's table (a difference, not a reload).
+            admin.AddGroup("staff", null);
+            admin.Allow(new AllowRequest("group:staff", "server"));
+            admin.Set(new SetRequest("bob") { Groups = ["staff"] });
+            string bob4 = admin.List().Single(c => c.Name == "bob").Address4!.ToString();
+            Until(() => b.Host.Network.Table is { } t && t.Map4.TryGetValue(bob4, out var v) && v.StartsWith("jump g", StringComparison.Ordinal), "bob's group reached berlin's firewall");
+            Assert.Equal(installs, b.Host.Network.Installs.Count);
+            Assert.Contains(b.Host.Network.Diffs, d => d.Contains($"add element inet mkb_vpn clients4 {{ {bob4} : jump g", StringComparison.Ordinal));
             Assert.Contains(key["bob"], b.Peers("mkbunitb"));
             admin.Block(["bob"]);
             var warm = Until(() => !b.Peers("mkbunitb").Contains(key["bob"]), "bob off berlin");
@@ -284,6 +292,62 @@ public sealed class GatewayTests(PostgresServer pg)
         {
             b.Dispose();
         }
+        Assert.Null(a.Failed);
+    }
+
+    [Fact]
+    public void An_expiry_passing_takes_the_client_off_a_following_gateway_by_its_own_timer()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var admin = Service(db, "admin");
+        admin.Init(ClientServiceTests.Options());
+        admin.Add([new AddRequest("alice") { Expires = "1h" }, new AddRequest("bob")]);
+        var key = admin.List().ToDictionary(c => c.Name, c => c.PublicKey);
+        using var a = new GatewayHost(db, "main", "a");
+        Assert.True(a.Peers(Fixtures.Interface).SetEquals([key["alice"], key["bob"]]));
+
+        // Its clock passes alice's expiry: she goes at its next wake-up, nobody writes the registry.
+        ((ManualTime)a.Host.Host.Time).Advance(TimeSpan.FromMinutes(59));
+        // A report stamped with the new time shows a wake-up after it (expiry is checked before each report): not yet due, nothing changes.
+        Until(() => admin.ListGateways().Single().Gateway.LastSeen >= Start + TimeSpan.FromMinutes(59), "main reported after its clock moved", 10);
+        Assert.Contains(key["alice"], a.Peers(Fixtures.Interface));
+        ((ManualTime)a.Host.Host.Time).Advance(TimeSpan.FromMinutes(2));
+        Until(() => !a.Peers(Fixtures.Interface).Contains(key["alice"]), "alice off main after her expiry", 10);
+        Assert.Contains(key["bob"], a.Peers(Fixtures.Interface));
+        Until(() => { lock (a.Log) return a.Log.Any(l => l.StartsWith("1 client(s) expired", StringComparison.Ordinal)); }, "main logged the expiry", 10);
+        Assert.True(admin.List().Single(c => c.Name == "alice").Enabled);
+
+        // Her expiry extended in the registry: the gateway serves her again.
+        admin.Set(new SetRequest("alice") { Expires = "never" });
+        Until(() => a.Peers(Fixtures.Interface).Contains(key["alice"]), "alice back on main after her expiry was lifted", 10);
+
+        // While the registry is unreachable, an expiry still takes effect (the gateway's timer needs no database).
+        // (A group with a rule in the same change makes its application visible: bob's element in main's table.)
+        admin.AddGroup("ops", null);
+        admin.Allow(new AllowRequest("group:ops", "server"));
+        admin.Set(new SetRequest("bob") { Expires = "3h", Groups = ["ops"] });
+        string bob4 = admin.List().Single(c => c.Name == "bob").Address4!.ToString();
+        Until(() => a.Host.Network.Table is { } t && t.Map4.ContainsKey(bob4), "main applied bob's change", 10);
+        string location = db.Location!;
+        string name = location[(location.LastIndexOf('/') + 1)..location.IndexOf('?', StringComparison.Ordinal)];
+        string postgres = pg.Location("postgres");
+        pg.Sql(postgres, $"ALTER DATABASE {name} ALLOW_CONNECTIONS false");
+        try
+        {
+            pg.Sql(postgres, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+            Until(() => { lock (a.Log) return a.Log.Any(l => l.StartsWith("registry unreachable", StringComparison.Ordinal)); }, "main noticed the registry is gone", 10);
+            Assert.Contains(key["bob"], a.Peers(Fixtures.Interface));
+            ((ManualTime)a.Host.Host.Time).Advance(TimeSpan.FromHours(4));
+            Until(() => !a.Peers(Fixtures.Interface).Contains(key["bob"]) || a.Failed is not null, "bob off main after his expiry, the registry away", 20);
+            lock (a.Log)
+                Assert.True(a.Failed is null && !a.Peers(Fixtures.Interface).Contains(key["bob"]), $"{a.Failed}\n{string.Join("\n", a.Log)}");
+            Assert.Contains(key["alice"], a.Peers(Fixtures.Interface));
+        }
+        finally
+        {
+            pg.Sql(postgres, $"ALTER DATABASE {name} ALLOW_CONNECTIONS true");
+        }
+        Npgsql.NpgsqlConnection.ClearAllPools();
         Assert.Null(a.Failed);
     }
 

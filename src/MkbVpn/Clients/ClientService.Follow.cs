@@ -19,18 +19,25 @@ public sealed partial class ClientService
 {
     private static readonly TimeSpan MinWait = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>After per-client changes, the full reconcile (firewall, drift) follows this much later, once for a burst.</summary>
-    private static readonly TimeSpan FullReconcileDelay = TimeSpan.FromSeconds(2);
-
     /// <summary>At most this many client ids are applied one by one; a larger burst is one full reconcile.</summary>
     private const int MaxClientChanges = 256;
 
-    /// <summary>The client ids of a burst of notifications, or null when it must be a full reconcile ('all', unknown, or too many).</summary>
-    private static HashSet<long>? ClientIdsOf(IReadOnlyList<string> payloads)
+    /// <summary>
+    /// What a burst of notifications asks for: the client ids it names and whether 'all' (rules,
+    /// groups, gateways, server settings) was among them; null when it must be a full reconcile
+    /// (an unknown payload, or too many clients).
+    /// </summary>
+    internal static (HashSet<long> Ids, bool All)? ClientIdsOf(IReadOnlyList<string> payloads)
     {
         var ids = new HashSet<long>();
+        bool all = false;
         foreach (var p in payloads)
         {
+            if (p == "all")
+            {
+                all = true;
+                continue;
+            }
             if (!p.StartsWith("client:", StringComparison.Ordinal) ||
                 !long.TryParse(p.AsSpan("client:".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long id))
                 return null;
@@ -38,13 +45,127 @@ public sealed partial class ClientService
             if (ids.Count > MaxClientChanges)
                 return null;
         }
-        return ids;
+        return (ids, all);
     }
 
     /// <summary>
+    /// The clients whose part of the firewall a change of rules can touch: those named by a rule that
+    /// was added or removed (a group rule: the group's members; a client rule: that client). A rule for
+    /// everyone touches only the shared chain "everyone". Rules are the same when their ids and
+    /// meanings are (a renamed group changes neither).
+    /// </summary>
+    internal static (HashSet<long> Groups, HashSet<long> Clients) SubjectsOfChangedRules(IReadOnlyList<Access.AccessRule> before, IReadOnlyList<Access.AccessRule> after)
+    {
+        static bool Has(IReadOnlyList<Access.AccessRule> list, Access.AccessRule r) => list.Any(x => x.Id == r.Id && x.SameAs(r));
+        var groups = new HashSet<long>();
+        var clients = new HashSet<long>();
+        foreach (var r in before.Where(r => !Has(after, r)).Concat(after.Where(r => !Has(before, r))))
+        {
+            if (r.Subject == Access.SubjectKind.Group)
+                groups.Add(r.SubjectId!.Value);
+            else if (r.Subject == Access.SubjectKind.Client)
+                clients.Add(r.SubjectId!.Value);
+        }
+        return (groups, clients);
+    }
+
+    /// <summary>
+    /// The access rules of a following gateway, per client: the part of the firewall that belongs to
+    /// the changed clients (and to the members of groups whose rules changed) is rebuilt from the
+    /// registry and compared with what this gateway applied last; only the difference goes to nft
+    /// (map elements, the chains concerned), as 'access allow' or 'set --groups' does on one host.
+    /// Returns how many clients were compared.
+    /// </summary>
+    private int ApplyAccessChanges(Store store, IReadOnlyCollection<long> changed, FollowState st)
+    {
+        if (st.Firewall is null || st.Last is null)
+            return 0;
+        var server = st.Last.Server;
+        var rules = store.ListRules();
+        var (groups, named) = SubjectsOfChangedRules(st.Rules, rules);
+        var affected = new Dictionary<long, Client?>();
+        foreach (long g in groups)
+            foreach (var c in store.ClientsInGroup(g))
+                affected[c.Id] = c;
+        foreach (long id in changed.Concat(named))
+            if (!affected.ContainsKey(id))
+                affected[id] = store.FindClientById(id);
+        var members = affected.Count > 64 ? store.LoadGatewayMemberships() : null;
+        var served = affected.Values.OfType<Client>()
+            .Where(c => members is not null ? ServedBy(c, st.GatewayId, members) : store.GatewaysOf(c.Id) is var gs && (gs.Count == 0 || gs.Contains(st.GatewayId)))
+            .ToList();
+        // Memberships of these clients only (a few indexed reads), or all of them in one read for a big group.
+        var groupList = store.ListGroups();
+        var byName = groupList.ToDictionary(g => g.Name, g => g.Id, StringComparer.Ordinal);
+        var memberships = served.Count > 64 ? store.LoadMemberships()
+            : served.ToDictionary(c => c.Id, c => store.GroupsOf(c.Id).Where(byName.ContainsKey).Select(n => byName[n]).ToList());
+        var part = Network.AccessFirewall.Build(new Access.AccessPolicy(server, served, groupList, memberships, rules));
+        var whole = st.Firewall.Replace(affected.Keys, part);
+        HostNetwork.ApplyAccess(server, st.Firewall, whole);
+        st.Firewall = whole;
+        st.Rules = rules;
+        return affected.Count;
+    }
+
+    /// <summary>
+    /// Takes the peers of clients whose expiry has passed off the interface, from what this gateway
+    /// knows (no read or write of the registry: it works while the registry is away). On one host the
+    /// service's sweep blocks them in the store; here the peer goes at the minute it expires.
+    /// </summary>
+    private List<long> ExpireFollowed(FollowState st)
+    {
+        var now = Now;
+        var due = st.Expiries.Where(e => e.Value <= now).Select(e => e.Key).ToList();
+        if (due.Count == 0 || st.Interface is null || Devices.Find(st.Interface) is not { } device)
+            return [];
+        var peers = new List<PeerChange>();
+        foreach (long id in due)
+        {
+            st.Expiries.Remove(id);
+            if (st.Active.Remove(id, out var key))
+                peers.Add(new PeerChange.Remove(key));
+        }
+        if (peers.Count > 0)
+            device.Apply(new DeviceChanges { Peers = peers });
+        return due;
+    }
+
+    /// <summary>
+    /// Waits out a retry's backoff while serving: expiries falling due meanwhile still take their
+    /// clients off (the registry is not needed for that). True when stopped.
+    /// </summary>
+    private bool WaitServing(TimeSpan backoff, FollowState st, CancellationToken stop, Action<string> log)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < backoff)
+        {
+            // At least once a second: the wall clock may jump (a suspended host, an NTP step).
+            var wait = backoff - clock.Elapsed < TimeSpan.FromSeconds(1) ? backoff - clock.Elapsed : TimeSpan.FromSeconds(1);
+            if (NextExpiry(st) is { } expiry && expiry - Now < wait)
+                wait = expiry - Now > MinWait ? expiry - Now : MinWait;
+            if (stop.WaitHandle.WaitOne(wait))
+                return true;
+            try
+            {
+                if (ExpireFollowed(st) is { Count: > 0 } expired)
+                    log($"{expired.Count} client(s) expired: taken off {st.Interface}");
+            }
+            catch (Exception e) when (e is IOException or UserInputException)
+            {
+                log($"could not take expired clients off {st.Interface}: {e.Message}");
+                return stop.WaitHandle.WaitOne(backoff - clock.Elapsed > TimeSpan.Zero ? backoff - clock.Elapsed : TimeSpan.Zero);
+            }
+        }
+        return false;
+    }
+
+    /// <summary>When the next served client expires, if any.</summary>
+    private static DateTimeOffset? NextExpiry(FollowState st) => st.Expiries.Count == 0 ? null : st.Expiries.Values.Min();
+
+    /// <summary>
     /// The fast path: reads only the changed clients and sets or removes their peers (an upsert is
-    /// idempotent, so no read of the interface is needed). The access rules follow with the full
-    /// reconcile that comes shortly after.
+    /// idempotent, so no read of the interface is needed). Their access rules follow at once
+    /// (<see cref="ApplyAccessChanges"/>).
     /// </summary>
     private (int Upserted, int Removed) ApplyClients(IReadOnlyCollection<long> ids, FollowState st)
     {
@@ -58,6 +179,7 @@ public sealed partial class ClientService
         {
             var c = store.FindClientById(id);
             var old = st.Active.GetValueOrDefault(id);
+            st.Expiries.Remove(id);
             bool serve = c is not null && c.Enabled && !c.IsExpired(now) && (store.GatewaysOf(id) is var gs && (gs.Count == 0 || gs.Contains(st.GatewayId)));
             if (old is not null && (!serve || !old.Equals(c!.PublicKey)))
             {
@@ -70,6 +192,8 @@ public sealed partial class ClientService
                 peers.Add(new PeerChange.Upsert(SpecOf(c!)));
                 st.Active[id] = c!.PublicKey;
                 st.ClientIds[c.PublicKey] = id;
+                if (c.ExpiresAt is { } x)
+                    st.Expiries[id] = x;
                 upserted++;
                 // A client (re)joining this gateway is contacted where the gateway last saw it, as the full path does.
                 if (old is null && store.GatewayPeer(st.GatewayId, id) is { Endpoint: { } ep, LastHandshake: { } hs } && now - hs < RecoveryWindow)
@@ -95,6 +219,12 @@ public sealed partial class ClientService
         public GatewayApplied? Last;
         /// <summary>What the last report wrote per client id.</summary>
         public Dictionary<long, (DateTimeOffset?, string?, long, long)> Reported = [];
+        /// <summary>The access rules as this gateway's firewall has them (the model the next change is compared with).</summary>
+        public Network.AccessFirewall? Firewall;
+        /// <summary>The rules that model was built from.</summary>
+        public IReadOnlyList<Access.AccessRule> Rules = [];
+        /// <summary>When each active client with an expiry expires (the timer that takes it off).</summary>
+        public Dictionary<long, DateTimeOffset> Expiries = [];
     }
 
     /// <summary>
@@ -119,14 +249,12 @@ public sealed partial class ClientService
         ChangeFeed? feed = ChangeFeed.Listen(location);
         try
         {
-            var first = ApplyGateway(gateway, engine, state);
+            var first = ApplyGateway(gateway, engine, state, reload: true);
             started?.Invoke(first);
             var backoff = TimeSpan.FromSeconds(1);
             bool full = false;
             var nextReport = Stopwatch.StartNew();
-            var sinceStart = nextReport;
             TimeSpan reportDue = TimeSpan.Zero;
-            TimeSpan? fullDue = null;
             while (!stop.IsCancellationRequested)
             {
                 try
@@ -138,34 +266,21 @@ public sealed partial class ClientService
                     }
                     if (full || Devices.Find(state.Interface!) is null)
                     {
-                        // Back from a lost connection (changes made meanwhile were not delivered), or the interface was lost.
-                        var r = ApplyGateway(gateway, engine, state);
+                        // Back from a lost connection (changes made meanwhile were not delivered), or the interface was lost:
+                        // everything compared, the firewall table loaded whole.
+                        var r = ApplyGateway(gateway, engine, state, reload: true);
                         log($"reconciled {r.Server.Interface} with the registry: {r.Served} clients, {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated");
                         full = false;
-                        fullDue = null;
                         backoff = TimeSpan.FromSeconds(1);
                     }
-                    var wait = (fullDue is { } d && d < reportDue ? d : reportDue) - nextReport.Elapsed;
+                    var wait = reportDue - nextReport.Elapsed;
+                    if (NextExpiry(state) is { } expiry && expiry - Now < wait)
+                        wait = expiry - Now;
                     var changes = feed.Wait(wait > MinWait ? wait : MinWait, TimeSpan.FromMilliseconds(20), stop);
-                    if (changes.Count > 0 && ClientIdsOf(changes) is { } ids && state.Last is not null)
-                    {
-                        // Changes to a few clients: their peers at once, the full reconcile (firewall, drift) soon after.
-                        var (upserted, removed) = ApplyClients(ids, state);
-                        if (upserted + removed > 0)
-                            log($"applied {ids.Count} client change(s): {upserted} peer(s) set, {removed} removed");
-                        fullDue ??= sinceStart.Elapsed + FullReconcileDelay;
-                    }
-                    else if (changes.Count > 0)
-                    {
-                        fullDue = sinceStart.Elapsed;
-                    }
-                    if (fullDue is { } due && sinceStart.Elapsed >= due)
-                    {
-                        fullDue = null;
-                        var r = ApplyGateway(gateway, engine, state);
-                        if (r.PeersAdded + r.PeersRemoved + r.PeersUpdated > 0)
-                            log($"applied changes: {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
-                    }
+                    if (changes.Count > 0)
+                        ApplyFollowed(gateway, engine, state, changes, log);
+                    if (ExpireFollowed(state) is { Count: > 0 } expired)
+                        log($"{expired.Count} client(s) expired: taken off {state.Interface}");
                     if (nextReport.Elapsed >= reportDue)
                     {
                         ReportGateway(location, state);
@@ -182,7 +297,7 @@ public sealed partial class ClientService
                     feed = null;
                     full = true;
                     log($"registry unreachable ({e.Message}); {state.Interface} keeps serving its {state.ClientIds.Count} peers; retrying in {backoff.TotalSeconds:0} s");
-                    if (stop.WaitHandle.WaitOne(backoff))
+                    if (WaitServing(backoff, state, stop, log))
                         break;
                     backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
                 }
@@ -190,7 +305,7 @@ public sealed partial class ClientService
                 {
                     log($"gateway {gateway}: {e.Message}");
                     full = true;
-                    if (stop.WaitHandle.WaitOne(backoff))
+                    if (WaitServing(backoff, state, stop, log))
                         break;
                     backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
                 }
@@ -204,10 +319,40 @@ public sealed partial class ClientService
     }
 
     /// <summary>
+    /// A burst of notifications on a following gateway: a few clients (their peers, then their part of
+    /// the firewall), rules or groups ('all' with the gateway's settings unchanged: the part of the
+    /// firewall those rules concern), or else a reconcile of everything (settings changed, too many
+    /// clients at once) that still sends only the firewall's difference.
+    /// </summary>
+    private void ApplyFollowed(string gateway, string? engine, FollowState st, IReadOnlyList<string> changes, Action<string> log)
+    {
+        if (ClientIdsOf(changes) is { } burst && st.Last is not null && (!burst.All || SameGatewaySettings(gateway, st)))
+        {
+            var (ids, all) = burst;
+            var (upserted, removed) = ApplyClients(ids, st);
+            using var store = OpenStore();
+            int compared = ApplyAccessChanges(store, ids, st);
+            if (upserted + removed > 0 || all)
+                log($"applied {ids.Count} client change(s){(all ? " and the rules" : "")}: {upserted} peer(s) set, {removed} removed, access rules of {compared} client(s) compared");
+            return;
+        }
+        var r = ApplyGateway(gateway, engine, st, reload: false);
+        log($"applied changes: {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
+    }
+
+    /// <summary>Whether the gateway's settings in the registry are still those applied (then an 'all' is about rules or groups).</summary>
+    private bool SameGatewaySettings(string gateway, FollowState st)
+    {
+        using var store = OpenStore();
+        var registry = store.RequireServer();
+        return store.FindGateway(gateway) is { } g && g.Id == st.GatewayId && g.Serve(registry).SameSettings(st.Last!.Server);
+    }
+
+    /// <summary>
     /// Applies the registry to the gateway's interface, creating it when missing: its clients'
     /// peers (enabled, not expired) by per-peer diff, the link, forwarding and the access rules.
     /// </summary>
-    private GatewayApplied ApplyGateway(string name, string? engine, FollowState st)
+    private GatewayApplied ApplyGateway(string name, string? engine, FollowState st, bool reload)
     {
         using var store = OpenStore();
         var registry = store.RequireServer();
@@ -257,7 +402,16 @@ public sealed partial class ClientService
             string before = HostNetwork.EnableForwarding(server.Subnet6 is not null);
             st.ForwardingBefore ??= store.GetGatewayRuntime(g.Id, "forwarding_before") ?? before;
         }
-        HostNetwork.InstallRules(server, Network.AccessFirewall.Build(LoadPolicy(store, server, clients)));
+        // The firewall: loaded whole when new, when the settings changed or when asked to (start, return
+        // of the registry); otherwise only the difference from what this gateway applied last.
+        var policy = LoadPolicy(store, server, clients);
+        var firewall = Network.AccessFirewall.Build(policy);
+        if (created || settingsChanged || reload || st.Firewall is null)
+            HostNetwork.InstallRules(server, firewall);
+        else
+            HostNetwork.ApplyAccess(server, st.Firewall, firewall);
+        st.Firewall = firewall;
+        st.Rules = policy.Rules;
         var kicked = changes.Peers.OfType<PeerChange.Kick>().ToList();
         if (kicked.Count > 0)
             device.Apply(new DeviceChanges { Peers = kicked });
@@ -283,6 +437,7 @@ public sealed partial class ClientService
         st.GatewayId = g.Id;
         st.ClientIds = clients.ToDictionary(c => c.PublicKey, c => c.Id);
         st.Active = active.ToDictionary(c => c.Id, c => c.PublicKey);
+        st.Expiries = active.Where(c => c.ExpiresAt is not null).ToDictionary(c => c.Id, c => c.ExpiresAt!.Value);
         var upserts = changes.Peers.OfType<PeerChange.Upsert>().ToList();
         int added = upserts.Count(u => !liveKeys.Contains(u.PublicKey));
         var result = new GatewayApplied(g, server, st.Plane.Engine, created, active.Count, added,

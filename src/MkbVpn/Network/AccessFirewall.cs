@@ -17,12 +17,17 @@ public sealed class AccessFirewall
 {
     public const string Everyone = "everyone";
 
-    private AccessFirewall(Dictionary<string, List<string>> chains, Dictionary<string, string> map4, Dictionary<string, string> map6)
+    private AccessFirewall(Dictionary<string, List<string>> chains, Dictionary<string, string> map4, Dictionary<string, string> map6,
+        Dictionary<long, (string? V4, string? V6)> owners)
     {
         Chains = chains;
         Map4 = map4;
         Map6 = map6;
+        _owners = owners;
     }
+
+    /// <summary>Client id -> its map keys, for the clients that have an element (the part of the model that is theirs).</summary>
+    private readonly Dictionary<long, (string? V4, string? V6)> _owners;
 
     /// <summary>Chain name -> its rules (nft rule text without the "add rule" prefix).</summary>
     public IReadOnlyDictionary<string, List<string>> Chains { get; }
@@ -55,6 +60,7 @@ public sealed class AccessFirewall
         var personal = policy.Rules.Where(r => r.Subject == SubjectKind.Client).ToLookup(r => r.SubjectId!.Value);
         var map4 = new Dictionary<string, string>(StringComparer.Ordinal);
         var map6 = new Dictionary<string, string>(StringComparer.Ordinal);
+        var owners = new Dictionary<long, (string?, string?)>();
         foreach (var c in policy.Clients)
         {
             var jumps = policy.GroupIdsOf(c).Where(groupChains.ContainsKey).Select(g => groupChains[g]).ToList();
@@ -73,12 +79,79 @@ public sealed class AccessFirewall
             }
             if (target is null)
                 continue;
-            if (c.Address4 is { } a4)
-                map4[a4.ToString()] = $"jump {target}";
-            if (c.Address6 is { } a6)
-                map6[a6.ToString()] = $"jump {target}";
+            string? k4 = c.Address4?.ToString(), k6 = c.Address6?.ToString();
+            if (k4 is not null)
+                map4[k4] = $"jump {target}";
+            if (k6 is not null)
+                map6[k6] = $"jump {target}";
+            owners[c.Id] = (k4, k6);
         }
-        return new AccessFirewall(chains, map4, map6);
+        return new AccessFirewall(chains, map4, map6, owners);
+    }
+
+    /// <summary>Whether a chain is shared (everyone's or a group's) rather than one client's own.</summary>
+    private static bool Shared(string chain) => chain[0] != 'c';
+
+    /// <summary>
+    /// The part of this model that a change to <paramref name="clients"/> can touch: the shared chains
+    /// (everyone, groups) and those clients' map elements and own chains. Compared with
+    /// <see cref="Build"/> of a policy holding only those clients, it gives the difference to apply.
+    /// </summary>
+    public AccessFirewall Only(IReadOnlyCollection<long> clients)
+    {
+        var chains = Chains.Where(c => Shared(c.Key)).ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal);
+        var map4 = new Dictionary<string, string>(StringComparer.Ordinal);
+        var map6 = new Dictionary<string, string>(StringComparer.Ordinal);
+        var owners = new Dictionary<long, (string?, string?)>();
+        foreach (long id in clients)
+        {
+            if (Chains.TryGetValue($"c{id}", out var own))
+                chains[$"c{id}"] = own;
+            if (!_owners.TryGetValue(id, out var keys))
+                continue;
+            owners[id] = keys;
+            if (keys.V4 is { } k4 && Map4.TryGetValue(k4, out var v4))
+                map4[k4] = v4;
+            if (keys.V6 is { } k6 && Map6.TryGetValue(k6, out var v6))
+                map6[k6] = v6;
+        }
+        return new AccessFirewall(chains, map4, map6, owners);
+    }
+
+    /// <summary>
+    /// This model with <paramref name="clients"/>' part replaced by <paramref name="part"/> (built
+    /// from a policy holding only those clients, which may have changed or gone): the shared chains
+    /// are taken from <paramref name="part"/> (the rules as they are now), everyone else's elements and
+    /// own chains are kept. The whole model after a change, without rebuilding anybody else's.
+    /// </summary>
+    public AccessFirewall Replace(IReadOnlyCollection<long> clients, AccessFirewall part)
+    {
+        var gone = clients.ToHashSet();
+        var chains = Chains.Where(c => !Shared(c.Key) && !(long.TryParse(c.Key.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out long id) && gone.Contains(id)))
+            .ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal);
+        foreach (var (name, rules) in part.Chains)
+            chains[name] = rules;
+        var map4 = new Dictionary<string, string>(Map4, StringComparer.Ordinal);
+        var map6 = new Dictionary<string, string>(Map6, StringComparer.Ordinal);
+        var owners = new Dictionary<long, (string? V4, string? V6)>(_owners);
+        foreach (long id in gone)
+        {
+            if (!owners.Remove(id, out var keys))
+                continue;
+            if (keys.V4 is { } k4)
+                map4.Remove(k4);
+            if (keys.V6 is { } k6)
+                map6.Remove(k6);
+        }
+        foreach (var (id, keys) in part._owners)
+        {
+            owners[id] = keys;
+            if (keys.V4 is { } k4)
+                map4[k4] = part.Map4[k4];
+            if (keys.V6 is { } k6)
+                map6[k6] = part.Map6[k6];
+        }
+        return new AccessFirewall(chains, map4, map6, owners);
     }
 
     /// <summary>The nft rule lines of one access rule (one per address family it concerns).</summary>
