@@ -194,7 +194,10 @@ public sealed class InMemoryNetwork(InMemoryDevices devices, HostEvents events) 
         events.Add("install-rules");
     }
 
-    public void ApplyAccess(ServerSettings s, AccessFirewall from, AccessFirewall to)
+    /// <summary>The next difference is refused as nft refuses one for a table edited by hand: the whole table is loaded instead.</summary>
+    public bool NextDiffRefused { get; set; }
+
+    public void ApplyAccess(ServerSettings s, AccessFirewall from, AccessFirewall to, Func<AccessFirewall> whole)
     {
         if (NextAccessFailure is { } failure)
         {
@@ -204,6 +207,12 @@ public sealed class InMemoryNetwork(InMemoryDevices devices, HostEvents events) 
         string diff = AccessFirewall.Diff(from, to, NetworkSetup.TableName);
         if (diff.Length == 0)
             return;
+        if (NextDiffRefused)
+        {
+            NextDiffRefused = false;
+            InstallRules(s, whole());
+            return;
+        }
         Diffs.Add(diff);
         Table = to;
         events.Add("apply-access");

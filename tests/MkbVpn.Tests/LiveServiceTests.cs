@@ -383,6 +383,39 @@ public sealed class LiveServiceTests : IDisposable
     // ---- up: reconcile, recover, kick ----------------------------------------
 
     [Fact]
+    public void A_table_that_refuses_a_difference_is_reloaded_with_everyone_not_only_the_changed_client()
+    {
+        UpWith("alice", "bob");
+        _svc.Revoke(1);   // "everyone -> the internal networks": without it, each client's own rule is an element
+        // Each client has a rule of its own, so each has elements in the table's maps.
+        foreach (var name in new[] { "alice", "bob", "dave" })
+        {
+            if (name == "dave")
+                _svc.Add(Names("dave"));
+            _svc.Allow(new AllowRequest($"client:{name}", "198.51.100.10") { Port = "443", Protocol = "tcp" });
+        }
+
+        _svc.Add(Names("carol"));
+        int installs = _host.Network.Installs.Count;
+        _host.Network.NextDiffRefused = true;   // the table was edited by hand: nft refuses the next difference
+        _svc.Allow(new AllowRequest("client:carol", "198.51.100.10") { Port = "443", Protocol = "tcp" });
+        Assert.Equal(installs + 1, _host.Network.Installs.Count);
+        string loaded = _host.Network.Installs[^1];
+        foreach (var name in new[] { "alice", "bob", "dave", "carol" })
+            Assert.Contains(Stored(name).Address4!.ToString() + " : jump", loaded);
+
+        _host.Network.NextDiffRefused = true;
+        string daveAddress = Stored("dave").Address4!.ToString();
+        _svc.Remove(["dave"]);
+        Assert.Equal(installs + 2, _host.Network.Installs.Count);
+        string after = _host.Network.Installs[^1];
+        Assert.NotEqual(loaded, after);
+        Assert.Contains(Stored("alice").Address4!.ToString() + " : jump", after);
+        Assert.Contains(Stored("bob").Address4!.ToString() + " : jump", after);
+        Assert.DoesNotContain(daveAddress + " : jump", after);
+    }
+
+    [Fact]
     public void Up_creates_the_interface_with_every_enabled_client_and_the_table()
     {
         _svc.Add(Names("alice", "bob", "carol"));

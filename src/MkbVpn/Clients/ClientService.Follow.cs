@@ -101,7 +101,7 @@ public sealed partial class ClientService
             : served.ToDictionary(c => c.Id, c => store.GroupsOf(c.Id).Where(byName.ContainsKey).Select(n => byName[n]).ToList());
         var part = Network.AccessFirewall.Build(new Access.AccessPolicy(server, served, groupList, memberships, rules));
         var whole = st.Firewall.Replace(affected.Keys, part);
-        HostNetwork.ApplyAccess(server, st.Firewall, whole);
+        HostNetwork.ApplyAccess(server, st.Firewall, whole, () => whole);
         st.Firewall = whole;
         st.Rules = rules;
         return affected.Count;
@@ -409,7 +409,7 @@ public sealed partial class ClientService
         if (created || settingsChanged || reload || st.Firewall is null)
             HostNetwork.InstallRules(server, firewall);
         else
-            HostNetwork.ApplyAccess(server, st.Firewall, firewall);
+            HostNetwork.ApplyAccess(server, st.Firewall, firewall, () => firewall);
         st.Firewall = firewall;
         st.Rules = policy.Rules;
         var kicked = changes.Peers.OfType<PeerChange.Kick>().ToList();

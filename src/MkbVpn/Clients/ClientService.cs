@@ -279,7 +279,9 @@ public sealed partial class ClientService
             (from, to) = (Network.AccessFirewall.Build(a.Before), Network.AccessFirewall.Build(a.After));
             try
             {
-                HostNetwork.ApplyAccess(a.Server, from, to);
+                // Before and after hold only the clients this change concerns; a table that refuses the difference is
+                // reloaded with everyone (the store as this transaction sees it).
+                HostNetwork.ApplyAccess(a.Server, from, to, () => Network.AccessFirewall.Build(LoadPolicy(tx.Store, a.Server)));
             }
             catch (Exception e) when (e is IOException or UserInputException)
             {
@@ -300,7 +302,7 @@ public sealed partial class ClientService
             {
                 try
                 {
-                    HostNetwork.ApplyAccess(a2.Server, to, from);
+                    HostNetwork.ApplyAccess(a2.Server, to, from, () => Network.AccessFirewall.Build(LoadPolicy(tx.Store, a2.Server)));
                 }
                 catch (Exception e) when (e is IOException or UserInputException)
                 {

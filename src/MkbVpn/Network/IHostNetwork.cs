@@ -20,8 +20,10 @@ public interface IHostNetwork
     /// <summary>Loads the whole table (atomically).</summary>
     void InstallRules(ServerSettings s, AccessFirewall access);
 
-    /// <summary>Applies the difference between two access models to the live table.</summary>
-    void ApplyAccess(ServerSettings s, AccessFirewall from, AccessFirewall to);
+    /// <summary>Applies the difference between two access models to the live table. <paramref name="from"/> and
+    /// <paramref name="to"/> may describe only the clients a change concerns; when the live table does not take the
+    /// difference (edited by hand, missing), <paramref name="whole"/> (everyone, after the change) is loaded instead.</summary>
+    void ApplyAccess(ServerSettings s, AccessFirewall from, AccessFirewall to, Func<AccessFirewall> whole);
 
     void RemoveRules();
 
@@ -47,7 +49,7 @@ public sealed class LiveHostNetwork : IHostNetwork
 
     public void InstallRules(ServerSettings s, AccessFirewall access) => NetworkSetup.InstallRules(s, access);
 
-    public void ApplyAccess(ServerSettings s, AccessFirewall from, AccessFirewall to) => NetworkSetup.ApplyAccess(s, from, to);
+    public void ApplyAccess(ServerSettings s, AccessFirewall from, AccessFirewall to, Func<AccessFirewall> whole) => NetworkSetup.ApplyAccess(s, from, to, whole);
 
     public void RemoveRules() => NetworkSetup.RemoveRules();
 

@@ -129,16 +129,18 @@ public static class NetworkSetup
     /// <summary>
     /// Applies the difference between two access models to the live table, in one nft transaction.
     /// When the live table does not match what we expected (it was edited by hand, or is missing),
-    /// the whole table is loaded instead (atomically; established connections are kept by conntrack).
+    /// the whole table is loaded instead (atomically; established connections are kept by conntrack):
+    /// <paramref name="whole"/>, every client's part, since <paramref name="to"/> may hold only the changed clients.
     /// </summary>
-    public static void ApplyAccess(ServerSettings s, AccessFirewall from, AccessFirewall to)
+    public static void ApplyAccess(ServerSettings s, AccessFirewall from, AccessFirewall to, Func<AccessFirewall> whole)
     {
+        ArgumentNullException.ThrowIfNull(whole);
         string diff = AccessFirewall.Diff(from, to, TableName);
         if (diff.Length == 0)
             return;
         var r = Sys.Run("nft", ["-f", "-"], diff);
         if (r.ExitCode != 0)
-            InstallRules(s, to);
+            InstallRules(s, whole());
     }
 
     public static void RemoveRules()

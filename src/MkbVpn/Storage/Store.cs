@@ -161,6 +161,9 @@ public sealed partial class Store : IDisposable
     {
         private bool _done;
 
+        /// <summary>The store this transaction writes (its reads see the transaction's own changes).</summary>
+        public Store Store => store;
+
         public void Commit()
         {
             try
