@@ -45,17 +45,20 @@ public sealed class WireGuardKey : IEquatable<WireGuardKey>
     public static bool TryParseHex(string? text, [NotNullWhen(true)] out WireGuardKey? key)
     {
         key = null;
-        if (text is null || text.Length != Size * 2)
+        return text is not null && TryParseHex(text.AsSpan(), out key);
+    }
+
+    /// <inheritdoc cref="TryParseHex(string?, out WireGuardKey?)"/>
+    public static bool TryParseHex(ReadOnlySpan<char> text, [NotNullWhen(true)] out WireGuardKey? key)
+    {
+        key = null;
+        if (text.Length != Size * 2)
             return false;
-        try
-        {
-            key = new WireGuardKey(Convert.FromHexString(text));
-            return true;
-        }
-        catch (FormatException)
-        {
+        var bytes = new byte[Size];
+        if (Convert.FromHexString(text, bytes, out _, out int written) != System.Buffers.OperationStatus.Done || written != Size)
             return false;
-        }
+        key = new WireGuardKey(bytes);
+        return true;
     }
 
     public string ToBase64() => Convert.ToBase64String(_bytes);

@@ -329,7 +329,11 @@ public sealed partial class Store : IDisposable
 
     private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
 
-    private static DateTimeOffset ParseTime(string s) => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+    // Times are written as round-trip text ("O"): parsed exactly first (10,000 rows a listing), loosely for anything older.
+    private static DateTimeOffset ParseTime(string s) =>
+        DateTimeOffset.TryParseExact(s, "O", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t)
+            ? t
+            : DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
 
     private static string JoinList<T>(IEnumerable<T> items) => string.Join(",", items);
 
