@@ -19,41 +19,17 @@ namespace MkbVpn.EndToEnd.Tests;
 public sealed partial class GatewayOutageTests(PostgresServer pg) : IDisposable
 {
     private readonly Testbed _tb = new();
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "mkb-vpn-outage-" + Guid.NewGuid().ToString("N")[..8]);
-    private readonly System.Text.StringBuilder _log = new();
+    private readonly GatewayBed _bed = new("mkb-vpn-outage-");
 
     public void Dispose()
     {
+        _bed.Dispose();   // first: the gateway stops while its namespace is still there
         _tb.Dispose();
-        if (Directory.Exists(_root))
-            Directory.Delete(_root, recursive: true);
     }
 
-    private string AdminDir => Path.Combine(_root, "admin");
+    private int GatewayLogCount(string text) => Regex.Count(_bed.Log(), Regex.Escape(text));
 
-    private Shell.Result Admin(string store, params string[] args) =>
-        Shell.Run(Testbed.MkbVpn, ["--store", store, "--data-dir", AdminDir, .. args], TimeSpan.FromSeconds(120));
-
-    private string AdminOk(string store, params string[] args)
-    {
-        var r = Admin(store, args);
-        Assert.True(r.ExitCode == 0, $"mkb-vpn {string.Join(' ', args)}: {r}");
-        return r.StdOut;
-    }
-
-    private string GatewayLog()
-    {
-        lock (_log)
-            return _log.ToString();
-    }
-
-    private int GatewayLogCount(string text) => Regex.Count(GatewayLog(), Regex.Escape(text));
-
-    private HashSet<string> Peers(string iface)
-    {
-        var r = Shell.Run("ip", "netns", "exec", _tb.Server, "wg", "show", iface, "peers");
-        return r.ExitCode == 0 ? [.. r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)] : [];
-    }
+    private HashSet<string> Peers(string iface) => GatewayBed.Peers(_tb.Server, iface);
 
     /// <summary>Probes through the tunnel: how many of <paramref name="count"/> pings, one every half second, were answered.</summary>
     private int Probes(string ns, string address, int count)
@@ -84,37 +60,29 @@ public sealed partial class GatewayOutageTests(PostgresServer pg) : IDisposable
     /// </summary>
     private Bed StartBerlin()
     {
-        Directory.CreateDirectory(_root);
-        string location = pg.NewDatabase();   // the admins' store: TCP on loopback, the password in a passfile
-        string dbname = location[(location.LastIndexOf('/') + 1)..location.IndexOf('?', StringComparison.Ordinal)];
-        // The gateway's: PostgreSQL's Unix socket (a path reaches across network namespaces; the test server trusts local logins).
-        string socketStore = $"host={Path.GetDirectoryName(pg.PassFile)} port={pg.Port.ToString(CultureInfo.InvariantCulture)} dbname={dbname} user=mkbtest";
+        // The admins' store: TCP on loopback, the password in a passfile; the gateway's: PostgreSQL's Unix socket.
+        var (location, socketStore) = GatewayBed.NewRegistry(pg);
         string gwIface = $"mkbg{_tb.Id}";
         _tb.Track(gwIface);
 
-        AdminOk(location, "init", "--endpoint", "198.18.1.1:51820", "--subnet", Testbed.VpnSubnet, "--subnet6", Testbed.VpnSubnet6,
+        _bed.VpnOk(location, "init", "--endpoint", "198.18.1.1:51820", "--subnet", Testbed.VpnSubnet, "--subnet6", Testbed.VpnSubnet6,
             "--internal-network", Testbed.InternalNetwork, "--dns", "none", "--interface", _tb.ServerInterface);
-        AdminOk(location, "gateway", "add", "berlin", "--endpoint", "198.18.1.1:51821", "--listen-port", "51821", "--interface", gwIface,
+        _bed.VpnOk(location, "gateway", "add", "berlin", "--endpoint", "198.18.1.1:51821", "--listen-port", "51821", "--interface", gwIface,
             "--internal-network", Testbed.InternalNetwork);
-        AdminOk(location, "add", "alice", "--no-qr");
-        AdminOk(location, "add", "bob", "--no-qr");
-        string Key(string name) => JsonDocument.Parse(AdminOk(location, "show", name, "--json")).RootElement.GetProperty("public_key").GetString()!;
+        _bed.VpnOk(location, "add", "alice", "--no-qr");
+        _bed.VpnOk(location, "add", "bob", "--no-qr");
+        string Key(string name) => JsonDocument.Parse(_bed.VpnOk(location, "show", name, "--json")).RootElement.GetProperty("public_key").GetString()!;
         string alice = Key("alice"), bob = Key("bob");
 
-        var gateway = _tb.Spawn(_tb.Server, [Testbed.MkbVpn, "--store", socketStore, "--data-dir", Path.Combine(_root, "berlin"), "up", "--foreground", "--gateway", "berlin"],
-            new Dictionary<string, string> { ["MKB_VPN_ENGINE"] = "builtin" });
-        gateway.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
-        gateway.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
-        gateway.BeginErrorReadLine();
-        gateway.BeginOutputReadLine();
-        Assert.True(Shell.WaitFor(() => Peers(gwIface).SetEquals([alice, bob]), TimeSpan.FromSeconds(30)) is not null, "gateway berlin did not come up:\n" + GatewayLog());
+        var gateway = _bed.StartGateway(_tb.Server, socketStore, "berlin");
+        Assert.True(Shell.WaitFor(() => Peers(gwIface).SetEquals([alice, bob]), TimeSpan.FromSeconds(30)) is not null, "gateway berlin did not come up:\n" + _bed.Log());
 
-        string conf = Path.Combine(_root, $"mkba{_tb.Id}.conf");
-        File.WriteAllText(conf, AdminOk(location, "show", "alice", "--gateway", "berlin"));
+        string conf = Path.Combine(_bed.Root, $"mkba{_tb.Id}.conf");
+        File.WriteAllText(conf, _bed.VpnOk(location, "show", "alice", "--gateway", "berlin"));
         File.SetUnixFileMode(conf, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         _tb.ClientUp(_tb.ClientA, conf);
         Assert.True(Shell.WaitFor(() => _tb.Ping(_tb.ClientA, Testbed.InternalHost), TimeSpan.FromSeconds(20)) is not null,
-            "alice does not reach the internal host through gateway berlin:\n" + GatewayLog());
+            "alice does not reach the internal host through gateway berlin:\n" + _bed.Log());
 
         return new Bed(location, gwIface, gateway, alice, bob, Key);
     }
@@ -128,23 +96,23 @@ public sealed partial class GatewayOutageTests(PostgresServer pg) : IDisposable
         try
         {
             Assert.True(Shell.WaitFor(() => GatewayLogCount("registry unreachable") > 0, TimeSpan.FromSeconds(30)) is not null,
-                "the gateway did not notice the registry going:\n" + GatewayLog());
+                "the gateway did not notice the registry going:\n" + _bed.Log());
 
             // The data plane never waits for the database: alice keeps reaching the internal host, probe after probe.
             int answered = Probes(_tb.ClientA, Testbed.InternalHost, 10);
-            Assert.True(answered >= 9, $"{answered} of 10 probes answered while PostgreSQL was down:\n{GatewayLog()}");
+            Assert.True(answered >= 9, $"{answered} of 10 probes answered while PostgreSQL was down:\n{_bed.Log()}");
 
             // The verbs fail in one line naming what is wrong, with the documented exit code (8), and leave nothing behind.
-            var add = Admin(location, "add", "carol", "--no-qr");
+            var add = _bed.Vpn(location, "add", "carol", "--no-qr");
             AssertOneLineError(add, 8, "cannot reach the store postgresql://mkbtest@127.0.0.1:", "add while PostgreSQL is down");
             Assert.DoesNotContain(pg.Password, add.StdErr + add.StdOut);
-            string clients = Path.Combine(AdminDir, "clients");
+            string clients = Path.Combine(_bed.AdminDir, "clients");
             Assert.False(File.Exists(Path.Combine(clients, "carol.conf")), "add wrote a config file although it failed");
             Assert.Empty(Directory.Exists(clients) ? Directory.GetFiles(clients).Where(f => !f.EndsWith(".conf", StringComparison.Ordinal)) : []);
-            var block = Admin(location, "block", "alice");
+            var block = _bed.Vpn(location, "block", "alice");
             AssertOneLineError(block, 8, "cannot reach the store", "block while PostgreSQL is down");
             Assert.Contains(alice, Peers(gwIface));
-            Assert.True(gateway.HasExited is false, "the gateway exited while PostgreSQL was down:\n" + GatewayLog());
+            Assert.True(gateway.HasExited is false, "the gateway exited while PostgreSQL was down:\n" + _bed.Log());
             Assert.True(_tb.Ping(_tb.ClientA, Testbed.InternalHost, 5), "alice lost the internal host during the outage");
             Console.WriteLine($"PostgreSQL was down {outage.Elapsed.TotalSeconds:0.0} s; {answered} of 10 probes answered meanwhile; add said: {add.StdErr.Trim()} (exit {add.ExitCode})");
         }
@@ -156,28 +124,28 @@ public sealed partial class GatewayOutageTests(PostgresServer pg) : IDisposable
         // PostgreSQL is back: the gateway reconnects (its backoff) and reconciles, then follows changes again.
         var back = Stopwatch.StartNew();
         Assert.True(Shell.WaitFor(() => GatewayLogCount("reconciled " + gwIface) > 0, TimeSpan.FromSeconds(90)) is not null,
-            "the gateway did not reconnect to the registry:\n" + GatewayLog());
+            "the gateway did not reconnect to the registry:\n" + _bed.Log());
         Console.WriteLine($"gateway reconciled {back.Elapsed.TotalSeconds:0.0} s after PostgreSQL started again");
-        Assert.Equal(0, Admin(location, "list").ExitCode);
-        Assert.False(JsonDocument.Parse(AdminOk(location, "show", "alice", "--json")).RootElement.GetProperty("state").GetString() == "blocked",
+        Assert.Equal(0, _bed.Vpn(location, "list").ExitCode);
+        Assert.False(JsonDocument.Parse(_bed.VpnOk(location, "show", "alice", "--json")).RootElement.GetProperty("state").GetString() == "blocked",
             "the block that failed during the outage was recorded after all");
 
-        AdminOk(location, "block", "alice");
+        _bed.VpnOk(location, "block", "alice");
         var took = Shell.WaitFor(() => !Peers(gwIface).Contains(alice), TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(20));
-        Assert.True(took is not null, "a block made after PostgreSQL returned did not reach the gateway:\n" + GatewayLog());
+        Assert.True(took is not null, "a block made after PostgreSQL returned did not reach the gateway:\n" + _bed.Log());
         Console.WriteLine($"block after the outage reached the gateway in {took!.Value.TotalMilliseconds:0} ms");
         Assert.True(Shell.WaitFor(() => !_tb.Ping(_tb.ClientA, Testbed.InternalHost), TimeSpan.FromSeconds(20)) is not null, "blocked alice still reaches the internal host");
 
-        AdminOk(location, "add", "carol", "--no-qr");
-        Assert.True(File.Exists(Path.Combine(AdminDir, "clients", "carol.conf")));
+        _bed.VpnOk(location, "add", "carol", "--no-qr");
+        Assert.True(File.Exists(Path.Combine(_bed.AdminDir, "clients", "carol.conf")));
         string carol = Key("carol");
         Assert.True(Shell.WaitFor(() => Peers(gwIface).SetEquals([bob, carol]), TimeSpan.FromSeconds(20)) is not null,
-            "an add after PostgreSQL returned did not reach the gateway:\n" + GatewayLog());
+            "an add after PostgreSQL returned did not reach the gateway:\n" + _bed.Log());
 
         // And it reports again: 'gateway list' shows berlin online.
-        Assert.True(Shell.WaitFor(() => JsonDocument.Parse(AdminOk(location, "gateway", "list", "--json")).RootElement.EnumerateArray()
+        Assert.True(Shell.WaitFor(() => JsonDocument.Parse(_bed.VpnOk(location, "gateway", "list", "--json")).RootElement.EnumerateArray()
             .Any(g => g.GetProperty("name").GetString() == "berlin" && g.GetProperty("online").GetBoolean() && g.GetProperty("peers").GetInt32() == 2),
-            TimeSpan.FromSeconds(20)) is not null, "gateway berlin does not report again:\n" + GatewayLog());
+            TimeSpan.FromSeconds(20)) is not null, "gateway berlin does not report again:\n" + _bed.Log());
 
         Shell.Check("kill", "-TERM", gateway.Id.ToString(CultureInfo.InvariantCulture));
         Assert.True(gateway.WaitForExit(20_000), "gateway berlin did not stop on SIGTERM");
@@ -189,36 +157,36 @@ public sealed partial class GatewayOutageTests(PostgresServer pg) : IDisposable
     public void A_restore_into_the_registry_reaches_the_running_gateway_which_keeps_its_host_state()
     {
         var bed = StartBerlin();
-        string backup = Path.Combine(_root, "registry.mkbbak");
-        AdminOk(bed.Location, "backup", backup);
-        AdminOk(bed.Location, "block", "alice");
-        AdminOk(bed.Location, "remove", "bob", "--yes");
-        AdminOk(bed.Location, "add", "carol", "--no-qr");
+        string backup = Path.Combine(_bed.Root, "registry.mkbbak");
+        _bed.VpnOk(bed.Location, "backup", backup);
+        _bed.VpnOk(bed.Location, "block", "alice");
+        _bed.VpnOk(bed.Location, "remove", "bob", "--yes");
+        _bed.VpnOk(bed.Location, "add", "carol", "--no-qr");
         string carol = bed.Key("carol");
-        Assert.True(Shell.WaitFor(() => Peers(bed.Interface).SetEquals([carol]), TimeSpan.FromSeconds(20)) is not null, "the changes did not reach berlin:\n" + GatewayLog());
+        Assert.True(Shell.WaitFor(() => Peers(bed.Interface).SetEquals([carol]), TimeSpan.FromSeconds(20)) is not null, "the changes did not reach berlin:\n" + _bed.Log());
         Assert.True(Shell.WaitFor(() => !_tb.Ping(_tb.ClientA, Testbed.InternalHost), TimeSpan.FromSeconds(20)) is not null, "blocked alice still reaches the internal host");
         string ForwardingBefore() => pg.Scalar(bed.Location,
             "SELECT value FROM gateway_runtime r JOIN gateways g ON g.id = r.gateway_id WHERE g.name = 'berlin' AND r.key = 'forwarding_before'") as string ?? "(none)";
         string forwarding = ForwardingBefore();
         Assert.NotEqual("(none)", forwarding);
 
-        var restored = Admin(bed.Location, "restore", "--force", backup);
+        var restored = _bed.Vpn(bed.Location, "restore", "--force", backup);
         Assert.True(restored.ExitCode == 0, restored.ToString());
         Assert.Contains("The gateways following the registry apply it now", restored.StdOut);
 
         // The running gateway follows the restore on its own: the backup's clients are back, carol is gone, alice gets through again.
         var took = Shell.WaitFor(() => Peers(bed.Interface).SetEquals([bed.Alice, bed.Bob]), TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(20));
-        Assert.True(took is not null, "the restore did not reach gateway berlin:\n" + GatewayLog());
+        Assert.True(took is not null, "the restore did not reach gateway berlin:\n" + _bed.Log());
         Console.WriteLine($"restore reached the running gateway in {took!.Value.TotalMilliseconds:0} ms after the command returned");
         Assert.True(Shell.WaitFor(() => _tb.Ping(_tb.ClientA, Testbed.InternalHost), TimeSpan.FromSeconds(20)) is not null,
-            "alice does not reach the internal host after the restore:\n" + GatewayLog());
-        Assert.False(File.Exists(Path.Combine(AdminDir, "clients", "carol.conf")), "carol's config outlived the restore");
+            "alice does not reach the internal host after the restore:\n" + _bed.Log());
+        Assert.False(File.Exists(Path.Combine(_bed.AdminDir, "clients", "carol.conf")), "carol's config outlived the restore");
         // Berlin's host state is its own, not the backup's: forwarding as it was before berlin started, for its stop
         // (an end state: the follower would write it again if it were gone; BackupOnPostgresTests shows the restore keeps it).
         Assert.Equal(forwarding, ForwardingBefore());
-        Assert.True(Shell.WaitFor(() => JsonDocument.Parse(AdminOk(bed.Location, "gateway", "list", "--json")).RootElement.EnumerateArray()
+        Assert.True(Shell.WaitFor(() => JsonDocument.Parse(_bed.VpnOk(bed.Location, "gateway", "list", "--json")).RootElement.EnumerateArray()
             .Any(g => g.GetProperty("name").GetString() == "berlin" && g.GetProperty("online").GetBoolean() && g.GetProperty("peers").GetInt32() == 2),
-            TimeSpan.FromSeconds(20)) is not null, "gateway berlin does not report after the restore:\n" + GatewayLog());
+            TimeSpan.FromSeconds(20)) is not null, "gateway berlin does not report after the restore:\n" + _bed.Log());
 
         Shell.Check("kill", "-TERM", bed.Gateway.Id.ToString(CultureInfo.InvariantCulture));
         Assert.True(bed.Gateway.WaitForExit(20_000), "gateway berlin did not stop on SIGTERM");
