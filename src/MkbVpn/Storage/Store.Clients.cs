@@ -27,28 +27,11 @@ public sealed partial class Store
     {
         ArgumentNullException.ThrowIfNull(damaged);
         using var cmd = Command($"SELECT {ClientColumns} FROM clients ORDER BY id");
-        using var r = Reader(cmd);
-        var list = new List<Client>();
-        try
+        return Rows(cmd, ReadClient, "clients", (r, e) =>
         {
-            while (r.Read())
-            {
-                try
-                {
-                    list.Add(ReadClient(r));
-                }
-                catch (Exception e) when (e is FormatException or InvalidCastException or ArgumentException or OverflowException)
-                {
-                    string name = r.IsDBNull(1) ? "?" : Convert.ToString(r.GetValue(1), CultureInfo.InvariantCulture) ?? "?";
-                    damaged.Add($"client '{name}' (row {Convert.ToString(r.GetValue(0), CultureInfo.InvariantCulture)}) does not parse ({e.GetType().Name}): left out; restore it from a backup ('mkb-vpn restore')");
-                }
-            }
-        }
-        catch (DbException e)
-        {
-            throw Translate(e);
-        }
-        return list;
+            string name = r.IsDBNull(1) ? "?" : Convert.ToString(r.GetValue(1), CultureInfo.InvariantCulture) ?? "?";
+            damaged.Add($"client '{name}' (row {Convert.ToString(r.GetValue(0), CultureInfo.InvariantCulture)}) does not parse ({e.GetType().Name}): left out; restore it from a backup ('mkb-vpn restore')");
+        });
     }
 
     public Client? FindClient(string name)

@@ -302,25 +302,38 @@ public sealed partial class Store : IDisposable
     /// Reads every row; a damaged page or a row that does not parse is the database's fault, not an
     /// internal error: one line naming the table, exit code 8.
     /// </summary>
-    private List<T> Rows<T>(DbCommand cmd, Func<DbDataReader, T> read, string table)
+    /// <param name="unreadable">When given, a row that does not parse is handed to it and left out; when null, such a
+    /// row fails the whole read (exit 8).</param>
+    private List<T> Rows<T>(DbCommand cmd, Func<DbDataReader, T> read, string table, Action<DbDataReader, Exception>? unreadable = null)
     {
         using var r = Reader(cmd);
         var list = new List<T>();
         try
         {
             while (r.Read())
-                list.Add(read(r));
+            {
+                try
+                {
+                    list.Add(read(r));
+                }
+                catch (Exception e) when (unreadable is not null && DoesNotParse(e))
+                {
+                    unreadable(r, e);
+                }
+            }
         }
         catch (DbException e)
         {
             throw Translate(e);
         }
-        catch (Exception e) when (e is FormatException or InvalidCastException or ArgumentException or OverflowException)
+        catch (Exception e) when (DoesNotParse(e))
         {
             throw new UserInputException($"database {Path}: a row of {table} does not parse ({e.GetType().Name}); restore it from a backup ('mkb-vpn restore')", ExitCodes.Database);
         }
         return list;
     }
+
+    private static bool DoesNotParse(Exception e) => e is FormatException or InvalidCastException or ArgumentException or OverflowException;
 
     /// <summary>An integer column: SQLite hands back 64-bit integers, PostgreSQL the column's own width.</summary>
     private static long Int64(DbDataReader r, int i) => Convert.ToInt64(r.GetValue(i), CultureInfo.InvariantCulture);
