@@ -115,10 +115,11 @@ internal sealed partial class Device
                 if (peer.Removed || peer.Tunnel is not { } t)
                     return;
                 prepared = t;
+                TimeSpan now = t.Now();
                 for (int j = start; j < end; j++)
                 {
                     ReceivedDatagram item = items[j];
-                    results[j] = t.DecapsulatePrepare(item.Span, Plaintext(item), out _opens[j - start]);
+                    results[j] = t.DecapsulatePrepare(item.Span, Plaintext(item), now, out _opens[j - start]);
                 }
             }
             _openRun = (items, start);
@@ -128,11 +129,12 @@ internal sealed partial class Device
             {
                 if (peer.Removed || !ReferenceEquals(peer.Tunnel, prepared))
                     return;
+                TimeSpan now = prepared.Now();
                 for (int j = start; j < end; j++)
                 {
                     ref PendingOpen open = ref _opens[j - start];
                     if (open.Keypair is not null)
-                        results[j] = prepared.DecapsulateOpened(open, _opened[j - start], items[j].Span, Plaintext(items[j]));
+                        results[j] = prepared.DecapsulateOpened(open, _opened[j - start], items[j].Span, Plaintext(items[j]), now);
                     open = default;
                 }
                 delivered = AfterDecrypt(peer, prepared, items, results, start, end, flushScratch);
@@ -144,11 +146,12 @@ internal sealed partial class Device
             {
                 if (peer.Removed || peer.Tunnel is not { } tunnel)
                     return;
+                TimeSpan now = tunnel.Now(); // one clock read for the run
                 for (int j = start; j < end; j++)
                 {
                     ReceivedDatagram item = items[j];
                     // In place: the plaintext lands where the ciphertext was (never past this datagram).
-                    results[j] = tunnel.Decapsulate(item.Span, Plaintext(item));
+                    results[j] = tunnel.Decapsulate(item.Span, Plaintext(item), default, now);
                 }
                 delivered = AfterDecrypt(peer, tunnel, items, results, start, end, flushScratch);
             }

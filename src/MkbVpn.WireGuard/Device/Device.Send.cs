@@ -150,12 +150,13 @@ internal sealed partial class Device
                 Interlocked.Add(ref Counters.NoEndpoint, end - start);
                 return pending;
             }
+            TimeSpan now = tunnel.Now(); // one clock read for the run
             for (int i = start; i < end; i++)
             {
                 byte[] buffer = batch.Buffers[i];
                 ReadOnlySpan<byte> packet = buffer.AsSpan(PacketBatch.Headroom, batch.Lengths[i]);
                 PendingSeal seal = default;
-                TunnelResult r = seals is null ? tunnel.Encapsulate(packet, buffer) : tunnel.EncapsulateUnsealed(packet, buffer, out seal);
+                TunnelResult r = seals is null ? tunnel.Encapsulate(packet, buffer, now) : tunnel.EncapsulateUnsealed(packet, buffer, now, out seal);
                 if (r.Kind == TunnelResultKind.WriteToNetwork)
                 {
                     if (seals is not null)

@@ -10,9 +10,15 @@ internal sealed partial class Tunnel
     /// not overlap the datagram, except exactly in place (dst = datagram[16..] for transport data).
     /// Never throws for bad input: errors come back as results and are counted.
     /// </summary>
-    public TunnelResult Decapsulate(ReadOnlySpan<byte> datagram, Span<byte> dst, ReadOnlySpan<byte> source = default)
+    public TunnelResult Decapsulate(ReadOnlySpan<byte> datagram, Span<byte> dst, ReadOnlySpan<byte> source = default) =>
+        Decapsulate(datagram, dst, source, Now());
+
+    /// <summary>
+    /// <see cref="Decapsulate(ReadOnlySpan{byte}, Span{byte}, ReadOnlySpan{byte})"/> at <paramref name="now"/> (this
+    /// tunnel's <see cref="Now"/>, read once by a caller that handles a run of datagrams).
+    /// </summary>
+    public TunnelResult Decapsulate(ReadOnlySpan<byte> datagram, Span<byte> dst, ReadOnlySpan<byte> source, TimeSpan now)
     {
-        TimeSpan now = Now();
         TunnelResult result = Messages.Classify(datagram) switch
         {
             MessageType.HandshakeInitiation => ReceiveInitiation(datagram, dst, source, now),
@@ -148,18 +154,26 @@ internal sealed partial class Tunnel
     /// <c>TryOpenOnLane(lane, pending.Counter, ciphertext, tag, plaintext)</c> (see <see cref="PendingOpen"/>), then
     /// <see cref="DecapsulateOpened"/> under the lock again, in arrival order. Otherwise the result is final.
     /// </summary>
-    public TunnelResult DecapsulatePrepare(ReadOnlySpan<byte> message, Span<byte> dst, out PendingOpen pending)
+    public TunnelResult DecapsulatePrepare(ReadOnlySpan<byte> message, Span<byte> dst, out PendingOpen pending) =>
+        DecapsulatePrepare(message, dst, Now(), out pending);
+
+    /// <summary><see cref="DecapsulatePrepare(ReadOnlySpan{byte}, Span{byte}, out PendingOpen)"/> at <paramref name="now"/> (see <see cref="Now"/>).</summary>
+    public TunnelResult DecapsulatePrepare(ReadOnlySpan<byte> message, Span<byte> dst, TimeSpan now, out PendingOpen pending)
     {
         pending = default;
         if (Messages.Classify(message) != MessageType.TransportData)
             return Counters.Count(TunnelResult.Failed(TunnelError.Malformed));
-        TunnelResult r = PrepareData(message, dst, Now(), out pending);
+        TunnelResult r = PrepareData(message, dst, now, out pending);
         return pending.Keypair is null ? Counters.Count(r) : r;
     }
 
     /// <summary>The second step of <see cref="DecapsulatePrepare"/>: the replay window, timers, session confirmation, the IP check.</summary>
     public TunnelResult DecapsulateOpened(in PendingOpen pending, bool opened, ReadOnlySpan<byte> message, Span<byte> dst) =>
-        Counters.Count(CompleteData(pending, opened, message, dst, Now()));
+        DecapsulateOpened(pending, opened, message, dst, Now());
+
+    /// <summary><see cref="DecapsulateOpened(in PendingOpen, bool, ReadOnlySpan{byte}, Span{byte})"/> at <paramref name="now"/> (see <see cref="Now"/>).</summary>
+    public TunnelResult DecapsulateOpened(in PendingOpen pending, bool opened, ReadOnlySpan<byte> message, Span<byte> dst, TimeSpan now) =>
+        Counters.Count(CompleteData(pending, opened, message, dst, now));
 
     private TunnelResult PrepareData(ReadOnlySpan<byte> message, Span<byte> dst, TimeSpan now, out PendingOpen pending)
     {

@@ -6,9 +6,14 @@ internal sealed partial class Tunnel
     /// Encrypts an IP packet for the peer into <paramref name="dst"/> (a transport data message), or, with
     /// no usable session, queues it and writes a handshake initiation if one is due. An empty packet is a keepalive.
     /// </summary>
-    public TunnelResult Encapsulate(ReadOnlySpan<byte> packet, Span<byte> dst)
+    public TunnelResult Encapsulate(ReadOnlySpan<byte> packet, Span<byte> dst) => Encapsulate(packet, dst, Now());
+
+    /// <summary>
+    /// <see cref="Encapsulate(ReadOnlySpan{byte}, Span{byte})"/> at <paramref name="now"/> (this tunnel's <see cref="Now"/>,
+    /// read once by a caller that handles a run of packets: one clock read per run, not per packet).
+    /// </summary>
+    public TunnelResult Encapsulate(ReadOnlySpan<byte> packet, Span<byte> dst, TimeSpan now)
     {
-        TimeSpan now = Now();
         Keypair? keypair = _keypairs.Current;
         if (Usable(keypair, now))
         {
@@ -28,10 +33,13 @@ internal sealed partial class Tunnel
     /// <see cref="PendingSeal.Body"/> and <see cref="PendingSeal.Tag"/> of <paramref name="dst"/>; if that fails the
     /// datagram must not be sent. Without a session it is <see cref="Encapsulate"/> (pending.Keypair is null).
     /// </summary>
-    public TunnelResult EncapsulateUnsealed(ReadOnlySpan<byte> packet, Span<byte> dst, out PendingSeal pending)
+    public TunnelResult EncapsulateUnsealed(ReadOnlySpan<byte> packet, Span<byte> dst, out PendingSeal pending) =>
+        EncapsulateUnsealed(packet, dst, Now(), out pending);
+
+    /// <summary><see cref="EncapsulateUnsealed(ReadOnlySpan{byte}, Span{byte}, out PendingSeal)"/> at <paramref name="now"/> (see <see cref="Now"/>).</summary>
+    public TunnelResult EncapsulateUnsealed(ReadOnlySpan<byte> packet, Span<byte> dst, TimeSpan now, out PendingSeal pending)
     {
         pending = default;
-        TimeSpan now = Now();
         Keypair? keypair = _keypairs.Current;
         if (!Usable(keypair, now))
         {

@@ -27,6 +27,32 @@ public sealed class OffloadTests
         Assert.Equal(0, Offload.Fold(Offload.Sum(new byte[40], 0)));
     }
 
+    [Fact]
+    public void CopyAndSum_CopiesEveryByte_AndSumsAsTheBigEndianDefinition_ForEveryLengthAndAlignment()
+    {
+        var random = new Random(793);
+        var data = new byte[1600];
+        var copy = new byte[1700];
+        for (int round = 0; round < 3; round++)
+        {
+            random.NextBytes(data);
+            if (round == 2)
+                data.AsSpan().Fill(0xff);
+            for (int offset = 0; offset < 8; offset++)
+                for (int to = 0; to < 4; to++)
+                    for (int length = 0; length <= 1500; length += length < 100 ? 1 : 41)
+                    {
+                        copy.AsSpan().Fill(0xa5);
+                        ReadOnlySpan<byte> span = data.AsSpan(offset, length);
+                        ulong sum = Offload.CopyAndSum(span, copy.AsSpan(to), 0x4321);
+                        Assert.Equal(Offload.Fold(Offload.SumBigEndianWords(span) + 0x4321), Offload.Fold(sum));
+                        Assert.True(span.SequenceEqual(copy.AsSpan(to, length)));
+                        Assert.Equal(0xa5, copy[to + length]); // nothing written past the copy
+                    }
+        }
+        Assert.Throws<ArgumentException>(() => Offload.CopyAndSum(new byte[40], new byte[39], 0));
+    }
+
     // An independent RFC 1071 checksum, 16 bits at a time.
     private static ushort Checksum(ReadOnlySpan<byte> data, uint initial = 0)
     {
