@@ -8,22 +8,27 @@
 #   responder's completed handshakes per second (bench/handshake-load.py: valid initiations from 512 peers).
 # Then the medians over the rounds and the ratios ours / upstream (the yardstick) and ours / Debian.
 # Prints figures; asserts nothing (not a test).
-#   sudo bench/engine-throughput.sh [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H] [-D] [-e LABEL:COMMAND]...
+#   sudo bench/engine-throughput.sh [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H] [-D] [-C CC] [-e LABEL:COMMAND]...
 #   (or MKB_VPN_UPSTREAM_WG_GO=/path/to/wireguard-go; -6: IPv6 underlay; -H: no handshake test; -D: without Debian's;
-#   -e: one more engine, e.g. another build of ours: -e "old:/tmp/old/mkb-vpn engine")
+#   -C: the TCP congestion control iperf3 uses, e.g. cubic (Linux's default) or bbr; without it the system's, which the
+#   header names; -e: one more engine, e.g. another build of ours: -e "old:/tmp/old/mkb-vpn engine")
 # Addresses (docs/testing.md): underlay 198.18.8.0/24 (fd00:18:8::/64 with -6), tunnel 203.0.113.0/24.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=10 rounds=2 upstream=${MKB_VPN_UPSTREAM_WG_GO:-} v6=0 handshakes=1 debian=1 extra=()
-while getopts "t:r:u:6HDe:" o; do
+secs=10 rounds=2 upstream=${MKB_VPN_UPSTREAM_WG_GO:-} v6=0 handshakes=1 debian=1 extra=() cc=
+while getopts "t:r:u:6HDC:e:" o; do
   case $o in
-    t) secs=$OPTARG ;; r) rounds=$OPTARG ;; u) upstream=$OPTARG ;; 6) v6=1 ;; H) handshakes=0 ;; D) debian=0 ;; e) extra+=("$OPTARG") ;;
-    *) echo "usage: $0 [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H: no handshake test] [-D: no Debian] [-e LABEL:COMMAND]" >&2; exit 2 ;;
+    t) secs=$OPTARG ;; r) rounds=$OPTARG ;; u) upstream=$OPTARG ;; 6) v6=1 ;; H) handshakes=0 ;; D) debian=0 ;; C) cc=$OPTARG ;; e) extra+=("$OPTARG") ;;
+    *) echo "usage: $0 [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H: no handshake test] [-D: no Debian] [-C CONGESTION_CONTROL] [-e LABEL:COMMAND]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 6; }
 for t in wg wireguard-go ip iperf3 ping python3; do command -v $t >/dev/null || { echo "missing $t (run scripts/test.sh once)" >&2; exit 7; }; done
 [ -z "$upstream" ] || [ -x "$upstream" ] || { echo "upstream wireguard-go not executable: $upstream" >&2; exit 7; }
+if [ -n "$cc" ]; then
+  grep -qw "$cc" /proc/sys/net/ipv4/tcp_available_congestion_control 2>/dev/null || modprobe "tcp_$cc" 2>/dev/null || true
+  grep -qw "$cc" /proc/sys/net/ipv4/tcp_available_congestion_control || { echo "TCP congestion control not available: $cc" >&2; exit 7; }
+fi
 
 echo "== building mkb-vpn (Release)"
 dotnet build src/MkbVpn.Cli -c Release -nologo -v quiet -clp:ErrorsOnly >/dev/null
@@ -78,7 +83,7 @@ iperf_run() { # $1: "" or -R
   sleep 0.3
   local c0 c1 out peak=0 r
   c0=$(cpu_ticks)
-  ip netns exec $nsa iperf3 -c 203.0.113.2 -t "$secs" -J $1 >"$tmp/iperf.json" 2>&1 &
+  ip netns exec $nsa iperf3 -c 203.0.113.2 -t "$secs" -J ${cc:+-C "$cc"} $1 >"$tmp/iperf.json" 2>&1 &
   local ip=$!
   while kill -0 $ip 2>/dev/null; do r=$(rss_kib); [ "${r:-0}" -gt $peak ] && peak=$r; sleep 0.5; done
   wait $ip || true
@@ -135,7 +140,8 @@ engines=()
 [ -n "$upstream" ] && engines+=("upstream-wg-go:$upstream")
 engines+=("mkb-vpn:$bin engine")
 engines+=("${extra[@]}")
-echo "== $rounds rounds, alternating order; iperf3 TCP single stream ${secs}s per direction; underlay $([ $v6 -eq 1 ] && echo IPv6 || echo IPv4)"
+ccname=${cc:-"$(cat /proc/sys/net/ipv4/tcp_congestion_control), the system's"}
+echo "== $rounds rounds, alternating order; iperf3 TCP single stream ${secs}s per direction; underlay $([ $v6 -eq 1 ] && echo IPv6 || echo IPv4); TCP congestion control $ccname"
 for r in $(seq "$rounds"); do
   if [ $((r % 2)) -eq 1 ]; then order=("${engines[@]}"); else order=(); for ((i=${#engines[@]}-1; i>=0; i--)); do order+=("${engines[$i]}"); done; fi
   for e in "${order[@]}"; do run "${e%%:*}" "${e#*:}"; done
