@@ -88,5 +88,13 @@ public sealed class RobustnessTests : IDisposable
         var report = svc.Status();
         Assert.Equal(["alice"], report.Clients.Select(c => c.Client.Name));
         Assert.Single(report.Damaged!);
+        // The web page's and the API's paged list too, with and without the live filter.
+        foreach (var state in new[] { ClientStateFilter.All, ClientStateFilter.Enabled, ClientStateFilter.Offline })
+        {
+            var page = svc.Query(null, state, 1, 50);
+            Assert.Equal(["alice"], page.Items.Select(c => c.Client.Name));
+            Assert.Contains("'bob'", Assert.Single(page.Damaged));
+        }
+        Assert.Empty(svc.Query("alice", ClientStateFilter.All, 1, 50).Damaged);
     }
 }

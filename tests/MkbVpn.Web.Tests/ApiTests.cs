@@ -192,6 +192,41 @@ public sealed class ApiTests(WebHostFixture fixture) : IClassFixture<WebHostFixt
     }
 
     [Fact]
+    public async Task A_client_row_that_does_not_parse_is_named_and_the_list_still_answers()
+    {
+        using var http = Host.TokenClient();
+        await CreateAsync(http, "dmg-ok");
+        var created = await CreateAsync(http, "dmg-bad");
+        string key = created.GetProperty("public_key").GetString()!;
+        void SetKey(string value)
+        {
+            using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Host.Paths.Database};Pooling=false");
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "UPDATE clients SET public_key = $k WHERE name = 'dmg-bad'";
+            cmd.Parameters.AddWithValue("$k", value);
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+        SetKey("not a key"); // edited by hand, or a damaged disk
+        try
+        {
+            using var r = await http.GetAsync("/api/v1/clients?q=dmg-");
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode); // was a 500
+            var list = await WebHost.Json(r);
+            Assert.Equal(["dmg-ok"], list.GetProperty("items").EnumerateArray().Select(c => c.GetProperty("name").GetString()));
+            Assert.Equal(2, list.GetProperty("total").GetInt32());
+            Assert.Contains("'dmg-bad'", Assert.Single(list.GetProperty("damaged").EnumerateArray()).GetString());
+            var clean = await WebHost.Json(await http.GetAsync("/api/v1/clients?q=dmg-ok"));
+            Assert.False(clean.TryGetProperty("damaged", out _)); // absent when nothing is damaged
+        }
+        finally
+        {
+            SetKey(key);
+        }
+        Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync("/api/v1/clients/dmg-bad")).StatusCode);
+    }
+
+    [Fact]
     public async Task Config_download_and_QR_codes()
     {
         using var http = Host.TokenClient();

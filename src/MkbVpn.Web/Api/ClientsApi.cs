@@ -74,7 +74,8 @@ internal static class ClientsApi
         if (q is { Length: > 100 })
             throw new ApiProblem(400, "q: at most 100 characters", "q");
         var result = clients.Query(q, filter, p, size);
-        return Results.Ok(new ClientListDto([.. result.Items.Select(ClientDto.Of)], result.Page, result.PageSize, result.Total, result.InterfaceUp));
+        return Results.Ok(new ClientListDto([.. result.Items.Select(ClientDto.Of)], result.Page, result.PageSize, result.Total, result.InterfaceUp,
+            result.Damaged is { Count: > 0 } d ? d : null));
     }
 
     internal static int ParseInt(string? text, string field, int fallback)

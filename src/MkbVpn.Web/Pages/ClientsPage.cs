@@ -44,6 +44,8 @@ internal static class ClientsPage
         if (q is { Length: > 100 })
             q = q[..100];
         var result = clients.Query(q, filter, p, PageSize);
+        if (result.Damaged.Count > 0)
+            error ??= result.Damaged.Count == 1 ? result.Damaged[0] : $"{result.Damaged.Count} client rows do not parse and are left out ({result.Damaged[0]}; ...)";
         var now = DateTimeOffset.UtcNow;
         var view = new ClientListView(Views.Chrome(ctx, "Clients"), error, info, result.Total,
             filter != ClientStateFilter.All || !string.IsNullOrEmpty(q), result.Server.Interface, result.InterfaceUp,

@@ -14,7 +14,9 @@ public enum ClientStateFilter
 }
 
 /// <summary>One page of clients with their live status, and how many match in all.</summary>
-public sealed record ClientPage(ServerSettings Server, bool InterfaceUp, int Total, int Page, int PageSize, IReadOnlyList<ClientService.ClientStatus> Items);
+/// <param name="Damaged">Client rows that do not parse, left out of the page (one line each, naming the client).</param>
+public sealed record ClientPage(ServerSettings Server, bool InterfaceUp, int Total, int Page, int PageSize, IReadOnlyList<ClientService.ClientStatus> Items,
+    IReadOnlyList<string> Damaged);
 
 /// <summary>Counts for /metrics and the page header.</summary>
 public sealed record ClientCounts(bool InterfaceUp, int Total, int Enabled, int Online);
@@ -44,16 +46,18 @@ public sealed partial class ClientService
             return new ClientStatus(c, p, c.Enabled && p?.LastHandshake is { } hs && now - hs < OnlineWindow);
         }
         long offset = (long)(page - 1) * pageSize;
+        // A row that does not parse is named, not a failed page: the page and the API show everyone else.
+        var damaged = new List<string>();
         if (state is ClientStateFilter.Online or ClientStateFilter.Offline)
         {
             // Online is a live fact, not a column: filter what the interface says, then page.
-            var (all, _) = store.QueryClients(text, state == ClientStateFilter.Online ? true : null, 0, int.MaxValue);
+            var (all, _) = store.QueryClients(text, state == ClientStateFilter.Online ? true : null, 0, int.MaxValue, damaged);
             var matching = all.Select(StatusOf).Where(s => s.Online == (state == ClientStateFilter.Online)).ToList();
-            return new ClientPage(server, up, matching.Count, page, pageSize, [.. matching.Skip((int)Math.Min(offset, int.MaxValue)).Take(pageSize)]);
+            return new ClientPage(server, up, matching.Count, page, pageSize, [.. matching.Skip((int)Math.Min(offset, int.MaxValue)).Take(pageSize)], damaged);
         }
         bool? enabled = state switch { ClientStateFilter.Enabled => true, ClientStateFilter.Blocked => false, _ => null };
-        var (items, total) = store.QueryClients(text, enabled, (int)Math.Min(offset, int.MaxValue), pageSize);
-        return new ClientPage(server, up, total, page, pageSize, [.. items.Select(StatusOf)]);
+        var (items, total) = store.QueryClients(text, enabled, (int)Math.Min(offset, int.MaxValue), pageSize, damaged);
+        return new ClientPage(server, up, total, page, pageSize, [.. items.Select(StatusOf)], damaged);
     }
 
     /// <summary>One client with what the live interface says of it.</summary>

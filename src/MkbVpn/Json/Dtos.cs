@@ -67,7 +67,10 @@ public sealed record ClientDto(
     public static ClientDto Of(Client c, DateTimeOffset now) => Of(new ClientService.ClientStatus(c, null, false), now);
 }
 
-public sealed record ClientListDto(IReadOnlyList<ClientDto> Items, int Page, int PageSize, int Total, bool InterfaceUp);
+/// <param name="Damaged">Client rows of the store that do not parse (edited by hand, a damaged disk), one line each,
+/// left out of the page; absent when there are none. Total counts them.</param>
+public sealed record ClientListDto(IReadOnlyList<ClientDto> Items, int Page, int PageSize, int Total, bool InterfaceUp,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Damaged = null);
 
 /// <summary>The interface and its clients. The API's /status gives the counts; 'status --json' also the engine and every client.</summary>
 public sealed record StatusDto(string Interface, bool InterfaceUp, int ClientsTotal, int ClientsEnabled, int ClientsOnline)

@@ -27,12 +27,15 @@ public sealed partial class Store
     {
         ArgumentNullException.ThrowIfNull(damaged);
         using var cmd = Command($"SELECT {ClientColumns} FROM clients ORDER BY id");
-        return Rows(cmd, ReadClient, "clients", (r, e) =>
-        {
-            string name = r.IsDBNull(1) ? "?" : Convert.ToString(r.GetValue(1), CultureInfo.InvariantCulture) ?? "?";
-            damaged.Add($"client '{name}' (row {Convert.ToString(r.GetValue(0), CultureInfo.InvariantCulture)}) does not parse ({e.GetType().Name}): left out; restore it from a backup ('mkb-vpn restore')");
-        });
+        return Rows(cmd, ReadClient, "clients", DamagedRow(damaged));
     }
+
+    // Describes a client row that does not parse in one line (its name and row id, never its keys).
+    private static Action<DbDataReader, Exception> DamagedRow(List<string> damaged) => (r, e) =>
+    {
+        string name = r.IsDBNull(1) ? "?" : Convert.ToString(r.GetValue(1), CultureInfo.InvariantCulture) ?? "?";
+        damaged.Add($"client '{name}' (row {Convert.ToString(r.GetValue(0), CultureInfo.InvariantCulture)}) does not parse ({e.GetType().Name}): left out; restore it from a backup ('mkb-vpn restore')");
+    };
 
     public Client? FindClient(string name)
     {

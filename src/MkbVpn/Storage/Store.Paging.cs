@@ -8,9 +8,11 @@ public sealed partial class Store
 {
     /// <summary>
     /// Clients whose name or address contains <paramref name="text"/> (case-insensitive), optionally
-    /// only enabled or only blocked ones, ordered by name; and how many match in all.
+    /// only enabled or only blocked ones, ordered by name; and how many match in all. With <paramref name="damaged"/>,
+    /// a row that does not parse is described there and left out (as <see cref="ListClients(List{string})"/>); without,
+    /// it fails the query (exit 8).
     /// </summary>
-    public (IReadOnlyList<Client> Items, int Total) QueryClients(string? text, bool? enabled, int offset, int limit)
+    public (IReadOnlyList<Client> Items, int Total) QueryClients(string? text, bool? enabled, int offset, int limit, List<string>? damaged = null)
     {
         var where = new List<string>();
         var args = new List<(string, object?)>();
@@ -28,13 +30,9 @@ public sealed partial class Store
         int total;
         using (var count = Command($"SELECT count(*) FROM clients {filter}", [.. args]))
             total = Convert.ToInt32(Scalar(count), System.Globalization.CultureInfo.InvariantCulture);
-        var list = new List<Client>();
         using var cmd = Command($"SELECT {ClientColumns} FROM clients {filter} ORDER BY {_d.NoCase("name")} LIMIT @limit OFFSET @offset",
             [.. args, ("@limit", limit), ("@offset", offset)]);
-        using var r = Reader(cmd);
-        while (r.Read())
-            list.Add(ReadClient(r));
-        return (list, total);
+        return (Rows(cmd, ReadClient, "clients", damaged is null ? null : DamagedRow(damaged)), total);
     }
 
     /// <summary>How many clients there are, and how many of them are enabled.</summary>
