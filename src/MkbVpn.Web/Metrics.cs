@@ -43,7 +43,7 @@ internal sealed class Metrics(TimeProvider time)
 
     public string Render(ClientService clients)
     {
-        var report = clients.Status(recordEndpoints: false);   // a scrape reads; it never writes
+        var report = clients.ViewStatus();   // a scrape reads, never writes; on a registry, the gateways' reports
         var now = time.GetUtcNow();
         var sb = new StringBuilder();
         void Gauge(string name, string help, string type = "gauge")

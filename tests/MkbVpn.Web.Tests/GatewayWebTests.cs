@@ -109,6 +109,10 @@ public sealed class GatewayWebTests(PostgresServer pg)
         Assert.Equal((true, "198.18.0.10:40000"), clientList["alice"]);
         Assert.False(clientList["carol"].Item1);
         Assert.Equal(["alice", "bob"], (await WebHost.Json(await http.GetAsync("/api/v1/clients?state=online"))).GetProperty("items").EnumerateArray().Select(c => c.GetProperty("name").GetString()));
+        // /metrics counts as the page does (it counted the web host's own interface: none here, so 0 online).
+        string metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("\nmkbvpn_peers_online 2\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("\nmkbvpn_peer_receive_bytes_total{name=\"alice\"} 2200\n", metrics, StringComparison.Ordinal); // main 1500 + berlin 700
         var list = await WebHost.Json(await http.GetAsync("/api/v1/gateways"));
         Assert.Equal(["berlin", "main"], list.EnumerateArray().Select(g => g.GetProperty("name").GetString()));
         var berlin = list[0];

@@ -208,6 +208,32 @@ public sealed partial class ClientService
         return new StatusReport(server, device is not null, list, (device as UapiDevice)?.ReadDropCounters(), damaged);
     }
 
+    /// <summary>
+    /// <see cref="Status"/> for the web server's /metrics, which never writes: on a registry whose gateways report,
+    /// online, endpoints and traffic as they report them (as the page and the API count them; a web server need not
+    /// run beside an interface); otherwise exactly <see cref="Status"/> of the local interface.
+    /// </summary>
+    public StatusReport ViewStatus()
+    {
+        using (var probe = OpenStore())
+        {
+            if (probe.ListGateways().Any(g => g.LastSeen is not null))
+            {
+                var server = probe.RequireServer();
+                var (up, live) = ReadLiveOrReports(probe, server);
+                var damaged = new List<string>();
+                var now = Now;
+                var list = probe.ListClients(damaged).Select(c =>
+                {
+                    live.TryGetValue(c.PublicKey, out var p);
+                    return new ClientStatus(c, p, c.Enabled && p?.LastHandshake is { } hs && now - hs < OnlineWindow);
+                }).ToList();
+                return new StatusReport(server, up, list, null, damaged);
+            }
+        }
+        return Status(recordEndpoints: false);
+    }
+
     /// <summary>Copies endpoints and handshakes from the live interface into the store (for recovery after a loss).</summary>
     public int Snapshot()
     {
