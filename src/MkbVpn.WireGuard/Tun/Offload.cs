@@ -215,7 +215,7 @@ internal static class Offload
     {
         if (!BitConverter.IsLittleEndian)
             return initial + SumBigEndianWords(data);
-        return initial + BinaryPrimitives.ReverseEndianness(Fold(NativeSum(ref MemoryMarshal.GetReference(data), ref Unsafe.NullRef<byte>(), data.Length)));
+        return initial + BinaryPrimitives.ReverseEndianness(Fold(NativeSum(ref MemoryMarshal.GetReference(data), ref Unsafe.NullRef<byte>(), data.Length, Vector256.IsHardwareAccelerated)));
     }
 
     /// <summary>
@@ -223,7 +223,12 @@ internal static class Offload
     /// <see cref="Sum"/>(<paramref name="source"/>, <paramref name="initial"/>), reading each byte once: a TSO
     /// segment's payload is summed as it is cut out of the super packet.
     /// </summary>
-    public static ulong CopyAndSum(ReadOnlySpan<byte> source, Span<byte> destination, ulong initial)
+    public static ulong CopyAndSum(ReadOnlySpan<byte> source, Span<byte> destination, ulong initial) =>
+        CopyAndSum(source, destination, initial, Vector256.IsHardwareAccelerated);
+
+    /// <summary><see cref="CopyAndSum(ReadOnlySpan{byte}, Span{byte}, ulong)"/> with the 32-byte vector steps or without
+    /// (what a build for the baseline instruction set runs, as the NativeAOT engine): the tests check both.</summary>
+    internal static ulong CopyAndSum(ReadOnlySpan<byte> source, Span<byte> destination, ulong initial, bool vectorized)
     {
         if (destination.Length < source.Length)
             throw new ArgumentException("the destination is shorter than the source", nameof(destination));
@@ -233,17 +238,17 @@ internal static class Offload
             return Sum(destination[..source.Length], initial);
         }
         return initial + BinaryPrimitives.ReverseEndianness(Fold(NativeSum(ref MemoryMarshal.GetReference(source),
-            ref MemoryMarshal.GetReference(destination), source.Length)));
+            ref MemoryMarshal.GetReference(destination), source.Length, vectorized && Vector256.IsHardwareAccelerated)));
     }
 
     // The unfolded sum of native-order 32-bit words (then 16-bit, then the odd byte); copied to copy unless it is a
     // null reference. Each 64-bit lane gains less than 2^32 a step: no overflow for any span (< 2^31 bytes).
-    private static ulong NativeSum(ref byte start, ref byte copy, int length)
+    private static ulong NativeSum(ref byte start, ref byte copy, int length, bool vectorized)
     {
         bool copying = !Unsafe.IsNullRef(ref copy);
         int i = 0;
         ulong sum = 0;
-        if (Vector256.IsHardwareAccelerated && length >= 32)
+        if (vectorized && length >= 32)
         {
             Vector256<ulong> a = Vector256<ulong>.Zero, b = Vector256<ulong>.Zero;
             for (; i + 32 <= length; i += 32)

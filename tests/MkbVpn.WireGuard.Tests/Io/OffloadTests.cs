@@ -27,8 +27,10 @@ public sealed class OffloadTests
         Assert.Equal(0, Offload.Fold(Offload.Sum(new byte[40], 0)));
     }
 
-    [Fact]
-    public void CopyAndSum_CopiesEveryByte_AndSumsAsTheBigEndianDefinition_ForEveryLengthAndAlignment()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // the scalar steps a baseline build (the NativeAOT engine) runs
+    public void CopyAndSum_CopiesEveryByte_AndSumsAsTheBigEndianDefinition_ForEveryLengthAndAlignment(bool vectorized)
     {
         var random = new Random(793);
         var data = new byte[1600];
@@ -44,7 +46,7 @@ public sealed class OffloadTests
                     {
                         copy.AsSpan().Fill(0xa5);
                         ReadOnlySpan<byte> span = data.AsSpan(offset, length);
-                        ulong sum = Offload.CopyAndSum(span, copy.AsSpan(to), 0x4321);
+                        ulong sum = Offload.CopyAndSum(span, copy.AsSpan(to), 0x4321, vectorized);
                         Assert.Equal(Offload.Fold(Offload.SumBigEndianWords(span) + 0x4321), Offload.Fold(sum));
                         Assert.True(span.SequenceEqual(copy.AsSpan(to, length)));
                         Assert.Equal(0xa5, copy[to + length]); // nothing written past the copy
