@@ -113,6 +113,14 @@ public sealed class GatewayWebTests(PostgresServer pg)
         string metrics = await http.GetStringAsync("/metrics");
         Assert.Contains("\nmkbvpn_peers_online 2\n", metrics, StringComparison.Ordinal);
         Assert.Contains("\nmkbvpn_peer_receive_bytes_total{name=\"alice\"} 2200\n", metrics, StringComparison.Ordinal); // main 1500 + berlin 700
+        // A damaged client row (edited by hand) neither breaks /metrics nor the list on a registry: it is named and left out.
+        var carolKey = (await WebHost.Json(await http.GetAsync("/api/v1/clients/carol"))).GetProperty("public_key").GetString();
+        pg.Sql(reg.Location, "UPDATE clients SET public_key = 'not a key' WHERE name = 'carol'");
+        Assert.Contains("\nmkbvpn_peers_online 2\n", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        var withDamage = await WebHost.Json(await http.GetAsync("/api/v1/clients"));
+        Assert.Equal(["alice", "bob"], withDamage.GetProperty("items").EnumerateArray().Select(c => c.GetProperty("name").GetString()));
+        Assert.Contains("'carol'", Assert.Single(withDamage.GetProperty("damaged").EnumerateArray()).GetString());
+        pg.Sql(reg.Location, $"UPDATE clients SET public_key = '{carolKey}' WHERE name = 'carol'");
         var list = await WebHost.Json(await http.GetAsync("/api/v1/gateways"));
         Assert.Equal(["berlin", "main"], list.EnumerateArray().Select(g => g.GetProperty("name").GetString()));
         var berlin = list[0];

@@ -97,7 +97,8 @@ public sealed partial class ClientService
         var now = Now;
         var fresh = gateways.Where(g => IsOnline(g, now)).Select(g => g.Id).ToHashSet();
         // Blocked and expired clients are on no gateway's interface: their old reports are not live.
-        var keys = store.ListClients().Where(c => c.Enabled && !c.IsExpired(now)).ToDictionary(c => c.Id, c => c.PublicKey);
+        // A client row that does not parse has no key to match reports with; the caller's listing names it.
+        var keys = store.ListClients(damaged: []).Where(c => c.Enabled && !c.IsExpired(now)).ToDictionary(c => c.Id, c => c.PublicKey);
         var peers = new Dictionary<WireGuard.Protocol.WireGuardKey, PeerState>();
         foreach (var group in store.ListGatewayPeers().Where(r => keys.ContainsKey(r.ClientId)).GroupBy(r => r.ClientId))
         {
