@@ -40,11 +40,7 @@ public sealed partial class ClientService
         var server = store.RequireServer();
         var (up, live) = ReadLiveOrReports(store, server);
         var now = Now;
-        ClientStatus StatusOf(Client c)
-        {
-            live.TryGetValue(c.PublicKey, out var p);
-            return new ClientStatus(c, p, c.Enabled && p?.LastHandshake is { } hs && now - hs < OnlineWindow);
-        }
+        ClientStatus StatusOf(Client c) => LiveStatus(c, live, now);
         long offset = (long)(page - 1) * pageSize;
         // A row that does not parse is named, not a failed page: the page and the API show everyone else.
         var damaged = new List<string>();
@@ -68,8 +64,7 @@ public sealed partial class ClientService
         var client = store.RequireClient(name);
         client = client with { Groups = store.GroupsOf(client.Id) };
         var (_, live) = ReadLiveOrReports(store, server);
-        live.TryGetValue(client.PublicKey, out var p);
-        return new ClientStatus(client, p, client.Enabled && p?.LastHandshake is { } hs && Now - hs < OnlineWindow);
+        return LiveStatus(client, live, Now);
     }
 
     public ClientCounts Counts()

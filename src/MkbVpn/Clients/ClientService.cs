@@ -182,6 +182,11 @@ public sealed partial class ClientService
     public StatusReport Status(bool recordEndpoints = true)
     {
         using var store = OpenStore();
+        return Status(store, recordEndpoints);
+    }
+
+    private StatusReport Status(Store store, bool recordEndpoints)
+    {
         var server = store.RequireServer();
         var device = Devices.Find(server.Interface);
         InterfaceState? state = null;
@@ -215,23 +220,22 @@ public sealed partial class ClientService
     /// </summary>
     public StatusReport ViewStatus()
     {
-        using (var probe = OpenStore())
-        {
-            if (probe.ListGateways().Any(g => g.LastSeen is not null))
-            {
-                var server = probe.RequireServer();
-                var (up, live) = ReadLiveOrReports(probe, server);
-                var damaged = new List<string>();
-                var now = Now;
-                var list = probe.ListClients(damaged).Select(c =>
-                {
-                    live.TryGetValue(c.PublicKey, out var p);
-                    return new ClientStatus(c, p, c.Enabled && p?.LastHandshake is { } hs && now - hs < OnlineWindow);
-                }).ToList();
-                return new StatusReport(server, up, list, null, damaged);
-            }
-        }
-        return Status(recordEndpoints: false);
+        using var store = OpenStore();
+        if (!store.ListGateways().Any(g => g.LastSeen is not null))
+            return Status(store, recordEndpoints: false);
+        var server = store.RequireServer();
+        var (up, live) = ReadLiveOrReports(store, server);
+        var damaged = new List<string>();
+        var now = Now;
+        var list = store.ListClients(damaged).Select(c => LiveStatus(c, live, now)).ToList();
+        return new StatusReport(server, up, list, null, damaged);
+    }
+
+    /// <summary>A client with what the live interface or the gateways' reports say of it: online while enabled with a handshake within <see cref="OnlineWindow"/>.</summary>
+    private static ClientStatus LiveStatus(Client c, Dictionary<WireGuard.Protocol.WireGuardKey, PeerState> live, DateTimeOffset now)
+    {
+        live.TryGetValue(c.PublicKey, out var p);
+        return new ClientStatus(c, p, c.Enabled && p?.LastHandshake is { } hs && now - hs < OnlineWindow);
     }
 
     /// <summary>Copies endpoints and handshakes from the live interface into the store (for recovery after a loss).</summary>
