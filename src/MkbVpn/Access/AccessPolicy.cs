@@ -24,6 +24,9 @@ public sealed class AccessPolicy
     }
 
     public ServerSettings Server { get; }
+
+    /// <summary>The same clients, groups and rules on other settings (a gateway's, <see cref="Gateways.Gateway.Serve"/>): its internal networks and subnets decide the routes.</summary>
+    public AccessPolicy On(ServerSettings server) => ReferenceEquals(server, Server) ? this : new(server, Clients, Groups, _memberships, Rules);
     public IReadOnlyList<Client> Clients { get; }
     public IReadOnlyList<Group> Groups { get; }
     public IReadOnlyList<AccessRule> Rules { get; }

@@ -219,6 +219,19 @@ public sealed partial class ClientService
     }
 
     /// <summary>
+    /// The client's home gateway (<see cref="ConfigHomes"/>): the first gateway by name that serves it,
+    /// when the registry's own gateway does not; null when its default config has the registry's
+    /// settings (served by every gateway, or by the registry's own).
+    /// </summary>
+    public Gateway? HomeGateway(string name)
+    {
+        using var store = OpenStore();
+        var registry = store.RequireServer();
+        var client = store.RequireClient(name);
+        return ConfigHomes.Load(store, registry, [client]).GatewayOf(client);
+    }
+
+    /// <summary>
     /// The client's config for one gateway: that gateway's public key, endpoint and internal
     /// networks. Refused for a gateway that does not serve the client.
     /// </summary>
