@@ -110,6 +110,120 @@ public sealed class GatewayTests(PostgresServer pg)
         Assert.Equal(["alice", "bob"], svc.List().Select(c => c.Name));
     }
 
+    private static string FileOf(ClientService svc, string name) => File.ReadAllText(svc.Paths.ClientConfig(name));
+
+    /// <summary>The config is berlin's: its key and endpoint (not main's), the registry's client fields.</summary>
+    private static void AssertBerlin(string config, Gateway berlin, ServerSettings registry)
+    {
+        Assert.Contains($"PublicKey = {berlin.PublicKey.ToBase64()}", config, StringComparison.Ordinal);
+        Assert.Contains("Endpoint = vpn-berlin.example.com:51821", config, StringComparison.Ordinal);
+        Assert.DoesNotContain(registry.PublicKey.ToBase64(), config, StringComparison.Ordinal);
+        Assert.DoesNotContain("Endpoint = vpn.example.com", config, StringComparison.Ordinal);
+        Assert.DoesNotContain("Endpoint = vpn2.example.com", config, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void A_client_main_does_not_serve_has_its_file_show_and_qr_for_its_home_gateway_through_every_change(Backend backend)
+    {
+        using var db = new TestStore(backend, pg);
+        var svc = Service(db);
+        svc.Init(ClientServiceTests.Options());
+        var b = svc.AddGateway(Berlin);
+        svc.Add([new AddRequest("carol") { Gateways = ["berlin"] }, new AddRequest("bob")]);
+        var registry = svc.GetServer();
+
+        // add: carol's file, show and qr are berlin's config (its key, endpoint and internal networks).
+        string carol = svc.ConfigText("carol", "berlin");
+        AssertBerlin(carol, b, registry);
+        Assert.Contains("AllowedIPs = 203.0.113.0/24, fd00:1234:5678::/64, 198.51.100.128/25", carol, StringComparison.Ordinal);
+        Assert.Equal(carol, FileOf(svc, "carol"));
+        Assert.Equal(carol, svc.ConfigText("carol"));
+        Assert.Equal(carol, svc.QrConfigText("carol"));
+        Assert.Equal(carol, svc.QrConfigText("carol", null));
+        Assert.Equal("berlin", svc.HomeGateway("carol")?.Name);
+        // bob (every gateway): the registry's settings, as on a single server.
+        Assert.Null(svc.HomeGateway("bob"));
+        Assert.Equal(svc.ConfigText("bob", "main"), FileOf(svc, "bob"));
+        Assert.Equal(svc.ConfigText("bob", "main"), svc.ConfigText("bob"));
+        Assert.Contains("Endpoint = vpn.example.com:51820", FileOf(svc, "bob"), StringComparison.Ordinal);
+
+        // A server change (init --change: endpoint and DNS) rewrites the files: carol's stays berlin's, with the new DNS.
+        svc.Init(ClientServiceTests.Options() with { Endpoint = "vpn2.example.com:443", Dns = ["203.0.113.53"], Change = true });
+        registry = svc.GetServer();
+        carol = FileOf(svc, "carol");
+        AssertBerlin(carol, b, registry);
+        Assert.Contains("DNS = 203.0.113.53", carol, StringComparison.Ordinal);
+        Assert.Equal(svc.ConfigText("carol", "berlin"), carol);
+        Assert.Contains("Endpoint = vpn2.example.com:443", FileOf(svc, "bob"), StringComparison.Ordinal);
+
+        // Access rules: revoking 'everyone -> internal' takes berlin's network out of carol's routes; a rule of her own adds a host of it.
+        var internalRule = svc.ListRules().Single(r => r.Target == Access.AccessRule.Internal);
+        svc.Revoke(internalRule.Id);
+        carol = FileOf(svc, "carol");
+        AssertBerlin(carol, b, registry);
+        Assert.DoesNotContain("198.51.100.128/25", carol, StringComparison.Ordinal);
+        Assert.Equal(svc.ConfigText("carol", "berlin"), carol);
+        svc.Allow(new AllowRequest("client:carol", "198.51.100.130"));
+        carol = FileOf(svc, "carol");
+        AssertBerlin(carol, b, registry);
+        Assert.Contains("198.51.100.130/32", carol, StringComparison.Ordinal);
+        Assert.Equal(svc.ConfigText("carol", "berlin"), carol);
+
+        // A file gone missing is written again by up: berlin's.
+        File.Delete(svc.Paths.ClientConfig("carol"));
+        svc.Up();
+        Assert.Equal(svc.ConfigText("carol", "berlin"), FileOf(svc, "carol"));
+
+        // set: an edit of her own and a rename keep berlin.
+        svc.Set(new SetRequest("carol") { Keepalive = "10", Rename = "carola" });
+        Assert.False(File.Exists(svc.Paths.ClientConfig("carol")));
+        AssertBerlin(FileOf(svc, "carola"), b, registry);
+        Assert.Equal(svc.ConfigText("carola", "berlin"), FileOf(svc, "carola"));
+
+        // set --gateway all, or a list with main: main's settings again (the registry's, byte for byte); back to berlin: berlin's.
+        svc.Set(new SetRequest("carola") { Gateways = ["all"] });
+        Assert.Null(svc.HomeGateway("carola"));
+        Assert.Equal(svc.ConfigText("carola", "main"), FileOf(svc, "carola"));
+        Assert.Contains("Endpoint = vpn2.example.com:443", FileOf(svc, "carola"), StringComparison.Ordinal);
+        svc.Set(new SetRequest("carola") { Gateways = ["berlin"] });
+        Assert.Equal(svc.ConfigText("carola", "berlin"), FileOf(svc, "carola"));
+        AssertBerlin(svc.ConfigText("carola"), b, registry);
+        svc.Set(new SetRequest("carola") { Gateways = ["berlin,main"] });
+        Assert.Equal(svc.ConfigText("carola", "main"), FileOf(svc, "carola"));
+        Assert.Equal(svc.ConfigText("carola", "main"), svc.ConfigText("carola"));
+        svc.Set(new SetRequest("carola") { Gateways = ["main"] });
+        Assert.Equal(svc.ConfigText("carola", "main"), FileOf(svc, "carola"));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void The_home_gateway_is_the_first_by_name_and_follows_a_gateway_remove(Backend backend)
+    {
+        using var db = new TestStore(backend, pg);
+        var svc = Service(db);
+        svc.Init(ClientServiceTests.Options());
+        var hamburg = svc.AddGateway(Berlin with { Name = "hamburg", Endpoint = "vpn-hamburg.example.com:51822", Interface = "mkbunith" });
+        var b = svc.AddGateway(Berlin);   // added after hamburg: the order is by name, not by id
+        svc.Add([new AddRequest("carol") { Gateways = ["hamburg,berlin"] }]);
+        Assert.Equal("berlin", svc.HomeGateway("carol")?.Name);
+        AssertBerlin(FileOf(svc, "carol"), b, svc.GetServer());
+        Assert.Equal(svc.ConfigText("carol", "berlin"), FileOf(svc, "carol"));
+
+        // Without berlin, hamburg is carol's first gateway: her file follows.
+        svc.RemoveGateway("berlin", force: false);
+        Assert.Equal("hamburg", svc.HomeGateway("carol")?.Name);
+        Assert.Equal(svc.ConfigText("carol", "hamburg"), FileOf(svc, "carol"));
+        Assert.Contains($"PublicKey = {hamburg.PublicKey.ToBase64()}", FileOf(svc, "carol"), StringComparison.Ordinal);
+        Assert.Contains("Endpoint = vpn-hamburg.example.com:51822", svc.ConfigText("carol"), StringComparison.Ordinal);
+
+        // Without hamburg she is served by every gateway: the registry's settings.
+        svc.RemoveGateway("hamburg", force: false);
+        Assert.Null(svc.HomeGateway("carol"));
+        Assert.Equal(svc.ConfigText("carol", "main"), FileOf(svc, "carol"));
+        Assert.Contains("Endpoint = vpn.example.com:51820", FileOf(svc, "carol"), StringComparison.Ordinal);
+    }
+
     [Theory]
     [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
     public void Migrate_store_copies_the_gateway_tables(Backend backend)

@@ -523,8 +523,11 @@ public sealed partial class ClientService
         var device = LiveDevice(server);
         SweepExpired(store, server, device);
         var before = affected is null ? null : LoadPolicy(store, server, affected(store));
+        // Each config is its home gateway's; 'set --gateway' can move a client's home.
+        var homesBefore = before is null ? null : ConfigHomes.Load(store, server, before.Clients);
         T result;
         AccessPolicy? after = null;
+        ConfigHomes? homesAfter = null;
         using (var tx = store.BeginWrite())
         {
             result = change(store, server, device is not null);
@@ -532,33 +535,35 @@ public sealed partial class ClientService
             {
                 var clients = reloadClients ? [.. before.Clients.Select(c => store.FindClientById(c.Id)).OfType<Client>()] : before.Clients;
                 after = LoadPolicy(store, server, clients);
+                homesAfter = ConfigHomes.Load(store, server, clients);
                 // A client's own edit must still fit a QR code (the only place its config grows by its own fields).
                 if (reloadClients)
                     foreach (var c in after.Clients)
-                        EnsureQrFits(c, Configs.ClientConfig.Render(server, c, after.ConfigAllowedIps(c)));
+                        EnsureQrFits(c, homesAfter.Render(after, c));
                 else
-                    EnsureRoutesFitQr(before, after);
+                    EnsureRoutesFitQr(before, after, homesBefore!, homesAfter);
                 ApplyThenCommit(device, new DeviceChanges(), new DeviceChanges(), tx, (server, before, after));
             }
             else
                 tx.Commit();
         }
         if (before is not null && after is not null)
-            RewriteChangedConfigs(before, after);
+            RewriteChangedConfigs(before, after, homesBefore!, homesAfter!);
         return result;
     }
 
-    /// <summary>Config files are renderings: rewrite those whose text changed (routes, DNS, name, ...).</summary>
-    private void RewriteChangedConfigs(AccessPolicy before, AccessPolicy after)
+    /// <summary>Config files are renderings: rewrite those whose text changed (routes, DNS, name, home gateway, ...).</summary>
+    private void RewriteChangedConfigs(AccessPolicy before, AccessPolicy after, ConfigHomes homesBefore, ConfigHomes homesAfter)
     {
         var old = before.Clients.ToDictionary(c => c.Id);
         foreach (var c in after.Clients)
         {
-            var routes = after.ConfigAllowedIps(c);
+            var routes = homesAfter.Routes(after, c);
             if (old.TryGetValue(c.Id, out var o) && o.Name == c.Name && SameConfigFields(o, c) &&
-                before.ConfigAllowedIps(o).SequenceEqual(routes) && File.Exists(Paths.ClientConfig(c.Name)))
+                homesBefore.GatewayOf(o)?.Id == homesAfter.GatewayOf(c)?.Id &&
+                homesBefore.Routes(before, o).SequenceEqual(routes) && File.Exists(Paths.ClientConfig(c.Name)))
                 continue;
-            WriteConfigText(c.Name, Configs.ClientConfig.Render(after.Server, c, routes));
+            WriteConfigText(c.Name, homesAfter.Render(after, c));
             if (o is not null && !string.Equals(o.Name, c.Name, StringComparison.Ordinal))
                 DeleteConfig(o.Name);
         }

@@ -160,14 +160,17 @@ public sealed partial class ClientService
     /// <summary>
     /// Removes a gateway. Refused for the last one, and for one whose interface runs on this host
     /// or that reported within <see cref="GatewayStaleAfter"/>, unless <paramref name="force"/>.
-    /// Clients served only by it become served by every gateway (no membership left).
+    /// Clients served only by it become served by every gateway (no membership left). The config
+    /// files of the clients whose home it was are rewritten for their new home (on a host with a
+    /// data directory, under its lock, as every verb that writes them).
     /// </summary>
     public Gateway RemoveGateway(string name, bool force)
     {
         return Audited("gateway remove", name, null, () =>
         {
+            using var held = Directory.Exists(Paths.DataDir) ? Lock() : null;
             using var store = OpenStore();
-            store.RequireServer();
+            var registry = store.RequireServer();
             using var tx = store.BeginWrite();
             var g = store.FindGateway(name) ?? throw new FieldException("name", $"name: no gateway named '{name}'", ExitCodes.NotFound);
             if (!force)
@@ -179,9 +182,20 @@ public sealed partial class ClientService
                 if (g.LastSeen is { } seen && Now - seen < GatewayStaleAfter)
                     throw new UserInputException($"'{g.Name}' reported {(int)(Now - seen).TotalSeconds} s ago: stop 'mkb-vpn up --gateway {g.Name}' on its host first, or use --force", ExitCodes.Conflict);
             }
+            // The clients whose home it is (only clients it serves by name can have it as their home).
+            var named = store.LoadGatewayMemberships().Where(m => m.Value.Contains(g.Id)).Select(m => store.FindClientById(m.Key)).OfType<Client>().ToList();
+            var homes = ConfigHomes.Load(store, registry, named);
+            var moved = named.Where(c => homes.GatewayOf(c)?.Id == g.Id).ToList();
             store.DeleteGateway(g.Id);
             store.AppendAudit(Now, Actor, "gateway remove", g.Name, null, force ? "forced" : null);
             tx.Commit();
+            if (held is not null && moved.Count > 0)
+            {
+                var policy = LoadPolicy(store, registry, moved);
+                var after = ConfigHomes.Load(store, registry, moved);
+                foreach (var c in moved)
+                    WriteConfigText(c.Name, after.Render(policy, c));
+            }
             return g;
         });
     }

@@ -23,7 +23,7 @@ public sealed partial class ClientService
     /// (before anything is committed) when a config that fitted a QR code would no longer fit, naming how many
     /// and one of them. Configs that already did not fit (imported, say) are not held against the change.
     /// </summary>
-    private static void EnsureRoutesFitQr(Access.AccessPolicy before, Access.AccessPolicy after)
+    private static void EnsureRoutesFitQr(Access.AccessPolicy before, Access.AccessPolicy after, ConfigHomes homesBefore, ConfigHomes homesAfter)
     {
         var old = before.Clients.ToDictionary(c => c.Id);
         int tooLarge = 0;
@@ -32,11 +32,11 @@ public sealed partial class ClientService
         {
             if (c.PrivateKey is null || !old.TryGetValue(c.Id, out var o))
                 continue;
-            var routes = after.ConfigAllowedIps(c);
-            if (before.ConfigAllowedIps(o).SequenceEqual(routes))
+            var routes = homesAfter.Routes(after, c);
+            if (homesBefore.Routes(before, o).SequenceEqual(routes))
                 continue;
-            string text = Configs.ClientConfig.Render(after.Server, c, routes);
-            if (QrCodes.Fits(text) || !QrCodes.Fits(Configs.ClientConfig.Render(before.Server, o, before.ConfigAllowedIps(o))))
+            string text = homesAfter.Render(after, c);
+            if (QrCodes.Fits(text) || !QrCodes.Fits(homesBefore.Render(before, o)))
                 continue;
             tooLarge++;
             first ??= (c, QrCodes.ByteCount(text));

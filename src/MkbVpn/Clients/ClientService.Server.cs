@@ -215,8 +215,9 @@ public sealed partial class ClientService
             HostNetwork.ConfigureLink(server);
             HostNetwork.InstallRules(server, Network.AccessFirewall.Build(policy));
         }
+        var homes = ConfigHomes.Load(store, server);
         foreach (var c in policy.Clients)
-            WriteConfigText(c.Name, Configs.ClientConfig.Render(server, c, policy.ConfigAllowedIps(c)));
+            WriteConfigText(c.Name, homes.Render(policy, c));
         if (clients.Count > 0 && ClientVisibleChange(existing, server))
             notes.Add($"the config of all {clients.Count} clients changed: send them their new config or QR code");
         return new InitResult(server, Created: false, notes);
@@ -246,8 +247,9 @@ public sealed partial class ClientService
     private void WriteAllConfigs(Store store, ServerSettings server)
     {
         var policy = LoadPolicy(store, server);
+        var homes = ConfigHomes.Load(store, server);
         foreach (var c in policy.Clients)
-            WriteConfigText(c.Name, Configs.ClientConfig.Render(server, c, policy.ConfigAllowedIps(c)));
+            WriteConfigText(c.Name, homes.Render(policy, c));
     }
 
     private static IEnumerable<string> SettingChanges(ServerSettings a, ServerSettings b)
@@ -377,9 +379,10 @@ public sealed partial class ClientService
             device.Apply(new DeviceChanges { Peers = kicked });
 
         // Config files are renderings: make sure every client has its file (e.g. after a restore).
-        foreach (var c in clients)
-            if (!File.Exists(Paths.ClientConfig(c.Name)))
-                WriteConfigText(c.Name, Configs.ClientConfig.Render(server, c, policy.ConfigAllowedIps(c)));
+        var missing = clients.Where(c => !File.Exists(Paths.ClientConfig(c.Name))).ToList();
+        var homes = missing.Count == 0 ? null : ConfigHomes.Load(store, server, missing);
+        foreach (var c in missing)
+            WriteConfigText(c.Name, homes!.Render(policy, c));
 
         var live = state.Peers.Select(p => p.PublicKey).ToHashSet();
         int added = changes.Peers.OfType<PeerChange.Upsert>().Count(u => !live.Contains(u.PublicKey));

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using MkbVpn.Access;
 using MkbVpn.Addressing;
-using MkbVpn.Configs;
 using MkbVpn.Devices;
 using MkbVpn.Storage;
 using MkbVpn.WireGuard.Protocol;
@@ -113,6 +112,7 @@ public sealed partial class ClientService
                 added.Add(client);
             }
             var after = LoadPolicy(store, server, added);
+            var homes = ConfigHomes.Load(store, server, added);
             var change = new DeviceChanges { Peers = [.. added.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
             var undo = new DeviceChanges { Peers = [.. added.Select(c => new PeerChange.Remove(c.PublicKey))] };
             // Config files are written before the commit under temporary names and put in place
@@ -122,7 +122,7 @@ public sealed partial class ClientService
             {
                 foreach (var c in added)
                 {
-                    string text = ClientConfig.Render(server, c, after.ConfigAllowedIps(c));
+                    string text = homes.Render(after, c);
                     EnsureQrFits(c, text);
                     staged.Add(StageConfig(c.Name, text));
                 }

@@ -163,12 +163,13 @@ public sealed partial class ClientService
         return text;
     }
 
+    /// <summary>The client's default config: for its home gateway (<see cref="ConfigHomes"/>), the text of its config file.</summary>
     public string ConfigText(string name)
     {
         using var store = OpenStore();
         var server = store.RequireServer();
         var client = store.RequireClient(name);
-        return ClientConfig.Render(server, client, LoadPolicy(store, server, [client]).ConfigAllowedIps(client));
+        return ConfigHomes.Load(store, server, [client]).Render(LoadPolicy(store, server, [client]), client);
     }
 
     public sealed record ClientStatus(Client Client, PeerState? Live, bool Online);
