@@ -174,6 +174,16 @@ public sealed class GatewayWebTests(PostgresServer pg)
         }
         Assert.NotEqual(await (await http.GetAsync("/api/v1/clients/alice/qr.svg?gateway=berlin")).Content.ReadAsStringAsync(),
             await (await http.GetAsync("/api/v1/clients/alice/qr.svg?gateway=main")).Content.ReadAsStringAsync());
+
+        // Without ?gateway: the client's home gateway. alice (every gateway) and bob (main): the registry's server;
+        // carol (berlin only): berlin's config and QR code, not main's (which does not serve her).
+        Assert.Equal(await http.GetStringAsync("/api/v1/clients/alice/config?gateway=main"), await http.GetStringAsync("/api/v1/clients/alice/config"));
+        Assert.Equal(await http.GetStringAsync("/api/v1/clients/bob/config?gateway=main"), await http.GetStringAsync("/api/v1/clients/bob/config"));
+        string carolConf = await http.GetStringAsync("/api/v1/clients/carol/config");
+        Assert.Equal(await http.GetStringAsync("/api/v1/clients/carol/config?gateway=berlin"), carolConf);
+        Assert.Contains("Endpoint = vpn-berlin.example.com:51822", carolConf, StringComparison.Ordinal);
+        Assert.Equal(await http.GetStringAsync("/api/v1/clients/carol/qr.svg?gateway=berlin"), await http.GetStringAsync("/api/v1/clients/carol/qr.svg"));
+        Assert.Equal(carolConf, await File.ReadAllTextAsync(reg.Clients.Paths.ClientConfig("carol")));
     }
 
     [Fact]
@@ -227,5 +237,11 @@ public sealed class GatewayWebTests(PostgresServer pg)
         await Assertions.Expect(page.Locator("#client-gateways tbody tr")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#client-gateways tr[data-gateway=berlin]")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("a.gateway-config")).ToHaveCountAsync(0);
+        // Her QR code, download and config are berlin's, and the page says so.
+        await Assertions.Expect(page.Locator("#home-gateway")).ToContainTextAsync("gateway berlin");
+        await Assertions.Expect(page.Locator("#config")).ToContainTextAsync("Endpoint = vpn-berlin.example.com:51822");
+        // alice: served by both; the default config is the registry's server's.
+        await page.GotoAsync("/clients/alice");
+        await Assertions.Expect(page.Locator("#home-gateway")).ToContainTextAsync("for the registry's server");
     }
 }

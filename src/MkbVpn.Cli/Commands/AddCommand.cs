@@ -90,7 +90,8 @@ internal static class AddCommand
                 return 0;
             }
             foreach (var c in result.Clients)
-                Console.WriteLine($"Added {c.Name} ({c.AddressText}): config {service.Paths.ClientConfig(c.Name)}");
+                Console.WriteLine($"Added {c.Name} ({c.AddressText}): config {service.Paths.ClientConfig(c.Name)}" +
+                    (result.HomeGateways.TryGetValue(c.Name, out var home) ? $" for gateway {home.Name} ({home.Endpoint})" : ""));
             if (!result.Live)
                 Console.WriteLine("Note: the VPN interface is not up; run 'mkb-vpn up' to serve these clients");
             if (result.Clients.Count == 1 && !p.GetValue(noQr))

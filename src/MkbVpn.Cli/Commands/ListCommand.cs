@@ -171,7 +171,7 @@ internal static class ShowCommand
     {
         var name = new Argument<string>("NAME") { Description = "Client name" };
         var json = CliOptions.Json();
-        var gateway = new Option<string?>("--gateway") { Description = "The config for this gateway (its key, endpoint and internal networks); default: the registry's server", HelpName = "GATEWAY" };
+        var gateway = new Option<string?>("--gateway") { Description = "The config for this gateway (its key, endpoint and internal networks); default: its home gateway (the registry's server, unless that does not serve the client: then its first gateway by name)", HelpName = "GATEWAY" };
         var cmd = new Command("show", "Print a client's wg-quick config (contains its private key).\nExample: mkb-vpn show alice > alice.conf    |    mkb-vpn show alice --gateway berlin > alice-berlin.conf") { name, gateway, json };
         cmd.SetHandler(p =>
         {
@@ -186,9 +186,19 @@ internal static class ShowCommand
             Console.Write(config);
             if (c.PrivateKey is null)
                 Console.Error.WriteLine($"mkb-vpn: note: '{c.Name}' was {ClientConfig.PublicKeyOnlyNote}");
+            if (p.GetValue(gateway) is null)
+                HomeNote(service, c.Name);
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>On stderr, when the default config is not the registry server's: which gateway it is for.</summary>
+    internal static void HomeNote(Clients.ClientService service, string name)
+    {
+        if (service.HomeGateway(name) is { } home)
+            Console.Error.WriteLine($"mkb-vpn: note: the registry's server does not serve '{name}': this config is for gateway {home.Name} ({home.Endpoint}), " +
+                $"the first of its gateways by name (another one's: 'mkb-vpn show {name} --gateway NAME')");
     }
 }
 
@@ -213,6 +223,8 @@ internal static class QrCommand
                 CliOptions.WriteJson(new QrDto(p.GetValue(name)!, Convert.ToBase64String(QrCodes.Png(config))), MkbVpnJson.Default.QrDto);
             else if (p.GetValue(png) is null && p.GetValue(svg) is null)
                 Console.Write(QrCodes.Terminal(config));
+            if (!p.GetValue(json))
+                ShowCommand.HomeNote(service, p.GetValue(name)!);
             return 0;
         });
         return cmd;

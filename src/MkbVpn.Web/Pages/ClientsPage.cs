@@ -160,9 +160,12 @@ internal static class ClientsPage
         var s = clients.StatusOf(name);
         var now = DateTimeOffset.UtcNow;
         var c = s.Client;
+        var gateways = GatewayRows(clients, c);
+        // The default config (QR code, download, the config shown) is the client's home gateway's: named when it is not the registry's server.
+        string? home = gateways is null ? null : clients.HomeGateway(c.Name)?.Name;
         var view = new ClientView(Views.Chrome(ctx, $"Client {c.Name}"), error, info, Row(s, now), c.PublicKey.ToBase64(), c.Groups,
             c.ExpiresAt is { } ex ? MkbVpn.Access.When.Format(ex) : "never", c.CreatedAt,
-            c.PrivateKey is null ? MkbVpn.Configs.ClientConfig.PublicKeyOnlyNote : null, clients.ConfigText(c.Name), confirmRemove, now, GatewayRows(clients, c));
+            c.PrivateKey is null ? MkbVpn.Configs.ClientConfig.PublicKeyOnlyNote : null, clients.ConfigText(c.Name), confirmRemove, now, gateways, home);
         return Slices.Client.Create(view).With(status);
     }
 }

@@ -28,7 +28,7 @@ public sealed record ClientListView(
 public sealed record ClientView(
     Chrome Chrome, string? Error, string? Info, ClientRow Client, string PublicKey, IReadOnlyList<string> Groups, string Expires,
     DateTimeOffset CreatedAt, string? PublicKeyOnlyNote, string? Config, bool ConfirmRemove, DateTimeOffset Now,
-    IReadOnlyList<ClientGatewayRow>? Gateways = null);
+    IReadOnlyList<ClientGatewayRow>? Gateways = null, string? HomeGateway = null);
 
 /// <summary>One gateway serving a client, with what it reported of it; a config and QR code per gateway when it has more than one.</summary>
 public sealed record ClientGatewayRow(string Name, string State, string? Endpoint, DateTimeOffset? LastHandshake, long RxBytes, long TxBytes, bool PerGatewayConfig);

@@ -25,7 +25,11 @@ public sealed record AddRequest(string Name)
 }
 
 /// <summary>The outcome of a verb: the clients it touched and whether the live interface changed.</summary>
-public sealed record VerbResult(IReadOnlyList<Client> Clients, bool Live, IReadOnlyList<string> Unchanged);
+public sealed record VerbResult(IReadOnlyList<Client> Clients, bool Live, IReadOnlyList<string> Unchanged)
+{
+    /// <summary>'add': the clients (by name) whose config is for a home gateway other than the registry's server (<see cref="ConfigHomes"/>).</summary>
+    public IReadOnlyDictionary<string, Gateways.Gateway> HomeGateways { get; init; } = new Dictionary<string, Gateways.Gateway>();
+}
 
 public sealed partial class ClientService
 {
@@ -64,6 +68,7 @@ public sealed partial class ClientService
         // Adding clients touches only their own map elements: compare policies of the new clients alone.
         var before = LoadPolicy(store, server, []);
         var added = new List<Client>();
+        var away = new Dictionary<string, Gateways.Gateway>(StringComparer.OrdinalIgnoreCase);
         using (var tx = store.BeginWrite())
         {
             // Each client's addresses come from the subnet its gateways share (a gateway's slice or the registry's).
@@ -122,6 +127,8 @@ public sealed partial class ClientService
             {
                 foreach (var c in added)
                 {
+                    if (homes.GatewayOf(c) is { } home)
+                        away[c.Name] = home;
                     string text = homes.Render(after, c);
                     EnsureQrFits(c, text);
                     staged.Add(StageConfig(c.Name, text));
@@ -137,7 +144,7 @@ public sealed partial class ClientService
             for (int i = 0; i < added.Count; i++)
                 File.Move(staged[i], Paths.ClientConfig(added[i].Name), overwrite: true);
         }
-        return new VerbResult(added, device is not null, []);
+        return new VerbResult(added, device is not null, []) { HomeGateways = away };
     }
 
     private static IPAddress? Allocate(AddressPool? pool, Store.AddressUsage? usage, IPAddress? wanted, string family, IReadOnlyList<IPNetwork>? skip = null)
