@@ -5,9 +5,10 @@ using MkbVpn.WireGuard.Protocol;
 namespace MkbVpn.WireGuard.Tests.Protocol;
 
 /// <summary>
-/// The transport-data AEAD on a reused libcrypto context against the BCL's ChaCha20Poly1305 (itself checked against
-/// RFC 8439 in PrimitiveVectorTests): same ciphertext and tag for every length a packet can have, packet after
-/// packet on one context, in place; a bad tag or nonce is refused and the output cleared.
+/// The transport-data AEAD (libcrypto's ChaCha20 stream and Poly1305 MAC, composed as RFC 8439 2.8 says) against the
+/// BCL's ChaCha20Poly1305 (itself checked against RFC 8439 in PrimitiveVectorTests): same ciphertext and tag for every
+/// length a packet can have (each partial last block, each boundary of the keystream chunks), packet after packet on
+/// one context, in place and between two buffers; a bad tag or nonce is refused and the output cleared.
 /// </summary>
 public sealed class TransportAeadTests
 {
@@ -23,7 +24,8 @@ public sealed class TransportAeadTests
         using var reference = new ChaCha20Poly1305(key);
         var nonce = new byte[12];
         ulong counter = 0;
-        foreach (int length in new[] { 0, 1, 15, 16, 17, 63, 64, 65, 255, 256, 1280, 1420, 1440, 9000, 65519, 0, 1420 })
+        int[] lengths = [.. Enumerable.Range(0, 1601), 4031, 4032, 4033, 4095, 4096, 4097, 4160, 8063, 8064, 8065, 9000, 65519, 0, 1420];
+        foreach (int length in lengths)
         {
             Keypair.WriteNonce(nonce, counter++);
             byte[] plaintext = RandomNumberGenerator.GetBytes(length);
@@ -39,7 +41,34 @@ public sealed class TransportAeadTests
 
             Assert.True(open.TryDecrypt(nonce, buffer, tag, buffer));
             Assert.Equal(plaintext, buffer);
+
+            var separate = new byte[length];
+            seal.Encrypt(nonce, plaintext, separate, tag); // between two buffers, the input left as it was
+            Assert.Equal(expected, separate);
+            Assert.Equal(expectedTag, tag);
+            var opened = new byte[length];
+            Assert.True(open.TryDecrypt(nonce, separate, tag, opened));
+            Assert.Equal(plaintext, opened);
+            Assert.Equal(expected, separate);
         }
+    }
+
+    [Theory]
+    [InlineData(1420)]
+    [InlineData(9000)] // more than one keystream chunk
+    public void ABadTagInPlace_ClearsTheBuffer_WithoutWritingPlaintextFirst(int length)
+    {
+        byte[] key = RandomNumberGenerator.GetBytes(32);
+        using var seal = TransportAead.Create(key, encrypt: true);
+        using var open = TransportAead.Create(key, encrypt: false);
+        var nonce = new byte[12];
+        Keypair.WriteNonce(nonce, 3);
+        byte[] buffer = RandomNumberGenerator.GetBytes(length);
+        var tag = new byte[16];
+        seal.Encrypt(nonce, buffer, buffer, tag);
+        buffer[^1] ^= 0x80; // the last byte: the MAC covers it, the keystream's last block too
+        Assert.False(open.TryDecrypt(nonce, buffer, tag, buffer));
+        Assert.All(buffer, b => Assert.Equal(0, b));
     }
 
     [Fact]
