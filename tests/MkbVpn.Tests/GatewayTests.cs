@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MkbVpn.Audit;
 using MkbVpn.Clients;
+using MkbVpn.Devices;
 using MkbVpn.Gateways;
 using MkbVpn.Storage;
 using MkbVpn.WireGuard.Protocol;
@@ -108,6 +109,116 @@ public sealed class GatewayTests(PostgresServer pg)
         svc.RemoveGateway("berlin", force: false);
         Assert.Empty(svc.GatewaysOf("alice"));
         Assert.Equal(["alice", "bob"], svc.List().Select(c => c.Name));
+    }
+
+    /// <summary>The public keys of the peers on the registry host's own interface.</summary>
+    private static HashSet<WireGuardKey> PeersOf(InMemoryHost host) => [.. host.Device.Peers.Select(p => p.PublicKey)];
+
+    /// <summary>
+    /// The registry host (main's interface in memory) with alice (every gateway) and dave (named for main while it was the
+    /// only gateway), berlin, and carol served by berlin only with a rule of her own (an element in a table that holds her);
+    /// <paramref name="upFirst"/>: the interface was up before berlin and carol were added, else it comes up after.
+    /// </summary>
+    private static (ClientService Svc, InMemoryHost Host, Dictionary<string, WireGuardKey> Key, string Carol4) RegistryWithCarolOnBerlin(
+        TestStore db, bool upFirst, bool blockCarol = false)
+    {
+        var host = new InMemoryHost(new ManualTime(Start));
+        var svc = new ClientService(db.Paths("data"), host.Host) { Actor = new Actor("gw-admin", Actor.Cli) };
+        svc.Init(ClientServiceTests.Options());
+        svc.Add([new AddRequest("alice"), new AddRequest("dave") { Gateways = ["main"] }]);
+        if (upFirst)
+            svc.Up();
+        svc.AddGateway(Berlin);
+        svc.Add([new AddRequest("carol") { Gateways = ["berlin"] }]);
+        svc.Allow(new AllowRequest("client:carol", "server"));
+        if (blockCarol)
+            svc.Block(["carol"]);
+        if (!upFirst)
+            svc.Up();
+        var clients = svc.List();
+        return (svc, host, clients.ToDictionary(c => c.Name, c => c.PublicKey), clients.Single(c => c.Name == "carol").Address4!.ToString());
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void The_registry_hosts_interface_gets_and_loses_a_client_as_set_gateway_moves_it_on_and_off_main(Backend backend)
+    {
+        using var db = new TestStore(backend, pg);
+        var (svc, host, key, carol4) = RegistryWithCarolOnBerlin(db, upFirst: true);
+        bool carolInTable() => host.Network.Table!.Map4.ContainsKey(carol4);
+
+        // add --gateway berlin: not a peer of main's interface, nor in its firewall.
+        Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"]]));
+        Assert.False(carolInTable());
+
+        // set --gateway all: on main at once, one peer added, nobody else touched.
+        int applied = host.Device.Applied.Count;
+        svc.Set(new SetRequest("carol") { Gateways = ["all"] });
+        Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"], key["carol"]]));
+        Assert.True(carolInTable());
+        var on = Assert.Single(host.Device.Applied.Skip(applied));
+        Assert.Equal(key["carol"], Assert.IsType<PeerChange.Upsert>(Assert.Single(on.Peers)).PublicKey);
+
+        // set --gateway berlin: off main at once, only her peer removed.
+        applied = host.Device.Applied.Count;
+        svc.Set(new SetRequest("carol") { Gateways = ["berlin"] });
+        Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"]]));
+        Assert.False(carolInTable());
+        var off = Assert.Single(host.Device.Applied.Skip(applied));
+        Assert.Equal(key["carol"], Assert.IsType<PeerChange.Remove>(Assert.Single(off.Peers)).PublicKey);
+
+        // set --gateway main,berlin: on main again; a change that leaves her gateways alone does not touch the peers.
+        svc.Set(new SetRequest("carol") { Gateways = ["main,berlin"] });
+        Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"], key["carol"]]));
+        svc.Set(new SetRequest("carol") { Gateways = ["berlin"] });
+        applied = host.Device.Applied.Count;
+        svc.Set(new SetRequest("carol") { Keepalive = "25" });
+        Assert.Equal(applied, host.Device.Applied.Count);
+
+        // Removing a client main does not serve leaves main's interface alone.
+        svc.Add([new AddRequest("erin") { Gateways = ["berlin"] }]);
+        Assert.Equal(applied, host.Device.Applied.Count);
+        svc.Remove(["erin"]);
+        Assert.Equal(applied, host.Device.Applied.Count);
+
+        // Her only gateway removed: served by every gateway, main's included, at once.
+        svc.RemoveGateway("berlin", force: false);
+        Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"], key["carol"]]));
+        Assert.True(carolInTable());
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Up_on_the_registry_host_brings_up_and_reconciles_only_the_clients_of_its_own_gateway(Backend backend)
+    {
+        using var db = new TestStore(backend, pg);
+        var (svc, host, key, carol4) = RegistryWithCarolOnBerlin(db, upFirst: false);
+        Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"]]));
+        Assert.False(host.Network.Table!.Map4.ContainsKey(carol4));
+
+        // A reconcile adds nothing, and takes off a stray peer of hers (left by an older version).
+        Assert.Equal(0, svc.Up().PeersAdded);
+        host.Device.AddStray(new PeerState { PublicKey = key["carol"] });
+        var r = svc.Up();
+        Assert.Equal((0, 1, 0), (r.PeersAdded, r.PeersRemoved, r.PeersUpdated));
+        Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"]]));
+        Assert.False(host.Network.Table!.Map4.ContainsKey(carol4));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void Block_and_reenable_on_the_registry_host_do_not_put_a_client_of_other_gateways_on_its_interface(Backend backend)
+    {
+        using var db = new TestStore(backend, pg);
+        var (svc, host, key, _) = RegistryWithCarolOnBerlin(db, upFirst: false, blockCarol: true);
+        Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"]]));
+
+        svc.Reenable(["carol", "alice"]);
+        Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"]]));
+        svc.Block(["carol", "alice"]);
+        Assert.True(PeersOf(host).SetEquals([key["dave"]]));
+        svc.Reenable(["carol", "alice"]);
+        Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"]]));
     }
 
     private static string FileOf(ClientService svc, string name) => File.ReadAllText(svc.Paths.ClientConfig(name));

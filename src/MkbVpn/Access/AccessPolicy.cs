@@ -27,6 +27,10 @@ public sealed class AccessPolicy
 
     /// <summary>The same clients, groups and rules on other settings (a gateway's, <see cref="Gateways.Gateway.Serve"/>): its internal networks and subnets decide the routes.</summary>
     public AccessPolicy On(ServerSettings server) => ReferenceEquals(server, Server) ? this : new(server, Clients, Groups, _memberships, Rules);
+
+    /// <summary>The same server, groups and rules with only <paramref name="clients"/> (e.g. those one interface serves: its firewall's part).</summary>
+    public AccessPolicy Of(IReadOnlyList<Client> clients) => new(Server, clients, Groups, _memberships, Rules);
+
     public IReadOnlyList<Client> Clients { get; }
     public IReadOnlyList<Group> Groups { get; }
     public IReadOnlyList<AccessRule> Rules { get; }

@@ -454,8 +454,9 @@ public sealed partial class ClientService
             store.SetEnabled(c, false);
             store.AppendAudit(now, Audit.Actor.System, "expire", c.Name, c.Name, $"expired at {When.Format(c.ExpiresAt!.Value)}; blocked");
         }
-        var change = new DeviceChanges { Peers = [.. expired.Select(c => new PeerChange.Remove(c.PublicKey))] };
-        var undo = new DeviceChanges { Peers = [.. expired.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
+        var live = OwnGateway.Load(store, server, expired).Filter(expired);
+        var change = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Remove(c.PublicKey))] };
+        var undo = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
         ApplyThenCommit(device, change, undo, tx);
         return expired;
     }
@@ -479,6 +480,9 @@ public sealed partial class ClientService
     /// </summary>
     internal static AccessPolicy LoadPolicy(Store store, ServerSettings server, IReadOnlyList<Client>? clients = null) =>
         new(server, clients ?? store.ListClients(), store.ListGroups(), store.LoadMemberships(), store.ListRules());
+
+    /// <summary>The policy of the registry server's own interface's firewall: every client it serves (<see cref="OwnGateway"/>).</summary>
+    private static AccessPolicy LoadOwnPolicy(Store store, ServerSettings server) => OwnGateway.Load(store, server).Firewall(LoadPolicy(store, server));
 
     /// <summary>
     /// The clients a rule's WHO names: everyone, a group's members, or one client. Only their map
@@ -525,6 +529,8 @@ public sealed partial class ClientService
         var before = affected is null ? null : LoadPolicy(store, server, affected(store));
         // Each config is its home gateway's; 'set --gateway' can move a client's home.
         var homesBefore = before is null ? null : ConfigHomes.Load(store, server, before.Clients);
+        // The live interface serves the clients of the registry's own gateway: 'set --gateway' can move a client on or off it.
+        var hereBefore = before is null ? null : OwnGateway.Load(store, server, before.Clients);
         T result;
         AccessPolicy? after = null;
         ConfigHomes? homesAfter = null;
@@ -542,7 +548,9 @@ public sealed partial class ClientService
                         EnsureQrFits(c, homesAfter.Render(after, c));
                 else
                     EnsureRoutesFitQr(before, after, homesBefore!, homesAfter);
-                ApplyThenCommit(device, new DeviceChanges(), new DeviceChanges(), tx, (server, before, after));
+                var hereAfter = reloadClients ? OwnGateway.Load(store, server, clients) : hereBefore!;
+                var (peers, undo) = reloadClients ? PeerMoves(before.Clients, hereBefore!, after.Clients, hereAfter) : (new DeviceChanges(), new DeviceChanges());
+                ApplyThenCommit(device, peers, undo, tx, (server, hereBefore!.Firewall(before), hereAfter.Firewall(after)));
             }
             else
                 tx.Commit();
@@ -550,6 +558,39 @@ public sealed partial class ClientService
         if (before is not null && after is not null)
             RewriteChangedConfigs(before, after, homesBefore!, homesAfter!);
         return result;
+    }
+
+    /// <summary>
+    /// The peers a change of gateway lists moves on or off the registry server's interface ('set
+    /// --gateway', 'gateway remove'): a client has a peer there while enabled, not expired and served
+    /// by it (<see cref="OwnGateway"/>). A client that comes on is contacted where it was last seen, as
+    /// 'reenable' does; the others' peers are not touched. Returns the change and its undo.
+    /// </summary>
+    private (DeviceChanges Change, DeviceChanges Undo) PeerMoves(IReadOnlyList<Client> before, OwnGateway hereBefore, IReadOnlyList<Client> after, OwnGateway hereAfter)
+    {
+        var now = Now;
+        bool On(Client? c, OwnGateway here) => c is not null && c.Enabled && !c.IsExpired(now) && here.Serves(c);
+        var old = before.ToDictionary(c => c.Id);
+        var change = new List<PeerChange>();
+        var undo = new List<PeerChange>();
+        foreach (var c in after)
+        {
+            var o = old.GetValueOrDefault(c.Id);
+            bool was = On(o, hereBefore), on = On(c, hereAfter);
+            if (was && !on)
+            {
+                change.Add(new PeerChange.Remove(o!.PublicKey));
+                undo.Add(new PeerChange.Upsert(SpecOf(o)));
+            }
+            else if (on && !was)
+            {
+                change.Add(new PeerChange.Upsert(SpecOf(c)));
+                if (ShouldKick(c))
+                    change.Add(new PeerChange.Kick(c.PublicKey, c.LastEndpoint!));
+                undo.Add(new PeerChange.Remove(c.PublicKey));
+            }
+        }
+        return (new DeviceChanges { Peers = change }, new DeviceChanges { Peers = undo });
     }
 
     /// <summary>Config files are renderings: rewrite those whose text changed (routes, DNS, name, home gateway, ...).</summary>

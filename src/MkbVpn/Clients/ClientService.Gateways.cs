@@ -160,7 +160,8 @@ public sealed partial class ClientService
     /// <summary>
     /// Removes a gateway. Refused for the last one, and for one whose interface runs on this host
     /// or that reported within <see cref="GatewayStaleAfter"/>, unless <paramref name="force"/>.
-    /// Clients served only by it become served by every gateway (no membership left). The config
+    /// Clients served only by it become served by every gateway (no membership left): on the
+    /// registry server's live interface too, at once. The config
     /// files of the clients whose home it was are rewritten for their new home (on a host with a
     /// data directory, under its lock, as every verb that writes them).
     /// </summary>
@@ -186,9 +187,20 @@ public sealed partial class ClientService
             var named = store.LoadGatewayMemberships().Where(m => m.Value.Contains(g.Id)).Select(m => store.FindClientById(m.Key)).OfType<Client>().ToList();
             var homes = ConfigHomes.Load(store, registry, named);
             var moved = named.Where(c => homes.GatewayOf(c)?.Id == g.Id).ToList();
+            // Those it served alone are served by every gateway now, the registry's own too: their peers come
+            // onto its live interface (and off it, for clients of the removed own gateway and others).
+            var hereBefore = OwnGateway.Load(store, registry, named);
             store.DeleteGateway(g.Id);
             store.AppendAudit(Now, Actor, "gateway remove", g.Name, null, force ? "forced" : null);
-            tx.Commit();
+            var hereAfter = OwnGateway.Load(store, registry, named);
+            var (peers, undo) = PeerMoves(named, hereBefore, named, hereAfter);
+            if (peers.IsEmpty)
+                tx.Commit();
+            else
+            {
+                var policy = LoadPolicy(store, registry, named);
+                ApplyThenCommit(LiveDevice(registry), peers, undo, tx, (registry, hereBefore.Firewall(policy), hereAfter.Firewall(policy)));
+            }
             if (held is not null && moved.Count > 0)
             {
                 var policy = LoadPolicy(store, registry, moved);

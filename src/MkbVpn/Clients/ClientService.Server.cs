@@ -213,7 +213,7 @@ public sealed partial class ClientService
         if (device is not null)
         {
             HostNetwork.ConfigureLink(server);
-            HostNetwork.InstallRules(server, Network.AccessFirewall.Build(policy));
+            HostNetwork.InstallRules(server, Network.AccessFirewall.Build(OwnGateway.Load(store, server).Firewall(policy)));
         }
         var homes = ConfigHomes.Load(store, server);
         foreach (var c in policy.Clients)
@@ -297,6 +297,8 @@ public sealed partial class ClientService
     /// <summary>
     /// Brings the interface up from the store, or reconciles a running one: missing peers are
     /// added, strays removed, drift fixed, blocked clients absent. Peers that match are not touched.
+    /// The interface serves the clients of the registry's own gateway (<see cref="OwnGateway"/>):
+    /// a client only other gateways serve is no peer here, nor in its firewall.
     /// </summary>
     public UpResult Up(string? engine = null) => UpCore(engine, restoring: false)!;
 
@@ -330,6 +332,7 @@ public sealed partial class ClientService
 
         InterfaceState state;
         List<Client> clients;
+        OwnGateway here;
         DeviceChanges changes;
         try
         {
@@ -337,7 +340,9 @@ public sealed partial class ClientService
             // A running interface knows endpoints newer than the store's: keep them.
             store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
             clients = [.. store.ListClients()];
-            var enabled = clients.Where(c => c.Enabled).ToList();
+            // Only the clients the registry's own gateway serves (as 'up --gateway main' would): a client of other gateways only is no peer here.
+            here = OwnGateway.Load(store, server);
+            var enabled = clients.Where(c => c.Enabled && here.Serves(c)).ToList();
             var kicks = enabled.Where(ShouldKick).ToDictionary(c => c.PublicKey, c => c.LastEndpoint!);
             changes = Reconciler.Diff(server.PrivateKey, server.ListenPort, [.. enabled.Select(SpecOf)], state, kicks);
             device.Apply(changes with { Peers = [.. changes.Peers.Where(p => p is not PeerChange.Kick)] });
@@ -369,7 +374,7 @@ public sealed partial class ClientService
             tx.Commit();
         }
         var policy = LoadPolicy(store, server);
-        HostNetwork.InstallRules(server, Network.AccessFirewall.Build(policy));
+        HostNetwork.InstallRules(server, Network.AccessFirewall.Build(here.Firewall(policy)));
         // Contact recent clients only now that the link is up and the rules are in place: a kernel
         // interface sends the keepalive that starts the handshake only while it is running
         // (netif_running); before 'ip link set up' the kick is silently lost and the client waits

@@ -118,8 +118,11 @@ public sealed partial class ClientService
             }
             var after = LoadPolicy(store, server, added);
             var homes = ConfigHomes.Load(store, server, added);
-            var change = new DeviceChanges { Peers = [.. added.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
-            var undo = new DeviceChanges { Peers = [.. added.Select(c => new PeerChange.Remove(c.PublicKey))] };
+            // The live interface (the registry's own gateway) gets the new clients it serves, not those of other gateways only.
+            var here = OwnGateway.Load(store, server, added);
+            var live = here.Filter(added);
+            var change = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
+            var undo = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Remove(c.PublicKey))] };
             // Config files are written before the commit under temporary names and put in place
             // after it, so a full disk fails the whole add instead of leaving clients without files.
             var staged = new List<string>();
@@ -133,7 +136,7 @@ public sealed partial class ClientService
                     EnsureQrFits(c, text);
                     staged.Add(StageConfig(c.Name, text));
                 }
-                ApplyThenCommit(device, change, undo, tx, (server, before, after));
+                ApplyThenCommit(device, change, undo, tx, (server, before, here.Firewall(after)));
             }
             catch
             {
@@ -188,6 +191,9 @@ public sealed partial class ClientService
         SweepExpired(store, server, device);
         clients = [.. clients.Select(c => store.RequireClient(c.Name))];
         var before = LoadPolicy(store, server, clients);
+        // Read before the delete takes their gateway lists along: only the peers of clients this interface serves are on it.
+        var here = OwnGateway.Load(store, server, clients);
+        var live = clients.Where(c => c.Enabled && here.Serves(c)).ToList();
         using (var tx = store.BeginWrite())
         {
             foreach (var c in clients)
@@ -198,9 +204,9 @@ public sealed partial class ClientService
                     c.AddressText + (rules.Count > 0 ? $"; its rules removed: {string.Join("; ", rules.Select(r => $"#{r.Id} {r}"))}" : ""));
             }
             var after = LoadPolicy(store, server, []);
-            var change = new DeviceChanges { Peers = [.. clients.Where(c => c.Enabled).Select(c => new PeerChange.Remove(c.PublicKey))] };
-            var undo = new DeviceChanges { Peers = [.. clients.Where(c => c.Enabled).Select(c => new PeerChange.Upsert(SpecOf(c)))] };
-            ApplyThenCommit(device, change, undo, tx, (server, before, after));
+            var change = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Remove(c.PublicKey))] };
+            var undo = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
+            ApplyThenCommit(device, change, undo, tx, (server, here.Firewall(before), after));
         }
         foreach (var c in clients)
             DeleteConfig(c.Name);
@@ -243,22 +249,24 @@ public sealed partial class ClientService
                 store.SetEnabled(c, enabled);
                 store.AppendAudit(Now, Actor, enabled ? "reenable" : "block", c.Name, c.Name, null);
             }
+            // Only the clients this interface serves have (or get) a peer here; other gateways follow the registry.
+            var live = OwnGateway.Load(store, server, toChange).Filter(toChange);
             DeviceChanges change, undo;
             if (enabled)
             {
                 change = new DeviceChanges
                 {
                     Peers = [
-                        .. toChange.Select(c => (PeerChange)new PeerChange.Upsert(SpecOf(c))),
-                        .. toChange.Where(ShouldKick).Select(c => new PeerChange.Kick(c.PublicKey, c.LastEndpoint!)),
+                        .. live.Select(c => (PeerChange)new PeerChange.Upsert(SpecOf(c))),
+                        .. live.Where(ShouldKick).Select(c => new PeerChange.Kick(c.PublicKey, c.LastEndpoint!)),
                     ],
                 };
-                undo = new DeviceChanges { Peers = [.. toChange.Select(c => new PeerChange.Remove(c.PublicKey))] };
+                undo = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Remove(c.PublicKey))] };
             }
             else
             {
-                change = new DeviceChanges { Peers = [.. toChange.Select(c => new PeerChange.Remove(c.PublicKey))] };
-                undo = new DeviceChanges { Peers = [.. toChange.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
+                change = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Remove(c.PublicKey))] };
+                undo = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
             }
             ApplyThenCommit(device, change, undo, tx);
         }

@@ -310,9 +310,9 @@ public sealed partial class ClientService
             (from, to) = (Network.AccessFirewall.Build(a.Before), Network.AccessFirewall.Build(a.After));
             try
             {
-                // Before and after hold only the clients this change concerns; a table that refuses the difference is
-                // reloaded with everyone (the store as this transaction sees it).
-                HostNetwork.ApplyAccess(a.Server, from, to, () => Network.AccessFirewall.Build(LoadPolicy(tx.Store, a.Server)));
+                // Before and after hold only the clients this change concerns (of those this interface serves); a table
+                // that refuses the difference is reloaded with everyone it serves (the store as this transaction sees it).
+                HostNetwork.ApplyAccess(a.Server, from, to, () => Network.AccessFirewall.Build(LoadOwnPolicy(tx.Store, a.Server)));
             }
             catch (Exception e) when (e is IOException or UserInputException)
             {
@@ -333,7 +333,7 @@ public sealed partial class ClientService
             {
                 try
                 {
-                    HostNetwork.ApplyAccess(a2.Server, to, from, () => Network.AccessFirewall.Build(LoadPolicy(tx.Store, a2.Server)));
+                    HostNetwork.ApplyAccess(a2.Server, to, from, () => Network.AccessFirewall.Build(LoadOwnPolicy(tx.Store, a2.Server)));
                 }
                 catch (Exception e) when (e is IOException or UserInputException)
                 {
