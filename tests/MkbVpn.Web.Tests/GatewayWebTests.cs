@@ -243,5 +243,10 @@ public sealed class GatewayWebTests(PostgresServer pg)
         // alice: served by both; the default config is the registry's server's.
         await page.GotoAsync("/clients/alice");
         await Assertions.Expect(page.Locator("#home-gateway")).ToContainTextAsync("for the registry's server");
+        // The hint says where they are: the QR code above it, the download button below it (after the gateways table).
+        await Assertions.Expect(page.Locator("#home-gateway")).ToContainTextAsync("the QR code above and the download button below");
+        Assert.True(await page.EvaluateAsync<bool>("() => { const hint = document.getElementById('home-gateway'); " +
+            "return !!(hint.compareDocumentPosition(document.getElementById('qr')) & Node.DOCUMENT_POSITION_PRECEDING) " +
+            "&& !!(hint.compareDocumentPosition(document.getElementById('download')) & Node.DOCUMENT_POSITION_FOLLOWING); }"));
     }
 }
