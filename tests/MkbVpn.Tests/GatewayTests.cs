@@ -203,6 +203,12 @@ public sealed class GatewayTests(PostgresServer pg)
         Assert.Equal((0, 1, 0), (r.PeersAdded, r.PeersRemoved, r.PeersUpdated));
         Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"]]));
         Assert.False(host.Network.Table!.Map4.ContainsKey(carol4));
+
+        // The local status shows her as berlin's, not as offline here; main's clients as before.
+        var status = svc.Status().Clients.ToDictionary(x => x.Client.Name, x => x.Elsewhere);
+        Assert.Equal(["berlin"], status["carol"]);
+        Assert.Null(status["alice"]);
+        Assert.Null(status["dave"]);
     }
 
     [Theory]

@@ -84,13 +84,15 @@ internal static class StatusCommand
                 }, MkbVpnJson.Default.StatusDto);
                 return CliOptions.ReportDamaged(report.Damaged);
             }
-            Console.WriteLine($"{report.Server.Interface}: {(report.InterfaceUp ? "up" : "DOWN (run 'mkb-vpn up')")}{(plane is null ? "" : $" ({UpCommand.DataPlaneText(plane.Engine, plane.Reason)})")}, {report.Clients.Count(c => c.Online)} of {report.Clients.Count} clients online");
+            int elsewhere = report.Clients.Count(c => c.Elsewhere is not null);
+            Console.WriteLine($"{report.Server.Interface}: {(report.InterfaceUp ? "up" : "DOWN (run 'mkb-vpn up')")}{(plane is null ? "" : $" ({UpCommand.DataPlaneText(plane.Engine, plane.Reason)})")}, {report.Clients.Count(c => c.Online)} of {report.Clients.Count - elsewhere} clients online" +
+                (elsewhere == 0 ? "" : $" ({elsewhere} more served by other gateways only: 'mkb-vpn status --gateway NAME')"));
             if (report.Drops is { } drops && drops.GetValueOrDefault("dropped") > 0)
                 Console.WriteLine($"engine dropped {drops["dropped"]} packets: {string.Join(", ", drops.Where(d => d.Key != "dropped" && d.Value > 0).Select(d => $"{d.Key} {d.Value}"))}");
             CliOptions.Table(["NAME", "ADDRESS", "STATE", "ENDPOINT", "HANDSHAKE", "RX", "TX"],
                 report.Clients.Select(s => (IReadOnlyList<string>)[
                     s.Client.Name, s.Client.AddressText,
-                    s.Client.IsExpired(now) ? "expired" : !s.Client.Enabled ? "blocked" : s.Online ? "online" : "offline",
+                    s.Client.IsExpired(now) ? "expired" : !s.Client.Enabled ? "blocked" : s.Elsewhere is { } g ? $"on {string.Join(",", g)}" : s.Online ? "online" : "offline",
                     s.Live?.Endpoint ?? s.Client.LastEndpoint ?? "-",
                     CliOptions.Ago(s.Live?.LastHandshake ?? s.Client.LastHandshake, now),
                     CliOptions.Bytes(s.Live?.RxBytes ?? 0), CliOptions.Bytes(s.Live?.TxBytes ?? 0)]));

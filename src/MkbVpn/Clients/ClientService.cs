@@ -172,7 +172,14 @@ public sealed partial class ClientService
         return ConfigHomes.Load(store, server, [client]).Render(LoadPolicy(store, server, [client]), client);
     }
 
-    public sealed record ClientStatus(Client Client, PeerState? Live, bool Online);
+    public sealed record ClientStatus(Client Client, PeerState? Live, bool Online)
+    {
+        /// <summary>
+        /// <see cref="Status"/> of the local interface: the gateways that serve the client when this interface (the
+        /// registry's own gateway) does not, by name; null when it does (or when not asked).
+        /// </summary>
+        public IReadOnlyList<string>? Elsewhere { get; init; }
+    }
 
     /// <param name="Drops">The built-in engine's drop counters by reason ("dropped" is the total); null for other data planes.</param>
     /// <param name="Damaged">Client rows that do not parse, left out of <paramref name="Clients"/> (one line each).</param>
@@ -205,11 +212,15 @@ public sealed partial class ClientService
         }
         var live = state?.Peers.ToDictionary(p => p.PublicKey) ?? [];
         var now = Now;
+        // A client only other gateways serve is no peer here: it is shown as theirs, not as offline here.
+        var here = OwnGateway.Load(store, server);
+        var gateways = store.ListGateways();
         var list = clients.Select(c =>
         {
             live.TryGetValue(c.PublicKey, out var p);
             bool online = p?.LastHandshake is { } hs && now - hs < OnlineWindow;
-            return new ClientStatus(c, p, online);
+            var ids = here.Serves(c) ? null : here.GatewaysOf(c);
+            return new ClientStatus(c, p, online) { Elsewhere = ids is null ? null : [.. gateways.Where(g => ids.Contains(g.Id)).Select(g => g.Name)] };
         }).ToList();
         return new StatusReport(server, device is not null, list, (device as UapiDevice)?.ReadDropCounters(), damaged);
     }

@@ -50,6 +50,9 @@ internal sealed class OwnGateway
     /// <summary>Whether the registry server's interface serves the client (blocked or not: that is the caller's).</summary>
     public bool Serves(Client c) => _servedBy is null || _servedBy(c.Id) is var ids && (ids.Count == 0 || _own is { } own && ids.Contains(own));
 
+    /// <summary>The ids of the gateways that serve the client; empty: every gateway.</summary>
+    public IReadOnlyList<long> GatewaysOf(Client c) => _servedBy?.Invoke(c.Id) ?? [];
+
     /// <summary>The clients of <paramref name="clients"/> it serves.</summary>
     public List<Client> Filter(IEnumerable<Client> clients) => [.. clients.Where(Serves)];
 
