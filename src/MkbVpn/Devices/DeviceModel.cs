@@ -60,5 +60,11 @@ public interface IWireGuardDevice
 
     InterfaceState Read();
 
+    /// <summary>
+    /// The interface's private key alone (null: none set), to tell whose interface it is. By default a whole
+    /// <see cref="Read"/> (UAPI has no smaller get); wg(8) asks for the key only.
+    /// </summary>
+    WireGuardKey? ReadPrivateKey() => Read().PrivateKey;
+
     void Apply(DeviceChanges changes);
 }

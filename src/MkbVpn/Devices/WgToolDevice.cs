@@ -21,6 +21,15 @@ public sealed class WgToolDevice(string name) : IWireGuardDevice
         return ParseDump(r.StdOut);
     }
 
+    /// <summary>The key alone ('wg show IFACE private-key'): no line per peer to print and parse.</summary>
+    public WireGuardKey? ReadPrivateKey()
+    {
+        var r = Sys.Run("wg", ["show", Name, "private-key"]);
+        if (r.ExitCode != 0)
+            throw new IOException($"wg show {Name} private-key: {r.FirstErrorLine}");
+        return WireGuardKey.TryParseBase64(r.StdOut.Trim(), out var key) ? key : null;   // "(none)": no key set
+    }
+
     public void Apply(DeviceChanges changes)
     {
         if (changes.IsEmpty)
