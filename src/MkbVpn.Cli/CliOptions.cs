@@ -44,7 +44,7 @@ internal static class CliOptions
 
     /// <summary>The service on this host, wired once here: the real interfaces, ip/nft, privileges, lock and clock.</summary>
     public static ClientService Service(ParseResult p) =>
-        new(PathsOf(p), ServiceHost.Live()) { LockWait = LockWaitFromEnvironment() };
+        new(PathsOf(p), ServiceHost.Live()) { LockWait = LockWaitFromEnvironment(), Note = line => Console.Error.WriteLine($"mkb-vpn: note: {line}") };
 
     /// <summary>$MKB_VPN_LOCK_TIMEOUT (seconds) when set; else the service's default (<see cref="ClientService.LockTimeout"/>).</summary>
     private static TimeSpan? LockWaitFromEnvironment() =>

@@ -227,6 +227,110 @@ public sealed class GatewayTests(PostgresServer pg)
         Assert.True(PeersOf(host).SetEquals([key["alice"], key["dave"]]));
     }
 
+    /// <summary>
+    /// Berlin's host: the same registry, and an interface of the registry server's name (both are wg0 by default) that
+    /// 'up --gateway berlin' made: berlin's key, berlin's peers. The registry's main host runs main's interface.
+    /// </summary>
+    private static (ClientService Here, InMemoryHost BerlinHost, InMemoryDevice Wg, List<string> Notes, ClientService Admin, InMemoryHost MainHost, Gateway Berlin)
+        BerlinsHost(TestStore db)
+    {
+        var mainHost = new InMemoryHost(new ManualTime(Start));
+        var admin = new ClientService(db.Paths("data"), mainHost.Host) { Actor = new Actor("gw-admin", Actor.Cli) };
+        admin.Init(ClientServiceTests.Options());
+        admin.Up();
+        var berlin = admin.AddGateway(Berlin with { Interface = Fixtures.Interface });
+        admin.Add([new AddRequest("alice"), new AddRequest("carol") { Gateways = ["berlin"] }, new AddRequest("dave") { Gateways = ["main"] }]);
+        var berlinHost = new InMemoryHost(new ManualTime(Start));
+        var wg = (InMemoryDevice)berlinHost.Devices.Create(Fixtures.Interface, null).Device;
+        wg.Apply(new DeviceChanges { PrivateKey = berlin.PrivateKey, ListenPort = berlin.ListenPort });
+        foreach (var c in admin.List().Where(c => c.Name is "alice" or "carol"))
+            wg.AddStray(new PeerState { PublicKey = c.PublicKey });
+        var notes = new List<string>();
+        // The same data directory (a SQLite store is a file in it): only the host differs.
+        var here = new ClientService(db.Paths("data"), berlinHost.Host) { Actor = new Actor("gw-admin", Actor.Cli), Note = notes.Add };
+        return (here, berlinHost, wg, notes, admin, mainHost, berlin);
+    }
+
+    private const string BerlinNote = $"the interface {Fixtures.Interface} here is gateway 'berlin', not this registry's server: not changed here; " +
+        "the change reaches it through 'up --gateway berlin'";
+
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void On_a_gateways_host_the_verbs_change_the_registry_and_leave_its_interface_of_the_servers_name_alone(Backend backend)
+    {
+        using var db = new TestStore(backend, pg);
+        var (here, berlinHost, wg, notes, admin, mainHost, berlin) = BerlinsHost(db);
+        var key = admin.List().ToDictionary(c => c.Name, c => c.PublicKey);
+        int applied = wg.Applied.Count;
+        void Untouched(string verb)
+        {
+            Assert.True(wg.Peers.Select(p => p.PublicKey).ToHashSet().SetEquals([key["alice"], key["carol"]]), $"{verb}: berlin's peers changed");
+            Assert.Equal(applied, wg.Applied.Count);
+            Assert.True(berlin.PrivateKey.Equals(wg.PrivateKey), $"{verb}: berlin's key changed");
+            Assert.Null(berlinHost.Network.Table);
+            Assert.Empty(berlinHost.Network.Diffs);
+            Assert.Equal(BerlinNote, Assert.Single(notes));
+            notes.Clear();
+        }
+
+        // add --gateway main: in the registry, not on berlin's interface.
+        var added = here.Add([new AddRequest("erin") { Gateways = ["main"] }]);
+        Untouched("add");
+        Assert.False(added.Live);
+        Assert.True(added.OtherInterfaceHere);
+        Assert.Equal(["main"], admin.GatewaysOf("erin"));
+        key["erin"] = admin.Get("erin").Client.PublicKey;
+
+        // block, reenable: the registry's flag changes; berlin's peers are its follower's to change.
+        here.Block(["carol", "dave"]);
+        Untouched("block");
+        Assert.False(admin.Get("carol").Client.Enabled);
+        Assert.False(admin.Get("dave").Client.Enabled);
+        here.Reenable(["carol", "dave"]);
+        Untouched("reenable");
+        Assert.True(admin.Get("carol").Client.Enabled);
+
+        // set (its gateways, a field of its own) and an access change.
+        here.Set(new SetRequest("dave") { Gateways = ["all"] });
+        Untouched("set --gateway");
+        Assert.Empty(admin.GatewaysOf("dave"));
+        here.Set(new SetRequest("carol") { Keepalive = "25" });
+        Untouched("set --keepalive");
+        Assert.Equal((int?)25, admin.Get("carol").Client.Keepalive);
+        here.Allow(new AllowRequest("client:alice", "server"));
+        Untouched("access allow");
+
+        // remove: gone from the registry, berlin's peer is its follower's to take off.
+        here.Remove(["alice"]);
+        Untouched("remove");
+        Assert.DoesNotContain("alice", admin.List().Select(c => c.Name));
+
+        // 'up' and 'down' without --gateway would make it the server's interface or take it down: refused, nothing changed.
+        var up = Assert.Throws<UserInputException>(() => here.Up());
+        Assert.Equal(ExitCodes.Conflict, up.ExitCode);
+        Assert.Contains("gateway 'berlin'", up.Message, StringComparison.Ordinal);
+        Assert.Contains("up --foreground --gateway berlin", up.Message, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Conflict, Assert.Throws<UserInputException>(() => here.Down()).ExitCode);
+        Assert.Same(wg, berlinHost.Devices.Running[Fixtures.Interface]);
+        Assert.Empty(notes);
+        notes.Add(BerlinNote);   // (Untouched checks the note of a verb; 'up' and 'down' fail instead)
+        Untouched("up, down");
+
+        // The registry host (its interface holds the server's key): the same verbs change its interface, as always, without a note.
+        var mainNotes = new List<string>();
+        var onMain = new ClientService(db.Paths("data"), mainHost.Host) { Actor = new Actor("gw-admin", Actor.Cli), Note = mainNotes.Add };
+        // What was changed on berlin's host reaches main's interface at its next reconcile (or through 'up --gateway main').
+        Assert.True(mainHost.Device.Peers.Select(p => p.PublicKey).ToHashSet().SetEquals([key["alice"], key["dave"]]));
+        onMain.Up();
+        Assert.True(mainHost.Device.Peers.Select(p => p.PublicKey).ToHashSet().SetEquals([key["dave"], key["erin"]]));
+        Assert.True(onMain.Add([new AddRequest("frank") { Gateways = ["main"] }]).Live);
+        onMain.Block(["erin"]);
+        Assert.True(mainHost.Device.Peers.Select(p => p.PublicKey).ToHashSet().SetEquals([key["dave"], admin.Get("frank").Client.PublicKey]));
+        onMain.Remove(["frank"]);
+        Assert.True(mainHost.Device.Peers.Select(p => p.PublicKey).ToHashSet().SetEquals([key["dave"]]));
+        Assert.Empty(mainNotes);
+    }
+
     private static string FileOf(ClientService svc, string name) => File.ReadAllText(svc.Paths.ClientConfig(name));
 
     /// <summary>The config is berlin's: its key and endpoint (not main's), the registry's client fields.</summary>

@@ -92,7 +92,7 @@ internal static class AddCommand
             foreach (var c in result.Clients)
                 Console.WriteLine($"Added {c.Name} ({c.AddressText}): config {service.Paths.ClientConfig(c.Name)}" +
                     (result.HomeGateways.TryGetValue(c.Name, out var home) ? $" for gateway {home.Name} ({home.Endpoint})" : ""));
-            if (!result.Live)
+            if (!result.Live && !result.OtherInterfaceHere)
                 Console.WriteLine("Note: the VPN interface is not up; run 'mkb-vpn up' to serve these clients");
             if (result.Clients.Count == 1 && !p.GetValue(noQr))
             {

@@ -467,7 +467,7 @@ public sealed partial class ClientService
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = Devices.Find(server.Interface);
+        var device = LiveDevice(store, server);
         return [.. SweepExpired(store, server, device).Select(c => c.Name)];
     }
 
@@ -524,7 +524,7 @@ public sealed partial class ClientService
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = LiveDevice(server);
+        var device = LiveDevice(store, server);
         SweepExpired(store, server, device);
         var before = affected is null ? null : LoadPolicy(store, server, affected(store));
         // Each config is its home gateway's; 'set --gateway' can move a client's home.

@@ -199,7 +199,7 @@ public sealed partial class ClientService
             else
             {
                 var policy = LoadPolicy(store, registry, named);
-                ApplyThenCommit(LiveDevice(registry), peers, undo, tx, (registry, hereBefore.Firewall(policy), hereAfter.Firewall(policy)));
+                ApplyThenCommit(LiveDevice(store, registry), peers, undo, tx, (registry, hereBefore.Firewall(policy), hereAfter.Firewall(policy)));
             }
             if (held is not null && moved.Count > 0)
             {

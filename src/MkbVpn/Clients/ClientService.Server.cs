@@ -200,7 +200,7 @@ public sealed partial class ClientService
             notes.Add("nothing changed");
             return new InitResult(server, Created: false, notes);
         }
-        var device = LiveDevice(existing);
+        var device = LiveDevice(store, existing);
         using (var tx = store.BeginWrite())
         {
             store.SaveServer(server);
@@ -317,6 +317,8 @@ public sealed partial class ClientService
             return null;
         var server = store.RequireServer();
         var device = Devices.Find(server.Interface);
+        if (device is not null)
+            RefuseOtherGateway(store, server, device, "up");
         SweepExpired(store, server, device);
         bool created = false;
         DataPlane? plane = null;
@@ -398,6 +400,17 @@ public sealed partial class ClientService
         { EngineReason = dataPlane.Reason, Warning = plane?.Warning };
     }
 
+    /// <summary>
+    /// 'up' and 'down' without --gateway run the registry server's interface: on a gateway's host, where the interface
+    /// of that name is that gateway's, they would put the server's key and clients on it, or take it down.
+    /// </summary>
+    private static void RefuseOtherGateway(Store store, ServerSettings server, IWireGuardDevice device, string verb)
+    {
+        if (OtherGatewayHere(store, server, device) is { } g)
+            throw new UserInputException($"{IsGatewayHere(device, g)}: '{verb}' without --gateway is for the registry server's host; " +
+                $"here gateway '{g.Name}' runs with 'mkb-vpn up --foreground --gateway {g.Name}' (the service), which follows the registry", ExitCodes.Conflict);
+    }
+
     /// <summary>What runs the live interface (kernel or a userspace engine, and why), or null when it is down.</summary>
     public DataPlaneInfo? DataPlane()
     {
@@ -426,6 +439,7 @@ public sealed partial class ClientService
         var device = Devices.Find(server.Interface);
         if (device is not null)
         {
+            RefuseOtherGateway(store, server, device, "down");
             try
             {
                 var state = device.Read();

@@ -29,6 +29,12 @@ public sealed record VerbResult(IReadOnlyList<Client> Clients, bool Live, IReadO
 {
     /// <summary>'add': the clients (by name) whose config is for a home gateway other than the registry's server (<see cref="ConfigHomes"/>).</summary>
     public IReadOnlyDictionary<string, Gateways.Gateway> HomeGateways { get; init; } = new Dictionary<string, Gateways.Gateway>();
+
+    /// <summary>
+    /// 'add': an interface of the registry server's name runs here with another key (a gateway's host): it was not
+    /// changed (the service's <see cref="ClientService.Note"/> said so); <see cref="Live"/> is false without it being down.
+    /// </summary>
+    public bool OtherInterfaceHere { get; init; }
 }
 
 public sealed partial class ClientService
@@ -63,7 +69,7 @@ public sealed partial class ClientService
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = LiveDevice(server);
+        var device = LiveDevice(store, server, out bool elsewhere);
         SweepExpired(store, server, device);
         // Adding clients touches only their own map elements: compare policies of the new clients alone.
         var before = LoadPolicy(store, server, []);
@@ -147,7 +153,7 @@ public sealed partial class ClientService
             for (int i = 0; i < added.Count; i++)
                 File.Move(staged[i], Paths.ClientConfig(added[i].Name), overwrite: true);
         }
-        return new VerbResult(added, device is not null, []) { HomeGateways = away };
+        return new VerbResult(added, device is not null, []) { HomeGateways = away, OtherInterfaceHere = elsewhere };
     }
 
     private static IPAddress? Allocate(AddressPool? pool, Store.AddressUsage? usage, IPAddress? wanted, string family, IReadOnlyList<IPNetwork>? skip = null)
@@ -187,7 +193,7 @@ public sealed partial class ClientService
         using var store = OpenStore();
         var server = store.RequireServer();
         var clients = unique.Select(store.RequireClient).ToList();
-        var device = LiveDevice(server);
+        var device = LiveDevice(store, server);
         SweepExpired(store, server, device);
         clients = [.. clients.Select(c => store.RequireClient(c.Name))];
         var before = LoadPolicy(store, server, clients);
@@ -226,7 +232,7 @@ public sealed partial class ClientService
         using var held = Lock();
         using var store = OpenStore();
         var server = store.RequireServer();
-        var device = LiveDevice(server);
+        var device = LiveDevice(store, server);
         SweepExpired(store, server, device);
         var clients = unique.Select(store.RequireClient).ToList();
         if (enabled && clients.FirstOrDefault(c => c.IsExpired(Now)) is { } expired)

@@ -50,7 +50,7 @@ public sealed partial class ClientService
     public Audit.Actor Actor { get; init; } = Audit.Actor.FromEnvironment();
 
     /// <summary>The same service acting for someone else (one per web request).</summary>
-    public ClientService As(Audit.Actor actor) => new(Paths, _host) { Actor = actor, LockWait = LockWait };
+    public ClientService As(Audit.Actor actor) => new(Paths, _host) { Actor = actor, LockWait = LockWait, Note = Note };
 
     /// <summary>How long this service's changes wait for the data directory's lock; null: <see cref="LockTimeout"/>. The web server waits briefly and answers 503.</summary>
     public TimeSpan? LockWait { get; init; }
@@ -104,14 +104,62 @@ public sealed partial class ClientService
         }
     }
 
-    /// <summary>The live interface if it is up; refuses early when we could not change it.</summary>
-    private IWireGuardDevice? LiveDevice(ServerSettings server)
+    /// <summary>
+    /// The registry server's live interface if it is up here; refuses early when we could not change it.
+    /// Null, with a note, when the interface of that name on this host is another gateway's (<see cref="OtherGatewayHere"/>):
+    /// a verb then changes the registry only, and that gateway, following the registry, applies what concerns it.
+    /// </summary>
+    private IWireGuardDevice? LiveDevice(Store store, ServerSettings server) => LiveDevice(store, server, out _);
+
+    /// <param name="elsewhere">True when the interface of that name here is another gateway's (left untouched).</param>
+    private IWireGuardDevice? LiveDevice(Store store, ServerSettings server, out bool elsewhere)
     {
+        elsewhere = false;
         var device = Devices.Find(server.Interface);
-        if (device is not null)
-            Privileges.RequireRoot($"changing the live interface {server.Interface}");
-        return device;
+        if (device is null)
+            return null;
+        Privileges.RequireRoot($"changing the live interface {server.Interface}");
+        if (OtherGatewayHere(store, server, device) is not { } g)
+            return device;
+        Note?.Invoke($"{IsGatewayHere(device, g)}: not changed here; the change reaches it through 'up --gateway {g.Name}'");
+        elsewhere = true;
+        return null;
     }
+
+    /// <summary>
+    /// The gateway whose interface runs here under the registry server's interface name (its host runs
+    /// 'up --foreground --gateway NAME', with an interface named wg0 by default, as the registry server's): the
+    /// gateway of this registry, other than the server's own, whose private key it holds. Null when it holds the
+    /// server's key, no key, or a key of no gateway (a leftover of an earlier 'init' or a restore: 'up' takes such
+    /// an interface over, as it always did), or cannot be read (the live step then fails as it always did).
+    /// One read of the key (<see cref="IWireGuardDevice.ReadPrivateKey"/>) and, only when it is not the server's,
+    /// of the gateways.
+    /// </summary>
+    private static Gateways.Gateway? OtherGatewayHere(Store store, ServerSettings server, IWireGuardDevice device)
+    {
+        WireGuardKey? key;
+        try
+        {
+            key = device.ReadPrivateKey();
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        return OtherGatewayWith(store, server, key);
+    }
+
+    private static Gateways.Gateway? OtherGatewayWith(Store store, ServerSettings server, WireGuardKey? key) =>
+        key is null || key.Equals(server.PrivateKey) ? null : store.ListGateways().FirstOrDefault(g => g.PrivateKey.Equals(key));
+
+    private static string IsGatewayHere(IWireGuardDevice device, Gateways.Gateway g) =>
+        $"the interface {device.Name} here is gateway '{g.Name}', not this registry's server";
+
+    /// <summary>
+    /// One line for the person at the command line (the CLI writes it to stderr): e.g. that the interface of
+    /// the registry server's name on this host is another gateway's, so a change skipped its live step.
+    /// </summary>
+    public Action<string>? Note { get; init; }
 
     // ---- read side --------------------------------------------------------
 
