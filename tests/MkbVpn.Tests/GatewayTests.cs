@@ -331,6 +331,32 @@ public sealed class GatewayTests(PostgresServer pg)
         Assert.Empty(mainNotes);
     }
 
+    [Theory]
+    [MemberData(nameof(TestStore.Both), MemberType = typeof(TestStore))]
+    public void On_a_gateways_host_the_local_status_shows_no_live_figures_of_the_server_and_says_why(Backend backend)
+    {
+        using var db = new TestStore(backend, pg);
+        var (here, _, wg, _, admin, _, _) = BerlinsHost(db);
+        var alice = admin.Get("alice").Client;
+        wg.Seen(alice.PublicKey, "198.18.9.9:4000", Start);
+
+        var report = here.Status();
+        Assert.Null(report.Clients.Single(c => c.Client.Name == "alice").Live);
+        Assert.False(report.InterfaceUp);
+        Assert.Equal($"the interface {Fixtures.Interface} here is gateway 'berlin', not this registry's server: no live figures of the server here; " +
+            "this gateway's are 'mkb-vpn status --gateway berlin'", report.OtherGatewayHere);
+        Assert.All(report.Clients, c => Assert.Null(c.Live));
+        Assert.False(report.Clients.Single(c => c.Client.Name == "alice").Online);
+        // Berlin's endpoint for alice was not recorded as the server's.
+        Assert.Null(admin.Get("alice").Client.LastEndpoint);
+        Assert.False(here.Counts().InterfaceUp);
+
+        // On the registry host: as before.
+        var main = admin.Status();
+        Assert.True(main.InterfaceUp);
+        Assert.Null(main.OtherGatewayHere);
+    }
+
     private static string FileOf(ClientService svc, string name) => File.ReadAllText(svc.Paths.ClientConfig(name));
 
     /// <summary>The config is berlin's: its key and endpoint (not main's), the registry's client fields.</summary>

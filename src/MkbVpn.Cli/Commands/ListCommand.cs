@@ -71,6 +71,8 @@ internal static class StatusCommand
             }
             var plane = report.InterfaceUp ? service.DataPlane() : null;
             var now = DateTimeOffset.UtcNow;
+            if (report.OtherGatewayHere is { } hint)
+                Console.Error.WriteLine($"mkb-vpn: note: {hint}");
             if (p.GetValue(json))
             {
                 // The API's /status shape, with the engine and every client (the API's client shape) added.
@@ -85,7 +87,7 @@ internal static class StatusCommand
                 return CliOptions.ReportDamaged(report.Damaged);
             }
             int elsewhere = report.Clients.Count(c => c.Elsewhere is not null);
-            Console.WriteLine($"{report.Server.Interface}: {(report.InterfaceUp ? "up" : "DOWN (run 'mkb-vpn up')")}{(plane is null ? "" : $" ({UpCommand.DataPlaneText(plane.Engine, plane.Reason)})")}, {report.Clients.Count(c => c.Online)} of {report.Clients.Count - elsewhere} clients online" +
+            Console.WriteLine($"{report.Server.Interface}: {(report.InterfaceUp ? "up" : report.OtherGatewayHere is not null ? "not on this host" : "DOWN (run 'mkb-vpn up')")}{(plane is null ? "" : $" ({UpCommand.DataPlaneText(plane.Engine, plane.Reason)})")}, {report.Clients.Count(c => c.Online)} of {report.Clients.Count - elsewhere} clients online" +
                 (elsewhere == 0 ? "" : $" ({elsewhere} more served by other gateways only: 'mkb-vpn status --gateway NAME')"));
             if (report.Drops is { } drops && drops.GetValueOrDefault("dropped") > 0)
                 Console.WriteLine($"engine dropped {drops["dropped"]} packets: {string.Join(", ", drops.Where(d => d.Key != "dropped" && d.Value > 0).Select(d => $"{d.Key} {d.Value}"))}");

@@ -71,7 +71,7 @@ public sealed partial class ClientService
     {
         using var store = OpenStore();
         var server = store.RequireServer();
-        var (up, _) = ReadLive(server);
+        var (up, _) = ReadLive(store, server);
         var (_, live) = ReadLiveOrReports(store, server);   // on a registry of gateways: online as the gateways report it
         var (total, enabled) = store.CountClients();
         var now = Now;
@@ -88,7 +88,7 @@ public sealed partial class ClientService
     {
         var gateways = store.ListGateways();
         if (!gateways.Any(g => g.LastSeen is not null))
-            return ReadLive(server);
+            return ReadLive(store, server);
         var now = Now;
         var fresh = gateways.Where(g => IsOnline(g, now)).Select(g => g.Id).ToHashSet();
         // Blocked and expired clients are on no gateway's interface: their old reports are not live.
@@ -110,13 +110,17 @@ public sealed partial class ClientService
         return (fresh.Count > 0, peers);
     }
 
-    private (bool Up, Dictionary<WireGuard.Protocol.WireGuardKey, PeerState> Peers) ReadLive(ServerSettings server)
+    private (bool Up, Dictionary<WireGuard.Protocol.WireGuardKey, PeerState> Peers) ReadLive(Store store, ServerSettings server)
     {
         var device = Devices.Find(server.Interface);
         if (device is null)
             return (false, []);
         Privileges.RequireRoot("reading the live interface");
-        return (true, device.Read().Peers.ToDictionary(p => p.PublicKey));
+        var state = device.Read();
+        // Another gateway's interface of the same name (a gateway's host) says nothing of the server's clients.
+        if (OtherGatewayWith(store, server, state.PrivateKey) is not null)
+            return (false, []);
+        return (true, state.Peers.ToDictionary(p => p.PublicKey));
     }
 }
 

@@ -232,7 +232,14 @@ public sealed partial class ClientService
     /// <param name="Drops">The built-in engine's drop counters by reason ("dropped" is the total); null for other data planes.</param>
     /// <param name="Damaged">Client rows that do not parse, left out of <paramref name="Clients"/> (one line each).</param>
     public sealed record StatusReport(ServerSettings Server, bool InterfaceUp, IReadOnlyList<ClientStatus> Clients, IReadOnlyDictionary<string, long>? Drops = null,
-        IReadOnlyList<string>? Damaged = null);
+        IReadOnlyList<string>? Damaged = null)
+    {
+        /// <summary>
+        /// The interface of the server's name here is another gateway's (a gateway's host): one line saying so;
+        /// <see cref="InterfaceUp"/> is false and no client has live figures.
+        /// </summary>
+        public string? OtherGatewayHere { get; init; }
+    }
 
     /// <summary>The live view: every client with what the interface says of it. Records endpoints for recovery unless <paramref name="recordEndpoints"/> is false (a read that must not write: /metrics).</summary>
     public StatusReport Status(bool recordEndpoints = true)
@@ -252,11 +259,18 @@ public sealed partial class ClientService
         var reading = device is null ? null : Task.Run(device.Read);
         var damaged = new List<string>();
         var clients = store.ListClients(damaged);
+        string? hint = null;
         if (reading is not null)
         {
             state = reading.GetAwaiter().GetResult();
-            if (recordEndpoints)
-                store.RecordLive(state!.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
+            // Another gateway's interface of the same name (a gateway's host): none of its figures are the server's.
+            if (OtherGatewayWith(store, server, state.PrivateKey) is { } other)
+            {
+                hint = $"{IsGatewayHere(device!, other)}: no live figures of the server here; this gateway's are 'mkb-vpn status --gateway {other.Name}'";
+                (state, device) = (null, null);
+            }
+            else if (recordEndpoints)
+                store.RecordLive(state.Peers.Select(p => (p.PublicKey, p.Endpoint, p.LastHandshake)));
         }
         var live = state?.Peers.ToDictionary(p => p.PublicKey) ?? [];
         var now = Now;
@@ -270,7 +284,7 @@ public sealed partial class ClientService
             var ids = here.Serves(c) ? null : here.GatewaysOf(c);
             return new ClientStatus(c, p, online) { Elsewhere = ids is null ? null : [.. gateways.Where(g => ids.Contains(g.Id)).Select(g => g.Name)] };
         }).ToList();
-        return new StatusReport(server, device is not null, list, (device as UapiDevice)?.ReadDropCounters(), damaged);
+        return new StatusReport(server, device is not null, list, (device as UapiDevice)?.ReadDropCounters(), damaged) { OtherGatewayHere = hint };
     }
 
     /// <summary>
