@@ -656,6 +656,119 @@ public sealed class GatewayTests(PostgresServer pg)
         Assert.Null(a.Failed);
     }
 
+    /// <summary>The public keys on an in-memory interface (read while another thread may be applying: retried).</summary>
+    private static HashSet<WireGuardKey> PeersOn(InMemoryHost host, string iface)
+    {
+        for (int i = 0; ; i++)
+        {
+            try
+            {
+                return host.Devices.Running.TryGetValue(iface, out var d) ? [.. d.Peers.Select(p => p.PublicKey)] : [];
+            }
+            catch (InvalidOperationException) when (i < 100)
+            {
+                Thread.Sleep(1);
+            }
+        }
+    }
+
+    [Fact]
+    public void The_registry_hosts_supervisor_follows_changes_made_on_another_host()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var mainHost = new InMemoryHost(new ManualTime(Start));
+        var main = new ClientService(db.Paths("main"), mainHost.Host) { Actor = new Actor("gw-admin", Actor.Cli) };
+        main.Init(ClientServiceTests.Options());
+        main.AddGateway(Berlin);
+        main.Add([new AddRequest("alice"), new AddRequest("bob") { Gateways = ["berlin"] }, new AddRequest("carol") { Gateways = ["main"] }]);
+        var key = main.List().ToDictionary(c => c.Name, c => c.PublicKey);
+        main.Up();
+        Assert.True(PeersOn(mainHost, Fixtures.Interface).SetEquals([key["alice"], key["carol"]]));
+
+        // 'up --foreground' without --gateway on the registry host.
+        using var stop = new CancellationTokenSource();
+        var log = new List<string>();
+        bool? stopped = null;
+        Exception? failed = null;
+        var supervisor = new Thread(() =>
+        {
+            try
+            {
+                stopped = main.Supervise(TimeSpan.FromMilliseconds(200), stop.Token, m => { lock (log) log.Add(m); });
+            }
+            catch (Exception e)
+            {
+                failed = e;
+            }
+        }) { IsBackground = true };
+        supervisor.Start();
+        try
+        {
+            // berlin's host: the same registry, no interface of the server's there (the verbs change the registry only).
+            var berlinHost = new InMemoryHost(new ManualTime(Start));
+            var berlin = new ClientService(db.Paths("berlin"), berlinHost.Host) { Actor = new Actor("berlin-admin", Actor.Cli) };
+            Directory.CreateDirectory(db.Paths("berlin").DataDir);   // its data directory holds the lock and config files
+
+            berlin.Block(["carol"]);
+            var took = Until(() => !PeersOn(mainHost, Fixtures.Interface).Contains(key["carol"]), "carol off main after a block on berlin's host", 10);
+            Console.WriteLine($"a block on another host reached main in {took.TotalMilliseconds:0} ms");
+            berlin.Reenable(["carol"]);
+            Until(() => PeersOn(mainHost, Fixtures.Interface).Contains(key["carol"]), "carol back on main after a reenable on berlin's host", 10);
+            Assert.Empty(berlinHost.Devices.Running);
+
+            // Access rules follow per client: a group's rule and a member joining it reach main's firewall as a difference.
+            int installs = mainHost.Network.Installs.Count;
+            berlin.AddGroup("staff", null);
+            berlin.Allow(new AllowRequest("group:staff", "server"));
+            berlin.Set(new SetRequest("carol") { Groups = ["staff"] });
+            string carol4 = main.List().Single(c => c.Name == "carol").Address4!.ToString();
+            Until(() => mainHost.Network.Table is { } t && t.Map4.TryGetValue(carol4, out var v) && v.StartsWith("jump g", StringComparison.Ordinal), "carol's group reached main's firewall", 10);
+            Assert.Equal(installs, mainHost.Network.Installs.Count);
+
+            // Moving a client off main, and a removal.
+            berlin.Set(new SetRequest("alice") { Gateways = ["berlin"] });
+            Until(() => !PeersOn(mainHost, Fixtures.Interface).Contains(key["alice"]), "alice moved off main", 10);
+            berlin.Remove(["carol"]);
+            Until(() => PeersOn(mainHost, Fixtures.Interface).Count == 0, "carol removed from main", 10);
+
+            // main's own verbs apply live as before; the supervisor applying them again changes nothing.
+            main.Set(new SetRequest("alice") { Gateways = ["all"] });
+            Assert.Contains(key["alice"], PeersOn(mainHost, Fixtures.Interface));
+            main.Block(["alice"]);
+            Assert.DoesNotContain(key["alice"], PeersOn(mainHost, Fixtures.Interface));
+            berlin.Add([new AddRequest("dave") { Gateways = ["main"] }]);
+            var dave = main.Get("dave").Client.PublicKey;
+            Until(() => PeersOn(mainHost, Fixtures.Interface).Contains(dave), "dave (added on berlin's host) on main", 10);
+            Assert.DoesNotContain(key["alice"], PeersOn(mainHost, Fixtures.Interface));
+            Assert.DoesNotContain(key["bob"], PeersOn(mainHost, Fixtures.Interface));
+
+            // A lost interface is restored, and changes keep reaching the restored one.
+            mainHost.Devices.Lose(Fixtures.Interface);
+            Until(() => PeersOn(mainHost, Fixtures.Interface).Contains(dave), "main's interface restored", 10);
+            berlin.Block(["dave"]);
+            Until(() => !PeersOn(mainHost, Fixtures.Interface).Contains(dave), "dave off the restored interface", 10);
+
+            // A lost connection to the registry: changes made meanwhile reach main when it is back.
+            pg.Sql(db.Location!, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()");
+            berlin.Reenable(["dave"]);
+            Until(() => PeersOn(mainHost, Fixtures.Interface).Contains(dave), "dave back on main after the lost connection", 30);
+
+            // Its duties stay: 'down' stops it.
+            main.Down();
+            Assert.True(supervisor.Join(TimeSpan.FromSeconds(20)), "the supervisor did not stop after down");
+            Assert.Null(failed);
+            Assert.True(stopped);
+            Assert.Empty(mainHost.Devices.Running);
+        }
+        finally
+        {
+            stop.Cancel();
+            supervisor.Join(TimeSpan.FromSeconds(20));
+        }
+        lock (log)
+            Assert.DoesNotContain(log, l => l.StartsWith("following the registry", StringComparison.Ordinal) || l.StartsWith("supervisor:", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void An_expiry_passing_takes_the_client_off_a_following_gateway_by_its_own_timer()
     {

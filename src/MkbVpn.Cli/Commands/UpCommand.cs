@@ -10,7 +10,7 @@ internal static class UpCommand
     public static Command Create()
     {
         var engine = new Option<string?>("--engine") { Description = "Data plane: auto (kernel if present, else the built-in engine), kernel, builtin, wireguard-go, or a path to a userspace engine (also $MKB_VPN_ENGINE)", HelpName = "ENGINE" };
-        var foreground = new Option<bool>("--foreground") { Description = "Stay running: watch the interface, restore it if lost, remember client endpoints; SIGTERM brings it down" };
+        var foreground = new Option<bool>("--foreground") { Description = "Stay running: watch the interface, restore it if lost, remember client endpoints, apply changes made on other hosts (PostgreSQL registry); SIGTERM brings it down" };
         var gateway = new Option<string?>("--gateway") { Description = "With --foreground and the registry in PostgreSQL: run this gateway, following the registry's changes (LISTEN/NOTIFY)", HelpName = "NAME" };
         var json = CliOptions.Json();
         var cmd = new Command("up", "Bring the VPN interface up from the store, or reconcile a running one (safe to repeat).\n" +

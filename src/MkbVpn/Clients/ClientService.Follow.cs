@@ -78,9 +78,8 @@ public sealed partial class ClientService
     /// </summary>
     private int ApplyAccessChanges(Store store, IReadOnlyCollection<long> changed, FollowState st)
     {
-        if (st.Firewall is null || st.Last is null)
+        if (st.Firewall is null || st.Server is not { } server)
             return 0;
-        var server = st.Last.Server;
         var rules = store.ListRules();
         var (groups, named) = SubjectsOfChangedRules(st.Rules, rules);
         var affected = new Dictionary<long, Client?>();
@@ -217,6 +216,8 @@ public sealed partial class ClientService
         public Dictionary<long, WireGuardKey> Active = [];
         public long GatewayId;
         public GatewayApplied? Last;
+        /// <summary>The settings the interface and its firewall were last applied with (what a change of rules is built with).</summary>
+        public ServerSettings? Server;
         /// <summary>What the last report wrote per client id.</summary>
         public Dictionary<long, (DateTimeOffset?, string?, long, long)> Reported = [];
         /// <summary>The access rules as this gateway's firewall has them (the model the next change is compared with).</summary>
@@ -278,7 +279,11 @@ public sealed partial class ClientService
                         wait = expiry - Now;
                     var changes = feed.Wait(wait > MinWait ? wait : MinWait, TimeSpan.FromMilliseconds(20), stop);
                     if (changes.Count > 0)
-                        ApplyFollowed(gateway, engine, state, changes, log);
+                        ApplyFollowed(state, changes, () => SameGatewaySettings(gateway, state), () =>
+                        {
+                            var r = ApplyGateway(gateway, engine, state, reload: false);
+                            log($"applied changes: {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
+                        }, log);
                     if (ExpireFollowed(state) is { Count: > 0 } expired)
                         log($"{expired.Count} client(s) expired: taken off {state.Interface}");
                     if (nextReport.Elapsed >= reportDue)
@@ -319,14 +324,15 @@ public sealed partial class ClientService
     }
 
     /// <summary>
-    /// A burst of notifications on a following gateway: a few clients (their peers, then their part of
-    /// the firewall), rules or groups ('all' with the gateway's settings unchanged: the part of the
-    /// firewall those rules concern), or else a reconcile of everything (settings changed, too many
-    /// clients at once) that still sends only the firewall's difference.
+    /// A burst of notifications on a following gateway (or on the registry host's own interface, see
+    /// <see cref="Supervise"/>): a few clients (their peers, then their part of the firewall), rules or
+    /// groups ('all' with the gateway's settings unchanged, as <paramref name="sameSettings"/> says: the
+    /// part of the firewall those rules concern), or else <paramref name="reconcile"/>, a reconcile of
+    /// everything (settings changed, too many clients at once).
     /// </summary>
-    private void ApplyFollowed(string gateway, string? engine, FollowState st, IReadOnlyList<string> changes, Action<string> log)
+    private void ApplyFollowed(FollowState st, IReadOnlyList<string> changes, Func<bool> sameSettings, Action reconcile, Action<string> log)
     {
-        if (ClientIdsOf(changes) is { } burst && st.Last is not null && (!burst.All || SameGatewaySettings(gateway, st)))
+        if (ClientIdsOf(changes) is { } burst && st.Server is not null && (!burst.All || sameSettings()))
         {
             var (ids, all) = burst;
             var (upserted, removed) = ApplyClients(ids, st);
@@ -336,8 +342,7 @@ public sealed partial class ClientService
                 log($"applied {ids.Count} client change(s){(all ? " and the rules" : "")}: {upserted} peer(s) set, {removed} removed, access rules of {compared} client(s) compared");
             return;
         }
-        var r = ApplyGateway(gateway, engine, st, reload: false);
-        log($"applied changes: {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated{(r.Kicked > 0 ? $", {r.Kicked} recent clients contacted" : "")}");
+        reconcile();
     }
 
     /// <summary>Whether the gateway's settings in the registry are still those applied (then an 'all' is about rules or groups).</summary>
@@ -345,7 +350,7 @@ public sealed partial class ClientService
     {
         using var store = OpenStore();
         var registry = store.RequireServer();
-        return store.FindGateway(gateway) is { } g && g.Id == st.GatewayId && g.Serve(registry).SameSettings(st.Last!.Server);
+        return store.FindGateway(gateway) is { } g && g.Id == st.GatewayId && g.Serve(registry).SameSettings(st.Server!);
     }
 
     /// <summary>
@@ -444,6 +449,7 @@ public sealed partial class ClientService
             changes.Peers.OfType<PeerChange.Remove>().Count(), upserts.Count - added)
         { EngineReason = st.Plane.Reason, Kicked = kicked.Count };
         st.Last = result;
+        st.Server = server;
         return result;
     }
 

@@ -303,10 +303,12 @@ public sealed partial class ClientService
     public UpResult Up(string? engine = null) => UpCore(engine, restoring: false)!;
 
     /// <summary>
-    /// Up for the supervisor's restore of a lost interface: checked under the lock, so a 'down' that
-    /// ran meanwhile wins (returns null) instead of the interface coming back after it.
+    /// Up for the supervisor's restore of a lost interface (and its reconcile with the registry): checked
+    /// under the lock, so a 'down' that ran meanwhile wins (returns null) instead of the interface coming
+    /// back after it. With <paramref name="follow"/>: what was applied is recorded there, for the
+    /// supervisor to apply the registry's next changes per client (<see cref="ApplyFollowed"/>).
     /// </summary>
-    private UpResult? UpCore(string? engine, bool restoring)
+    private UpResult? UpCore(string? engine, bool restoring, FollowState? follow = null)
     {
         Privileges.RequireRoot("up");
         Privileges.RequireTool("ip");
@@ -334,6 +336,7 @@ public sealed partial class ClientService
 
         InterfaceState state;
         List<Client> clients;
+        List<Client> enabled;
         OwnGateway here;
         DeviceChanges changes;
         try
@@ -344,7 +347,7 @@ public sealed partial class ClientService
             clients = [.. store.ListClients()];
             // Only the clients the registry's own gateway serves (as 'up --gateway main' would): a client of other gateways only is no peer here.
             here = OwnGateway.Load(store, server);
-            var enabled = clients.Where(c => c.Enabled && here.Serves(c)).ToList();
+            enabled = clients.Where(c => c.Enabled && here.Serves(c)).ToList();
             var kicks = enabled.Where(ShouldKick).ToDictionary(c => c.PublicKey, c => c.LastEndpoint!);
             changes = Reconciler.Diff(server.PrivateKey, server.ListenPort, [.. enabled.Select(SpecOf)], state, kicks);
             device.Apply(changes with { Peers = [.. changes.Peers.Where(p => p is not PeerChange.Kick)] });
@@ -376,7 +379,8 @@ public sealed partial class ClientService
             tx.Commit();
         }
         var policy = LoadPolicy(store, server);
-        HostNetwork.InstallRules(server, Network.AccessFirewall.Build(here.Firewall(policy)));
+        var firewall = Network.AccessFirewall.Build(here.Firewall(policy));
+        HostNetwork.InstallRules(server, firewall);
         // Contact recent clients only now that the link is up and the rules are in place: a kernel
         // interface sends the keepalive that starts the handshake only while it is running
         // (netif_running); before 'ip link set up' the kick is silently lost and the client waits
@@ -391,6 +395,19 @@ public sealed partial class ClientService
         foreach (var c in missing)
             WriteConfigText(c.Name, homes!.Render(policy, c));
 
+        if (follow is not null)
+        {
+            // The same filter as a following gateway's (no gateway list, or one naming it); with no gateway
+            // holding the server's key, an id no client names: only the clients without a list.
+            follow.GatewayId = here.Id ?? 0;
+            follow.Interface = server.Interface;
+            follow.Server = server;
+            follow.ClientIds = here.Filter(clients).ToDictionary(c => c.PublicKey, c => c.Id);
+            // Exactly the peers just applied (an expiry passing since the sweep above is the next sweep's, which notifies).
+            follow.Active = enabled.ToDictionary(c => c.Id, c => c.PublicKey);
+            follow.Firewall = firewall;
+            follow.Rules = policy.Rules;
+        }
         var live = state.Peers.Select(p => p.PublicKey).ToHashSet();
         int added = changes.Peers.OfType<PeerChange.Upsert>().Count(u => !live.Contains(u.PublicKey));
         return new UpResult(server, dataPlane.Engine, created, added,
@@ -477,14 +494,46 @@ public sealed partial class ClientService
     /// The long-running side of 'up --foreground': every <paramref name="period"/> it records the
     /// peers' endpoints and handshakes (so a restore can reach connected users at once), once a
     /// minute their traffic (the history), and if the interface vanished it brings it back from the
-    /// store. Returns when cancelled.
+    /// store. With the registry in PostgreSQL it also follows the registry for this interface (the
+    /// registry server's own gateway) as 'up --gateway' does for another: a change committed on any
+    /// host reaches it within about a second (<see cref="FollowOwn"/>). Returns when cancelled.
     /// </summary>
     /// <returns>True when it stopped because an admin ran 'mkb-vpn down'.</returns>
     public bool Supervise(TimeSpan period, CancellationToken stop, Action<string> log, string? engine = null)
     {
-        long sampled = long.MinValue;
-        while (!stop.WaitHandle.WaitOne(period))
+        var own = Paths.Store is { } where ? new OwnFollow(StoreLocation.Parse(where)) : null;
+        try
         {
+            return SuperviseLoop(period, stop, log, engine, own);
+        }
+        finally
+        {
+            own?.Feed?.Dispose();
+        }
+    }
+
+    private bool SuperviseLoop(TimeSpan period, CancellationToken stop, Action<string> log, string? engine, OwnFollow? own)
+    {
+        long sampled = long.MinValue;
+        var round = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            if (own is null)
+            {
+                if (stop.WaitHandle.WaitOne(period))
+                    return false;
+            }
+            else
+            {
+                // The registry's changes are applied as they come; the duties below still run once a period.
+                do
+                {
+                    if (FollowOwn(own, period - round.Elapsed, stop, engine, log))
+                        return false;
+                }
+                while (round.Elapsed < period);
+                round.Restart();
+            }
             try
             {
                 bool up = Snapshot() >= 0;
@@ -502,11 +551,14 @@ public sealed partial class ClientService
                         return true;
                     }
                     log("interface lost: restoring it from the store");
-                    if (UpCore(engine, restoring: true) is not { } r)
+                    var restored = own is null ? null : new FollowState();
+                    if (UpCore(engine, restoring: true, restored) is not { } r)
                     {
                         log("stopping: the interface was taken down with 'mkb-vpn down'");
                         return true;
                     }
+                    if (own is not null)
+                        own.State = restored;   // what the restore applied: the next change is applied per client again
                     log($"restored {r.Server.Interface}: {r.PeersAdded} peers, {r.Kicked} recent clients contacted");
                 }
                 if (HasExpiredDue())
@@ -520,7 +572,106 @@ public sealed partial class ClientService
                 log($"supervisor: {e.Message}");
             }
         }
-        return false;
+    }
+
+    /// <summary>What the supervisor remembers to follow the registry for its own interface.</summary>
+    private sealed class OwnFollow(StoreLocation location)
+    {
+        public readonly StoreLocation Location = location;
+        public ChangeFeed? Feed;
+        /// <summary>What was applied to the interface; null: reconcile it fully before the next change.</summary>
+        public FollowState? State;
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="wait"/> for the registry's changes and applies them to the registry
+    /// server's own interface: per client as a following gateway does (<see cref="ApplyFollowed"/>),
+    /// under the lock the verbs take, and never to an interface that is missing or taken down (those
+    /// are the supervisor's: restore, or stop). A change this host's verbs made is applied again:
+    /// setting or removing a peer is idempotent, and a firewall difference that no longer applies
+    /// reloads the table whole. Before the first change and after a lost feed, the interface is
+    /// reconciled with the registry fully. True when stopped.
+    /// </summary>
+    private bool FollowOwn(OwnFollow own, TimeSpan wait, CancellationToken stop, string? engine, Action<string> log)
+    {
+        var retry = TimeSpan.FromSeconds(1);
+        try
+        {
+            if (own.Feed is null)
+            {
+                own.Feed = ChangeFeed.Listen(own.Location);
+                own.State = null;   // changes made before were not delivered
+            }
+            if (own.State is null)
+                ReconcileOwn(own, engine, log);
+            var changes = own.Feed.Wait(wait > MinWait ? wait : MinWait, TimeSpan.FromMilliseconds(20), stop);
+            if (changes.Count > 0)
+                ApplyOwn(own, changes, engine, log);
+            return stop.IsCancellationRequested;
+        }
+        catch (OperationCanceledException)
+        {
+            return true;
+        }
+        catch (UserInputException e) when (e.ExitCode == ExitCodes.Database)
+        {
+            own.Feed?.Dispose();
+            own.Feed = null;
+            own.State = null;
+            log($"registry unreachable ({e.Message}); its changes reach the interface when it is back");
+            return stop.WaitHandle.WaitOne(retry);
+        }
+        catch (Exception e) when (e is IOException or UserInputException)
+        {
+            own.State = null;
+            log($"following the registry: {e.Message}");
+            return stop.WaitHandle.WaitOne(retry);
+        }
+    }
+
+    /// <summary>A full reconcile of the running interface with the registry ('up' under the lock), recording what it applied.</summary>
+    private void ReconcileOwn(OwnFollow own, string? engine, Action<string> log)
+    {
+        own.State = null;
+        if (!InterfaceRunning())
+            return;   // lost or taken down: the supervisor restores it, or stops
+        var st = new FollowState();
+        if (UpCore(engine, restoring: true, st) is not { } r)
+            return;
+        own.State = st;
+        if (r.PeersAdded + r.PeersRemoved + r.PeersUpdated > 0)
+            log($"reconciled {r.Server.Interface} with the registry: {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated");
+    }
+
+    /// <summary>A burst of the registry's changes on the registry server's own interface.</summary>
+    private void ApplyOwn(OwnFollow own, IReadOnlyList<string> changes, string? engine, Action<string> log)
+    {
+        var st = own.State!;
+        bool full = false;
+        using (Lock())
+        {
+            if (!InterfaceRunning())
+                return;
+            ApplyFollowed(st, changes, () => SameOwnSettings(st), () => full = true, log);
+        }
+        if (full)
+            ReconcileOwn(own, engine, log);
+    }
+
+    /// <summary>Whether the registry server's settings and own gateway are still those applied (then an 'all' is about rules or groups).</summary>
+    private bool SameOwnSettings(FollowState st)
+    {
+        using var store = OpenStore();
+        var server = store.RequireServer();
+        long own = store.ListGateways().FirstOrDefault(g => g.PublicKey.Equals(server.PublicKey))?.Id ?? 0;
+        return own == st.GatewayId && server.SameSettings(st.Server!);
+    }
+
+    /// <summary>Whether the registry server's interface is here and not taken down with 'mkb-vpn down'.</summary>
+    private bool InterfaceRunning()
+    {
+        using var store = OpenStore();
+        return store.GetRuntime("state") != "down" && Devices.Find(store.RequireServer().Interface) is not null;
     }
 
     /// <summary>A read without the lock: is any enabled client past its expiry?</summary>

@@ -47,6 +47,9 @@ internal sealed class OwnGateway
         return new OwnGateway(own, id => members.TryGetValue(id, out var ids) ? ids : []);
     }
 
+    /// <summary>The id of the gateway holding the registry server's key; null when none does.</summary>
+    public long? Id => _own;
+
     /// <summary>Whether the registry server's interface serves the client (blocked or not: that is the caller's).</summary>
     public bool Serves(Client c) => _servedBy is null || _servedBy(c.Id) is var ids && (ids.Count == 0 || _own is { } own && ids.Contains(own));
 
