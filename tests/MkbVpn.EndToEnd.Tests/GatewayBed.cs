@@ -68,10 +68,23 @@ internal sealed class GatewayBed : IDisposable
     }
 
     /// <summary>Starts 'mkb-vpn up --foreground --gateway NAME' (built-in engine) in a namespace; its lines go to <see cref="Log"/>.</summary>
-    public Process StartGateway(string ns, string store, string gateway)
+    public Process StartGateway(string ns, string store, string gateway) =>
+        Start(ns, store, gateway, ["--data-dir", Path.Combine(Root, gateway), "up", "--foreground", "--gateway", gateway]);
+
+    /// <summary>
+    /// Starts the registry host's 'mkb-vpn up --foreground' without --gateway (built-in engine) in a namespace, with
+    /// its own data directory <see cref="Root"/>/<paramref name="name"/>; its lines go to <see cref="Log"/>.
+    /// </summary>
+    public Process StartServer(string ns, string store, string name)
+    {
+        Directory.CreateDirectory(Path.Combine(Root, name));
+        return Start(ns, store, name, ["--data-dir", Path.Combine(Root, name), "up", "--foreground"]);
+    }
+
+    private Process Start(string ns, string store, string gateway, string[] args)
     {
         var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "netns", "exec", ns, Testbed.MkbVpn, "--store", store, "--data-dir", Path.Combine(Root, gateway), "up", "--foreground", "--gateway", gateway })
+        foreach (var a in new[] { "netns", "exec", ns, Testbed.MkbVpn, "--store", store }.Concat(args))
             psi.ArgumentList.Add(a);
         psi.Environment["MKB_VPN_ENGINE"] = "builtin";
         var p = Process.Start(psi)!;

@@ -36,6 +36,43 @@ public sealed class GatewayScenarioTests(PostgresServer pg) : IDisposable
         Shell.WaitFor(() => Shell.Run("ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", address).ExitCode == 0, TimeSpan.FromSeconds(15)) is not null;
 
     [Fact]
+    public void The_registry_hosts_plain_foreground_up_applies_verbs_run_on_another_host()
+    {
+        var (_, store) = GatewayBed.NewRegistry(pg);
+        string gA = Ns("RA");
+        _bed.AddNamespace(gA);
+        string ifA = If("ra");
+        _bed.Track(ifA);
+        _bed.VpnOk(store, "init", "--endpoint", "198.18.1.1:51820", "--subnet", "203.0.113.0/24", "--subnet6", "fd00:5e:7::/64",
+            "--internal-network", "198.51.100.0/24", "--dns", "none", "--interface", ifA);
+        _bed.VpnOk(store, "gateway", "add", "berlin", "--endpoint", "198.18.2.1:51821", "--listen-port", "51821", "--interface", If("rb"));
+        _bed.VpnOk(store, "add", "alice", "--no-qr");
+        _bed.VpnOk(store, "add", "carol", "--gateway", "main", "--no-qr");
+        var keys = new[] { "alice", "carol" }.ToDictionary(n => n, n =>
+            System.Text.Json.JsonDocument.Parse(_bed.VpnOk(store, "show", n, "--json")).RootElement.GetProperty("public_key").GetString()!);
+
+        // The registry host runs 'up --foreground' without --gateway; the admin's verbs run on another host (no interface of the server's there).
+        var server = _bed.StartServer(gA, store, "main");
+        Assert.NotNull(Shell.WaitFor(() => GatewayBed.Peers(gA, ifA).SetEquals([keys["alice"], keys["carol"]]), TimeSpan.FromSeconds(30)));
+
+        _bed.VpnOk(store, "block", "carol");
+        var took = Shell.WaitFor(() => !GatewayBed.Peers(gA, ifA).Contains(keys["carol"]), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10));
+        Assert.True(took is not null, "carol still on main 10 s after a block on another host\n" + Diagnostics((gA, ifA)));
+        Console.WriteLine($"a block on another host reached main's interface in {took!.Value.TotalMilliseconds:0} ms");
+        _bed.VpnOk(store, "reenable", "carol");
+        Assert.True(Shell.WaitFor(() => GatewayBed.Peers(gA, ifA).Contains(keys["carol"]), TimeSpan.FromSeconds(10)) is not null, "carol not back on main\n" + Diagnostics((gA, ifA)));
+        _bed.VpnOk(store, "set", "alice", "--gateway", "berlin");
+        Assert.True(Shell.WaitFor(() => !GatewayBed.Peers(gA, ifA).Contains(keys["alice"]), TimeSpan.FromSeconds(10)) is not null, "alice still on main\n" + Diagnostics((gA, ifA)));
+
+        // 'down' on the registry host still stops it.
+        var down = Shell.Run("ip", ["netns", "exec", gA, Testbed.MkbVpn, "--store", store, "--data-dir", Path.Combine(_bed.Root, "main"), "down"], TimeSpan.FromSeconds(60));
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.True(server.WaitForExit(TimeSpan.FromSeconds(20)), "up --foreground kept running after down\n" + _bed.Log());
+        Assert.Equal(0, server.ExitCode);
+        Assert.DoesNotContain("following the registry:", _bed.Log(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Two_gateways_follow_one_registry_block_reaches_the_other_and_a_stopped_one_catches_up()
     {
         // The registry over PostgreSQL's Unix socket (the test server trusts local connections).

@@ -759,6 +759,11 @@ public sealed class GatewayTests(PostgresServer pg)
             Assert.Null(failed);
             Assert.True(stopped);
             Assert.Empty(mainHost.Devices.Running);
+
+            // Cancelled (SIGTERM) while waiting for the registry's changes: it returns false, for the caller's 'down'.
+            main.Up();
+            using var term = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+            Assert.False(main.Supervise(TimeSpan.FromMilliseconds(200), term.Token, m => { lock (log) log.Add(m); }));
         }
         finally
         {
