@@ -749,7 +749,7 @@ public sealed class GatewayTests(PostgresServer pg)
             Until(() => !PeersOn(mainHost, Fixtures.Interface).Contains(dave), "dave off the restored interface", 10);
 
             // A lost connection to the registry: changes made meanwhile reach main when it is back.
-            pg.Sql(db.Location!, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()");
+            pg.Sql(db.Location!, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()");
             berlin.Reenable(["dave"]);
             Until(() => PeersOn(mainHost, Fixtures.Interface).Contains(dave), "dave back on main after the lost connection", 30);
 
@@ -772,6 +772,62 @@ public sealed class GatewayTests(PostgresServer pg)
         }
         lock (log)
             Assert.DoesNotContain(log, l => l.StartsWith("following the registry", StringComparison.Ordinal) || l.StartsWith("supervisor:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_change_arriving_after_the_registry_hosts_interface_came_back_by_hand_is_applied()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var mainHost = new InMemoryHost(new ManualTime(Start));
+        var main = new ClientService(db.Paths("main"), mainHost.Host) { Actor = new Actor("gw-admin", Actor.Cli) };
+        main.Init(ClientServiceTests.Options());
+        main.Add([new AddRequest("alice"), new AddRequest("carol")]);
+        var key = main.List().ToDictionary(c => c.Name, c => c.PublicKey);
+        main.Up();
+        var berlin = new ClientService(db.Paths("berlin"), new InMemoryHost(new ManualTime(Start)).Host);
+        Directory.CreateDirectory(db.Paths("berlin").DataDir);
+        // The connections listening on this test's database (pooled ones of other tests' databases are not counted).
+        HashSet<string> Listening() => [.. (pg.Scalar(db.Location!, "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()") as string ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)];
+
+        using var stop = new CancellationTokenSource();
+        var log = new List<string>();
+        Exception? failed = null;
+        // A long period: what follows happens before the round that would restore the interface.
+        var supervisor = new Thread(() =>
+        {
+            try
+            {
+                main.Supervise(TimeSpan.FromSeconds(3), stop.Token, m => { lock (log) log.Add(m); });
+            }
+            catch (Exception e)
+            {
+                failed = e;
+            }
+        }) { IsBackground = true };
+        supervisor.Start();
+        try
+        {
+            Until(() => Listening().Count == 1, "the supervisor listens", 10);
+            var lost = Listening();
+            // The interface and the feed lost together: the feed's return finds no interface to reconcile.
+            mainHost.Devices.Lose(Fixtures.Interface);
+            pg.Sql(db.Location!, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({string.Join(',', lost)})");
+            Until(() => { lock (log) return log.Any(l => l.StartsWith("registry unreachable", StringComparison.Ordinal)); }, "the supervisor noticed the lost feed", 10);
+            Until(() => Listening().Except(lost).Any(), "the supervisor listens again", 10);
+            // The admin runs 'mkb-vpn up' before the supervisor's restore; then a change on another host.
+            main.Up();
+            berlin.Block(["carol"]);
+            Until(() => !PeersOn(mainHost, Fixtures.Interface).Contains(key["carol"]), "carol off main", 10);
+            Assert.Contains(key["alice"], PeersOn(mainHost, Fixtures.Interface));
+            Assert.Null(failed);
+            Assert.True(supervisor.IsAlive, "the supervisor stopped");
+        }
+        finally
+        {
+            stop.Cancel();
+            supervisor.Join(TimeSpan.FromSeconds(20));
+        }
+        Assert.Null(failed);
     }
 
     [Fact]

@@ -646,7 +646,12 @@ public sealed partial class ClientService
     /// <summary>A burst of the registry's changes on the registry server's own interface.</summary>
     private void ApplyOwn(OwnFollow own, IReadOnlyList<string> changes, string? engine, Action<string> log)
     {
-        var st = own.State!;
+        if (own.State is not { } st)
+        {
+            // Nothing applied to follow from (the interface was not running at the last reconcile): everything.
+            ReconcileOwn(own, engine, log);
+            return;
+        }
         bool full = false;
         using (Lock())
         {
