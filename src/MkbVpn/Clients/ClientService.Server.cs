@@ -581,6 +581,8 @@ public sealed partial class ClientService
         public ChangeFeed? Feed;
         /// <summary>What was applied to the interface; null: reconcile it fully before the next change.</summary>
         public FollowState? State;
+        /// <summary>How long to wait before the next try after a failure (doubling to 30 s, as a following gateway's).</summary>
+        public TimeSpan Retry = TimeSpan.FromSeconds(1);
     }
 
     /// <summary>
@@ -594,7 +596,7 @@ public sealed partial class ClientService
     /// </summary>
     private bool FollowOwn(OwnFollow own, TimeSpan wait, CancellationToken stop, string? engine, Action<string> log)
     {
-        var retry = TimeSpan.FromSeconds(1);
+        var retry = own.Retry;
         try
         {
             if (own.Feed is null)
@@ -604,6 +606,7 @@ public sealed partial class ClientService
             }
             if (own.State is null)
                 ReconcileOwn(own, engine, log);
+            own.Retry = TimeSpan.FromSeconds(1);
             var changes = own.Feed.Wait(wait > MinWait ? wait : MinWait, TimeSpan.FromMilliseconds(20), stop);
             if (changes.Count > 0)
                 ApplyOwn(own, changes, engine, log);
@@ -618,13 +621,15 @@ public sealed partial class ClientService
             own.Feed?.Dispose();
             own.Feed = null;
             own.State = null;
-            log($"registry unreachable ({e.Message}); its changes reach the interface when it is back");
+            log($"registry unreachable ({e.Message}); its changes reach the interface when it is back; retrying in {retry.TotalSeconds:0} s");
+            own.Retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
             return stop.WaitHandle.WaitOne(retry);
         }
         catch (Exception e) when (e is IOException or UserInputException)
         {
             own.State = null;
             log($"following the registry: {e.Message}");
+            own.Retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
             return stop.WaitHandle.WaitOne(retry);
         }
     }
