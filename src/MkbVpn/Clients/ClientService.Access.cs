@@ -527,10 +527,10 @@ public sealed partial class ClientService
         var device = LiveDevice(store, server);
         SweepExpired(store, server, device);
         var before = affected is null ? null : LoadPolicy(store, server, affected(store));
-        // Each config is its home gateway's; 'set --gateway' can move a client's home.
-        var homesBefore = before is null ? null : ConfigHomes.Load(store, server, before.Clients);
-        // The live interface serves the clients of the registry's own gateway: 'set --gateway' can move a client on or off it.
+        // The live interface serves the clients of the registry's own gateway, and each config is its home gateway's:
+        // 'set --gateway' can move a client on or off it, and move its home.
         var hereBefore = before is null ? null : OwnGateway.Load(store, server, before.Clients);
+        var homesBefore = hereBefore is null ? null : ConfigHomes.Of(hereBefore, server);
         T result;
         AccessPolicy? after = null;
         ConfigHomes? homesAfter = null;
@@ -541,14 +541,14 @@ public sealed partial class ClientService
             {
                 var clients = reloadClients ? [.. before.Clients.Select(c => store.FindClientById(c.Id)).OfType<Client>()] : before.Clients;
                 after = LoadPolicy(store, server, clients);
-                homesAfter = ConfigHomes.Load(store, server, clients);
+                var hereAfter = reloadClients ? OwnGateway.Load(store, server, clients) : hereBefore!;
+                homesAfter = ConfigHomes.Of(hereAfter, server);
                 // A client's own edit must still fit a QR code (the only place its config grows by its own fields).
                 if (reloadClients)
                     foreach (var c in after.Clients)
                         EnsureQrFits(c, homesAfter.Render(after, c));
                 else
                     EnsureRoutesFitQr(before, after, homesBefore!, homesAfter);
-                var hereAfter = reloadClients ? OwnGateway.Load(store, server, clients) : hereBefore!;
                 var (peers, undo) = reloadClients ? PeerMoves(before.Clients, hereBefore!, after.Clients, hereAfter) : (new DeviceChanges(), new DeviceChanges());
                 ApplyThenCommit(device, peers, undo, tx, (server, hereBefore!.Firewall(before), hereAfter.Firewall(after)));
             }

@@ -185,11 +185,11 @@ public sealed partial class ClientService
             }
             // The clients whose home it is (only clients it serves by name can have it as their home).
             var named = store.LoadGatewayMemberships().Where(m => m.Value.Contains(g.Id)).Select(m => store.FindClientById(m.Key)).OfType<Client>().ToList();
-            var homes = ConfigHomes.Load(store, registry, named);
-            var moved = named.Where(c => homes.GatewayOf(c)?.Id == g.Id).ToList();
             // Those it served alone are served by every gateway now, the registry's own too: their peers come
             // onto its live interface (and off it, for clients of the removed own gateway and others).
             var hereBefore = OwnGateway.Load(store, registry, named);
+            var homes = ConfigHomes.Of(hereBefore, registry);
+            var moved = named.Where(c => homes.GatewayOf(c)?.Id == g.Id).ToList();
             store.DeleteGateway(g.Id);
             store.AppendAudit(Now, Actor, "gateway remove", g.Name, null, force ? "forced" : null);
             var hereAfter = OwnGateway.Load(store, registry, named);
@@ -204,7 +204,7 @@ public sealed partial class ClientService
             if (held is not null && moved.Count > 0)
             {
                 var policy = LoadPolicy(store, registry, moved);
-                var after = ConfigHomes.Load(store, registry, moved);
+                var after = ConfigHomes.Of(hereAfter, registry);
                 foreach (var c in moved)
                     WriteConfigText(c.Name, after.Render(policy, c));
             }

@@ -210,12 +210,13 @@ public sealed partial class ClientService
             ApplyThenCommit(device, change, undo, tx);
         }
         var policy = LoadPolicy(store, server);
+        var here = OwnGateway.Load(store, server);
         if (device is not null)
         {
             HostNetwork.ConfigureLink(server);
-            HostNetwork.InstallRules(server, Network.AccessFirewall.Build(OwnGateway.Load(store, server).Firewall(policy)));
+            HostNetwork.InstallRules(server, Network.AccessFirewall.Build(here.Firewall(policy)));
         }
-        var homes = ConfigHomes.Load(store, server);
+        var homes = ConfigHomes.Of(here, server);
         foreach (var c in policy.Clients)
             WriteConfigText(c.Name, homes.Render(policy, c));
         if (clients.Count > 0 && ClientVisibleChange(existing, server))
@@ -673,7 +674,7 @@ public sealed partial class ClientService
     {
         using var store = OpenStore();
         var server = store.RequireServer();
-        long own = store.ListGateways().FirstOrDefault(g => g.PublicKey.Equals(server.PublicKey))?.Id ?? 0;
+        long own = OwnGateway.IdOf(store.ListGateways(), server) ?? 0;
         return own == st.GatewayId && server.SameSettings(st.Server!);
     }
 

@@ -123,9 +123,9 @@ public sealed partial class ClientService
                 added.Add(client);
             }
             var after = LoadPolicy(store, server, added);
-            var homes = ConfigHomes.Load(store, server, added);
             // The live interface (the registry's own gateway) gets the new clients it serves, not those of other gateways only.
             var here = OwnGateway.Load(store, server, added);
+            var homes = ConfigHomes.Of(here, server);
             var live = here.Filter(added);
             var change = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Upsert(SpecOf(c)))] };
             var undo = new DeviceChanges { Peers = [.. live.Select(c => new PeerChange.Remove(c.PublicKey))] };

@@ -16,17 +16,13 @@ namespace MkbVpn.Clients;
 internal sealed class ConfigHomes
 {
     private readonly ServerSettings _registry;
-    private readonly IReadOnlyList<Gateway> _gateways;
-    private readonly Func<long, IReadOnlyList<long>> _servedBy;
-    private readonly long? _own;
+    private readonly OwnGateway _gateways;
     private readonly Dictionary<long, ServerSettings> _settings = [];
 
-    private ConfigHomes(ServerSettings registry, IReadOnlyList<Gateway> gateways, Func<long, IReadOnlyList<long>> servedBy)
+    private ConfigHomes(ServerSettings registry, OwnGateway gateways)
     {
         _registry = registry;
         _gateways = gateways;
-        _servedBy = servedBy;
-        _own = gateways.FirstOrDefault(g => g.PublicKey.Equals(registry.PublicKey))?.Id;
     }
 
     /// <summary>
@@ -34,32 +30,20 @@ internal sealed class ConfigHomes
     /// policy given to <see cref="Render"/> must be built on them). With <paramref name="clients"/>
     /// (a few): only their gateway memberships are read; without, every membership at once.
     /// </summary>
-    public static ConfigHomes Load(Store store, ServerSettings registry, IReadOnlyCollection<Client>? clients = null)
-    {
-        var gateways = store.ListGateways();   // by name, then id: the order of 'gateway list'
-        if (gateways.Count == 0)
-            return new ConfigHomes(registry, gateways, _ => []);
-        Dictionary<long, List<long>> members;
-        if (clients is not null && clients.Count <= 64)
-        {
-            members = [];
-            foreach (var c in clients)
-                if (store.GatewaysOf(c.Id) is { Count: > 0 } ids)
-                    members[c.Id] = [.. ids];
-        }
-        else
-            members = store.LoadGatewayMemberships();
-        return new ConfigHomes(registry, gateways, id => members.TryGetValue(id, out var ids) ? ids : []);
-    }
+    public static ConfigHomes Load(Store store, ServerSettings registry, IReadOnlyCollection<Client>? clients = null) =>
+        new(registry, OwnGateway.Load(store, registry, clients));
+
+    /// <summary>The homes from the gateways and memberships a caller has already read for its live interface.</summary>
+    public static ConfigHomes Of(OwnGateway gateways, ServerSettings registry) => new(registry, gateways);
 
     /// <summary>The client's home gateway when it is not the registry's own settings; null: the registry's settings.</summary>
     public Gateway? GatewayOf(Client c)
     {
-        var ids = _servedBy(c.Id);
-        if (ids.Count == 0 || _own is { } own && ids.Contains(own))
+        var ids = _gateways.GatewaysOf(c);
+        if (ids.Count == 0 || _gateways.Id is { } own && ids.Contains(own))
             return null;
         // A membership always names an existing gateway (foreign key); none found: the registry's, as for no membership.
-        return _gateways.FirstOrDefault(g => ids.Contains(g.Id));
+        return _gateways.Gateways.FirstOrDefault(g => ids.Contains(g.Id));
     }
 
     /// <summary>The settings the client's default config is rendered with.</summary>

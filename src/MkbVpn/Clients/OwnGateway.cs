@@ -19,11 +19,19 @@ internal sealed class OwnGateway
     /// <summary>A client's gateway ids (empty: every gateway); null: every client is served (no gateway but the own one).</summary>
     private readonly Func<long, IReadOnlyList<long>>? _servedBy;
 
-    private OwnGateway(long? own, Func<long, IReadOnlyList<long>>? servedBy)
+    private OwnGateway(IReadOnlyList<Gateway> gateways, long? own, Func<long, IReadOnlyList<long>>? servedBy)
     {
+        Gateways = gateways;
         _own = own;
         _servedBy = servedBy;
     }
+
+    /// <summary>Every gateway of the registry, in the order of 'gateway list' (by name, then id).</summary>
+    public IReadOnlyList<Gateway> Gateways { get; }
+
+    /// <summary>The id of the gateway holding the registry server's key ('main'); null when none does.</summary>
+    public static long? IdOf(IReadOnlyList<Gateway> gateways, ServerSettings registry) =>
+        gateways.FirstOrDefault(g => g.PublicKey.Equals(registry.PublicKey))?.Id;
 
     /// <summary>
     /// The filter as the store has it now. With <paramref name="clients"/> (a few): only their
@@ -31,20 +39,20 @@ internal sealed class OwnGateway
     /// </summary>
     public static OwnGateway Load(Store store, ServerSettings registry, IReadOnlyCollection<Client>? clients = null)
     {
-        var gateways = store.ListGateways();
-        long? own = gateways.FirstOrDefault(g => g.PublicKey.Equals(registry.PublicKey))?.Id;
+        var gateways = store.ListGateways();   // by name, then id: the order of 'gateway list'
+        long? own = IdOf(gateways, registry);
         // Only the own gateway (or none yet): a membership can name no other (foreign key), so everyone is served.
         if (gateways.All(g => g.Id == own))
-            return new OwnGateway(own, null);
+            return new OwnGateway(gateways, own, null);
         if (clients is not null && clients.Count <= 64)
         {
             var few = new Dictionary<long, IReadOnlyList<long>>();
             foreach (var c in clients)
                 few[c.Id] = store.GatewaysOf(c.Id);
-            return new OwnGateway(own, id => few.TryGetValue(id, out var ids) ? ids : store.GatewaysOf(id));
+            return new OwnGateway(gateways, own, id => few.TryGetValue(id, out var ids) ? ids : store.GatewaysOf(id));
         }
         var members = store.LoadGatewayMemberships();
-        return new OwnGateway(own, id => members.TryGetValue(id, out var ids) ? ids : []);
+        return new OwnGateway(gateways, own, id => members.TryGetValue(id, out var ids) ? ids : []);
     }
 
     /// <summary>The id of the gateway holding the registry server's key; null when none does.</summary>
