@@ -6,6 +6,7 @@
 #   (user + system, both engine processes) and so GB moved per engine CPU-second, ping median through the
 #   tunnel, one engine's RSS idle (after the handshake) and under load (max sampled during iperf3), and the
 #   responder's completed handshakes per second (bench/handshake-load.py: valid initiations from 512 peers).
+#   Also how busy the whole machine was during the transfers (/proc/stat): below 100 % the engines left cores idle.
 # Then the medians over the rounds and the ratios ours / upstream (the yardstick) and ours / Debian.
 # Prints figures; asserts nothing (not a test).
 #   sudo bench/engine-throughput.sh [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H] [-D] [-C CC] [-e LABEL:COMMAND]...
@@ -69,6 +70,9 @@ cpu_ticks() { # user + system ticks of the engines, all threads
   done
   echo $total
 }
+host_ticks() { # the machine's busy and total CPU ticks (all cores), from /proc/stat
+  awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+}
 rss_kib() { # VmRSS of the engine in namespace A
   local pid kib=0
   for pid in $(ip netns pids $nsa); do
@@ -77,22 +81,24 @@ rss_kib() { # VmRSS of the engine in namespace A
   echo $kib
 }
 
-# One iperf3 run; prints "Mbit/s bytes engine-cpu-ticks max-rss-KiB".
+# One iperf3 run; prints "Mbit/s bytes engine-cpu-ticks max-rss-KiB host-busy-ticks host-total-ticks".
 iperf_run() { # $1: "" or -R
   ip netns exec $nsb iperf3 -s -1 -D -B 203.0.113.2 >/dev/null
   sleep 0.3
   local c0 c1 out peak=0 r
   c0=$(cpu_ticks)
+  read -r h0 t0 < <(host_ticks)
   ip netns exec $nsa iperf3 -c 203.0.113.2 -t "$secs" -J ${cc:+-C "$cc"} $1 >"$tmp/iperf.json" 2>&1 &
   local ip=$!
   while kill -0 $ip 2>/dev/null; do r=$(rss_kib); [ "${r:-0}" -gt $peak ] && peak=$r; sleep 0.5; done
   wait $ip || true
   c1=$(cpu_ticks)
-  python3 - "$tmp/iperf.json" $((c1 - c0)) $peak <<'PY'
+  read -r h1 t1 < <(host_ticks)
+  python3 - "$tmp/iperf.json" $((c1 - c0)) $peak $((h1 - h0)) $((t1 - t0)) <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 r = d["end"]["sum_received"]
-print(f'{r["bits_per_second"] / 1e6:.0f} {int(r["bytes"])} {sys.argv[2]} {sys.argv[3]}')
+print(f'{r["bits_per_second"] / 1e6:.0f} {int(r["bytes"])} {sys.argv[2]} {sys.argv[3]} {sys.argv[4]} {sys.argv[5]}')
 PY
 }
 
@@ -121,17 +127,19 @@ run() { # $1: label, $2: command that starts an engine: ENGINE IFACE
   sleep 2
   local rss0 fwd rev lat hs
   rss0=$(rss_kib)
-  read -r fwd fbytes fticks fpeak < <(iperf_run "")
-  read -r rev rbytes rticks rpeak < <(iperf_run "-R")
+  read -r fwd fbytes fticks fpeak fhb fht < <(iperf_run "")
+  read -r rev rbytes rticks rpeak rhb rht < <(iperf_run "-R")
   # Latency: the median of 300 pings (the average is at the mercy of a few scheduling outliers on shared cores).
   lat=$(ip netns exec $nsa ping -c 300 -i 0.005 -n 203.0.113.2 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
   local gbcpu peak
   gbcpu=$(awk -v b=$((fbytes + rbytes)) -v t=$((fticks + rticks)) -v hz=$hz 'BEGIN { printf "%.2f", (t > 0) ? b / 1e9 / (t / hz) : 0 }')
   peak=$(( fpeak > rpeak ? fpeak : rpeak ))
+  # How busy the whole machine was during the transfers: below 100 % the engines left cores idle (waiting, not computing).
+  busy=$(awk -v b=$((fhb + rhb)) -v t=$((fht + rht)) 'BEGIN { printf "%.0f", (t > 0) ? 100 * b / t : 0 }')
   hs=$(handshake_rate)
-  printf '%-14s  A->B %6s Mbit/s  B->A %6s Mbit/s  %5s GB/engine-CPU-s  ping %6s ms  RSS idle %6d KiB load %6d KiB  handshakes %6s/s\n' \
-    "$label" "$fwd" "$rev" "$gbcpu" "$lat" "$rss0" "$peak" "$hs"
-  echo "$label $fwd $rev $gbcpu $lat $rss0 $peak $hs" >>"$results"
+  printf '%-14s  A->B %6s Mbit/s  B->A %6s Mbit/s  %5s GB/engine-CPU-s  ping %6s ms  RSS idle %6d KiB load %6d KiB  handshakes %6s/s  host busy %3s %%\n' \
+    "$label" "$fwd" "$rev" "$gbcpu" "$lat" "$rss0" "$peak" "$hs" "$busy"
+  echo "$label $fwd $rev $gbcpu $lat $rss0 $peak $hs $busy" >>"$results"
   teardown
 }
 
@@ -157,7 +165,7 @@ for line in open(sys.argv[1]):
 def med(label, i):
     vals = [float(r[i]) for r in rows.get(label, []) if r[i] not in ("-", "?", "")]
     return statistics.median(vals) if vals else float("nan")
-cols = ["A->B Mbit/s", "B->A Mbit/s", "GB/CPU-s", "ping ms", "RSS idle KiB", "RSS load KiB", "handshakes/s"]
+cols = ["A->B Mbit/s", "B->A Mbit/s", "GB/CPU-s", "ping ms", "RSS idle KiB", "RSS load KiB", "handshakes/s", "host busy %"]
 print(f'{"":16}' + "".join(f"{c:>14}" for c in cols))
 for label in rows:
     print(f"{label:16}" + "".join(f"{med(label, i):14.2f}" for i in range(len(cols))))

@@ -37,6 +37,47 @@ internal abstract partial class TransportAead : IDisposable
 
     public abstract void Dispose();
 
+    private static unsafe void Xor(byte* input, byte* keystream, byte* output, int length) =>
+        Xor(input, keystream, output, length, wide: true);
+
+    /// <summary>The tests' entry to <see cref="Xor(byte*, byte*, byte*, int, bool)"/> over <paramref name="input"/>'s length.</summary>
+    internal static unsafe void Xor(ReadOnlySpan<byte> input, ReadOnlySpan<byte> keystream, Span<byte> output, bool wide)
+    {
+        if (keystream.Length < input.Length || output.Length < input.Length)
+            throw new ArgumentException("the keystream or the output is shorter than the input");
+        fixed (byte* i = input, k = keystream, o = output)
+            Xor(i, k, o, input.Length, wide);
+    }
+
+    /// <summary>output = input XOR keystream (input and output may be the same buffer); with 32-byte vector steps when
+    /// <paramref name="wide"/> and the machine has them, else 16-byte ones (the tests check both).</summary>
+    internal static unsafe void Xor(byte* input, byte* keystream, byte* output, int length, bool wide)
+    {
+        int i = 0;
+        if (wide && Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 32 <= length; i += 32)
+                Vector256.Store(Vector256.Load(input + i) ^ Vector256.Load(keystream + i), output + i);
+        }
+        // Four 16-byte vectors a step: what the NativeAOT engine (baseline x86-64) runs; 43 against 53 ns per
+        // 1424-byte packet with one vector a step.
+        for (; i + 64 <= length; i += 64)
+        {
+            Vector128<byte> a = Vector128.Load(input + i) ^ Vector128.Load(keystream + i);
+            Vector128<byte> b = Vector128.Load(input + i + 16) ^ Vector128.Load(keystream + i + 16);
+            Vector128<byte> c = Vector128.Load(input + i + 32) ^ Vector128.Load(keystream + i + 32);
+            Vector128<byte> d = Vector128.Load(input + i + 48) ^ Vector128.Load(keystream + i + 48);
+            Vector128.Store(a, output + i);
+            Vector128.Store(b, output + i + 16);
+            Vector128.Store(c, output + i + 32);
+            Vector128.Store(d, output + i + 48);
+        }
+        for (; i + 16 <= length; i += 16)
+            Vector128.Store(Vector128.Load(input + i) ^ Vector128.Load(keystream + i), output + i);
+        for (; i < length; i++)
+            output[i] = (byte)(input[i] ^ keystream[i]);
+    }
+
     private sealed class BclAead(ReadOnlySpan<byte> key) : TransportAead
     {
         private readonly ChaCha20Poly1305 _aead = new(key);
@@ -286,20 +327,6 @@ internal abstract partial class TransportAead : IDisposable
         private static void WipeKey(byte[] keystream) => keystream.AsSpan(0, 32).Clear();
 
         private static int WholeBlocks(int length) => (length + 63) & ~63;
-
-        private static void Xor(byte* input, byte* keystream, byte* output, int length)
-        {
-            int i = 0;
-            if (Vector256.IsHardwareAccelerated)
-            {
-                for (; i + 32 <= length; i += 32)
-                    Vector256.Store(Vector256.Load(input + i) ^ Vector256.Load(keystream + i), output + i);
-            }
-            for (; i + 16 <= length; i += 16)
-                Vector128.Store(Vector128.Load(input + i) ^ Vector128.Load(keystream + i), output + i);
-            for (; i < length; i++)
-                output[i] = (byte)(input[i] ^ keystream[i]);
-        }
 
         private static void Fail(string what)
         {

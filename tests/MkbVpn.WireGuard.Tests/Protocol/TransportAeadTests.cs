@@ -12,6 +12,32 @@ namespace MkbVpn.WireGuard.Tests.Protocol;
 /// </summary>
 public sealed class TransportAeadTests
 {
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // the 16-byte steps the NativeAOT engine (baseline x86-64) runs
+    public void KeystreamXor_MatchesBytewiseXor_ForEveryLength_InPlaceAndBetweenBuffers(bool wide)
+    {
+        var random = new Random(4711);
+        var keystream = new byte[400];
+        var data = new byte[400];
+        random.NextBytes(keystream);
+        random.NextBytes(data);
+        for (int length = 0; length <= 300; length++)
+        {
+            var expected = new byte[length];
+            for (int i = 0; i < length; i++)
+                expected[i] = (byte)(data[i] ^ keystream[i]);
+            var output = new byte[length + 1];
+            output[length] = 0x5a;
+            TransportAead.Xor(data.AsSpan(0, length), keystream, output, wide);
+            Assert.Equal(expected, output.AsSpan(0, length).ToArray());
+            Assert.Equal(0x5a, output[length]); // nothing written past the end
+            byte[] inPlace = data.AsSpan(0, length).ToArray();
+            TransportAead.Xor(inPlace, keystream, inPlace, wide);
+            Assert.Equal(expected, inPlace);
+        }
+    }
+
     [Fact]
     public void LibcryptoIsUsedOnThisSystem() => Assert.True(TransportAead.UsesEvp);
 
