@@ -330,3 +330,37 @@ public sealed partial class EngineInteropTests(ITestOutputHelper output)
         Assert.True(rssAfter - rssBefore < 64 * 1024, $"RSS grew from {rssBefore} to {rssAfter} KiB");
     }
 }
+
+public sealed class UapiKeyCheckTests
+{
+    // The verbs' key check on a userspace interface (UapiDevice.ReadPrivateKey) reads the answer's interface lines and
+    // closes the connection at the first peer. Both engines must take that (the rest of their answer unread) and
+    // go on answering, and the key must be the one set, with thousands of peers behind it.
+    [Fact]
+    public void The_key_check_stops_at_the_first_peer_and_both_engines_answer_on()
+    {
+        using var tb = new EngineTestbed();
+        tb.StartOurs();
+        tb.StartTheirs();
+        var random = new Random(77);
+        var peers = Enumerable.Range(0, 3000).Select(i =>
+        {
+            var key = new byte[32];
+            random.NextBytes(key);
+            return (MkbVpn.Devices.PeerChange)new MkbVpn.Devices.PeerChange.Upsert(new MkbVpn.Devices.PeerSpec(
+                MkbVpn.WireGuard.Protocol.WireGuardKey.FromBytes(key), MkbVpn.WireGuard.Protocol.WireGuardKeys.NewPresharedKey(),
+                [IPNetwork.Parse($"fd00:77::{i:x}/128")]));
+        }).ToList();
+        foreach (var (iface, privateKey) in new[] { (tb.IfOurs, tb.OursPrivate), (tb.IfTheirs, tb.TheirsPrivate) })
+        {
+            MkbVpn.Devices.IWireGuardDevice device = new MkbVpn.Devices.UapiDevice(iface);
+            var key = MkbVpn.WireGuard.Protocol.WireGuardKey.ParseBase64(privateKey);
+            device.Apply(new MkbVpn.Devices.DeviceChanges { PrivateKey = key, Peers = peers });
+            for (int i = 0; i < 20; i++)
+                Assert.Equal(key, device.ReadPrivateKey());
+            // Still answering, whole: every peer there.
+            Assert.Equal(3000, device.Read().Peers.Count);
+            Assert.Equal(key, device.ReadPrivateKey());
+        }
+    }
+}

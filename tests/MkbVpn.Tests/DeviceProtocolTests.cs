@@ -240,4 +240,56 @@ public class WgDumpTests
         Assert.Equal(d with { AllowedIps = u.AllowedIps }, u);
         Assert.Equal(d.AllowedIps, u.AllowedIps);
     }
+
+    // The key check closes the connection at the first peer: an interface of 10,000 peers (about 3 MB of answer)
+    // is not read to its end. A stand-in UAPI server writes the whole answer and notes when its reader went away.
+    [Fact]
+    public void ReadPrivateKey_reads_the_interface_lines_and_closes_before_the_peers()
+    {
+        WireGuardKey priv = Fixtures.Key(0x48);
+        string dir = Directory.CreateTempSubdirectory("mkb-uapi-key-").FullName;
+        try
+        {
+            using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(dir, "mkbkey0.sock")));
+            listener.Listen(1);
+            long written = 0, total = 0;
+            bool readerLeft = false;
+            var server = new Thread(() =>
+            {
+                using var connection = listener.Accept();
+                using var stream = new System.Net.Sockets.NetworkStream(connection);
+                var request = new List<byte>();
+                while (request.Count < 2 || request[^1] != '\n' || request[^2] != '\n')
+                    request.Add((byte)stream.ReadByte());
+                Assert.Equal("get=1\n\n", System.Text.Encoding.ASCII.GetString([.. request]));
+                var answer = new System.Text.StringBuilder($"private_key={priv.ToHex()}\nlisten_port=51820\n");
+                for (int i = 0; i < 10_000; i++)
+                    answer.Append($"public_key={Fixtures.Key((byte)i).ToHex()}\npreshared_key={Fixtures.Key(0x11).ToHex()}\nprotocol_version=1\nendpoint=198.18.0.1:{1000 + i}\n")
+                          .Append($"last_handshake_time_sec=0\nlast_handshake_time_nsec=0\ntx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=0\nallowed_ip=fd00::{i:x}/128\n");
+                byte[] bytes = System.Text.Encoding.ASCII.GetBytes(answer.Append("errno=0\n\n").ToString());
+                total = bytes.Length;
+                try
+                {
+                    for (; written < total; written += 4096)
+                        stream.Write(bytes, (int)written, (int)Math.Min(4096, total - written));
+                }
+                catch (IOException)
+                {
+                    readerLeft = true;
+                }
+            }) { IsBackground = true };
+            server.Start();
+
+            IWireGuardDevice device = new UapiDevice("mkbkey0", dir); // as the verbs call it
+            Assert.Equal(priv, device.ReadPrivateKey());
+            Assert.True(server.Join(TimeSpan.FromSeconds(20)), "the stand-in server did not finish");
+            Assert.True(readerLeft, $"the reader took the whole answer ({written} of {total} bytes)");
+            Assert.True(total > 3_000_000, $"answer of {total} bytes");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -53,6 +53,14 @@ public sealed class UapiDevice(string name, string socketDirectory = UapiDevice.
         return ParseGet(lines);
     }
 
+    /// <summary>
+    /// The private key alone: the answer's interface lines, which come before the first peer's, and then the
+    /// connection is closed (the engine stops writing): on an interface of 10,000 peers the verbs' key check reads a
+    /// few hundred bytes instead of about 3 MB.
+    /// </summary>
+    public WireGuardKey? ReadPrivateKey() =>
+        ParseGet(Exchange("get=1\n\n", until: line => line.StartsWith("public_key=", StringComparison.Ordinal))).PrivateKey;
+
     public void Apply(DeviceChanges changes)
     {
         if (changes.IsEmpty)
@@ -202,7 +210,8 @@ public sealed class UapiDevice(string name, string socketDirectory = UapiDevice.
             throw new IOException($"the userspace WireGuard interface refused the change ({errno})");
     }
 
-    private List<string> Exchange(string request)
+    // The answer's lines up to the empty line that ends it, or up to (without) the first line until accepts.
+    private List<string> Exchange(string request, Func<string, bool>? until = null)
     {
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
         {
@@ -228,7 +237,7 @@ public sealed class UapiDevice(string name, string socketDirectory = UapiDevice.
         {
             while (reader.ReadLine() is { } line)
             {
-                if (line.Length == 0)
+                if (line.Length == 0 || until?.Invoke(line) == true)
                     break;
                 lines.Add(line);
             }
