@@ -132,12 +132,12 @@ run() { # $1: label, $2: command that starts an engine: ENGINE IFACE
   # Latency: the median of 300 pings (the average is at the mercy of a few scheduling outliers on shared cores).
   lat=$(ip netns exec $nsa ping -c 300 -i 0.005 -n 203.0.113.2 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
   local gbcpu peak
-  gbcpu=$(awk -v b=$((fbytes + rbytes)) -v t=$((fticks + rticks)) -v hz=$hz 'BEGIN { printf "%.2f", (t > 0) ? b / 1e9 / (t / hz) : 0 }')
+  gbcpu=$(awk -v b=$((fbytes + rbytes)) -v t=$((fticks + rticks)) -v hz=$hz 'BEGIN { printf "%.3f", (t > 0) ? b / 1e9 / (t / hz) : 0 }')
   peak=$(( fpeak > rpeak ? fpeak : rpeak ))
   # How busy the whole machine was during the transfers: below 100 % the engines left cores idle (waiting, not computing).
   busy=$(awk -v b=$((fhb + rhb)) -v t=$((fht + rht)) 'BEGIN { printf "%.0f", (t > 0) ? 100 * b / t : 0 }')
   hs=$(handshake_rate)
-  printf '%-14s  A->B %6s Mbit/s  B->A %6s Mbit/s  %5s GB/engine-CPU-s  ping %6s ms  RSS idle %6d KiB load %6d KiB  handshakes %6s/s  host busy %3s %%\n' \
+  printf '%-14s  A->B %6s Mbit/s  B->A %6s Mbit/s  %6s GB/engine-CPU-s  ping %6s ms  RSS idle %6d KiB load %6d KiB  handshakes %6s/s  host busy %3s %%\n' \
     "$label" "$fwd" "$rev" "$gbcpu" "$lat" "$rss0" "$peak" "$hs" "$busy"
   echo "$label $fwd $rev $gbcpu $lat $rss0 $peak $hs $busy" >>"$results"
   teardown
@@ -166,11 +166,13 @@ def med(label, i):
     vals = [float(r[i]) for r in rows.get(label, []) if r[i] not in ("-", "?", "")]
     return statistics.median(vals) if vals else float("nan")
 cols = ["A->B Mbit/s", "B->A Mbit/s", "GB/CPU-s", "ping ms", "RSS idle KiB", "RSS load KiB", "handshakes/s", "host busy %"]
-print(f'{"":16}' + "".join(f"{c:>14}" for c in cols))
+print(f'{"":28}' + "".join(f"{c:>14}" for c in cols))
 for label in rows:
-    print(f"{label:16}" + "".join(f"{med(label, i):14.2f}" for i in range(len(cols))))
+    print(f"{label:28}" + "".join(f"{med(label, i):14.2f}" for i in range(len(cols))))
+# Every build of ours (mkb-vpn and each -e engine) against each wireguard-go.
 for base in ("upstream-wg-go", "debian-wg-go"):
-    if base in rows and "mkb-vpn" in rows:
-        print(f"{'ours / ' + base:16}" + "".join(f"{med('mkb-vpn', i) / med(base, i):13.2f}x" for i in range(len(cols))))
+    for ours in [l for l in rows if l not in ("upstream-wg-go", "debian-wg-go")]:
+        if base in rows:
+            print(f"{ours + ' / ' + base:28}" + "".join(f"{med(ours, i) / med(base, i):13.2f}x" for i in range(len(cols))))
 print("targets: >= 1.5x upstream in Mbit/s and GB/CPU-s; RSS idle <= 15 MB (15360 KiB); lower ping and RSS ratios are better")
 PY
