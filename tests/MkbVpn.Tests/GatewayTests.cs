@@ -533,14 +533,15 @@ public sealed class GatewayTests(PostgresServer pg)
         public readonly List<string> Log = [];
         public Exception? Failed;
 
-        public GatewayHost(TestStore db, string gateway, string data)
+        public GatewayHost(TestStore db, string gateway, string data, TimeSpan? driftCheckEvery = null)
         {
             var svc = new ClientService(db.Paths(data), Host.Host);
             _thread = new Thread(() =>
             {
                 try
                 {
-                    svc.Follow(gateway, TimeSpan.FromMilliseconds(200), _stop.Token, m => { lock (Log) Log.Add(m); }, started: _ => _started.Set());
+                    svc.Follow(gateway, TimeSpan.FromMilliseconds(200), _stop.Token, m => { lock (Log) Log.Add(m); }, started: _ => _started.Set(),
+                        driftCheckEvery: driftCheckEvery);
                 }
                 catch (Exception e)
                 {
@@ -654,6 +655,38 @@ public sealed class GatewayTests(PostgresServer pg)
             b.Dispose();
         }
         Assert.Null(a.Failed);
+    }
+
+    // A peer removed and a stray one added by hand on a gateway's host ('wg set'), with no change in the registry:
+    // the periodic drift check puts the interface back and says so once; a check finding nothing says nothing.
+    [Fact]
+    public void The_drift_check_puts_back_a_gateway_interface_changed_by_hand()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var admin = Service(db, "admin");
+        admin.Init(ClientServiceTests.Options());
+        admin.AddGateway(Berlin);
+        admin.Add([new AddRequest("alice") { Gateways = ["berlin"] }, new AddRequest("bob") { Gateways = ["berlin"] }]);
+        var key = admin.List().ToDictionary(c => c.Name, c => c.PublicKey);
+        using var b = new GatewayHost(db, "berlin", "b", driftCheckEvery: TimeSpan.FromSeconds(1));
+        Assert.True(b.Peers("mkbunitb").SetEquals([key["alice"], key["bob"]]));
+        var stray = Fixtures.Key(0x5e);
+        b.Host.Devices.Running["mkbunitb"].Apply(new DeviceChanges
+        {
+            Peers = [new PeerChange.Remove(key["alice"]), new PeerChange.Upsert(new PeerSpec(stray, Fixtures.Key(0x11), [System.Net.IPNetwork.Parse("fd00:5e::1/128")]))],
+        });
+        Until(() => b.Peers("mkbunitb").SetEquals([key["alice"], key["bob"]]), "the drift check put berlin's interface back");
+        Until(() => { lock (b.Log) return b.Log.Any(l => l.StartsWith("drift check:", StringComparison.Ordinal)); }, "the drift check's line");
+        string line;
+        lock (b.Log)
+            line = b.Log.Single(l => l.StartsWith("drift check:", StringComparison.Ordinal));
+        Assert.Contains("1 peer(s) put back, 1 removed", line);
+        // The next check finds nothing to correct (its whole-table firewall load shows it ran) and logs nothing.
+        int installs = b.Host.Network.Installs.Count;
+        Until(() => b.Host.Network.Installs.Count > installs + 1, "two more drift checks ran");
+        lock (b.Log)
+            Assert.Single(b.Log, l => l.StartsWith("drift check:", StringComparison.Ordinal));
+        Assert.Null(b.Failed);
     }
 
     /// <summary>The public keys on an in-memory interface (read while another thread may be applying: retried).</summary>

@@ -485,7 +485,7 @@ public sealed class LiveServiceTests : IDisposable
     }
 
     /// <summary>Runs the supervisor (no period: round after round) until <paramref name="done"/> says so from its log; at most 20 look-ups of the interface.</summary>
-    private (bool Stopped, List<string> Log) Supervise(Func<string, bool> done)
+    private (bool Stopped, List<string> Log) Supervise(Func<string, bool> done, TimeSpan? driftCheckEvery = null)
     {
         using var stop = new CancellationTokenSource();
         var log = new List<string>();
@@ -500,7 +500,7 @@ public sealed class LiveServiceTests : IDisposable
             log.Add(msg);
             if (done(msg))
                 stop.Cancel();
-        });
+        }, driftCheckEvery: driftCheckEvery);
         _host.Devices.Finding = null;
         return (stopped, log);
     }
@@ -520,6 +520,24 @@ public sealed class LiveServiceTests : IDisposable
         Assert.Equal(["interface lost: restoring it from the store", $"restored {Fixtures.Interface}: 2 peers, 1 recent clients contacted"], log);
         AssertPeersAre("alice", "bob");
         Assert.Equal([(alice.PublicKey, "198.51.100.40:51000")], Device.Kicks);
+    }
+
+    [Fact]
+    public void The_supervisors_drift_check_puts_back_peers_changed_by_hand()
+    {
+        UpWith("alice", "bob");
+        var alice = Stored("alice");
+        // By hand ('wg set'): alice's peer removed, a stray one added; the store did not change.
+        Device.Apply(new DeviceChanges
+        {
+            Peers = [new PeerChange.Remove(alice.PublicKey), new PeerChange.Upsert(new PeerSpec(Fixtures.Key(0x5e), Fixtures.Key(0x11), [System.Net.IPNetwork.Parse("fd00:5e::1/128")]))],
+        });
+
+        var (stopped, log) = Supervise(m => m.StartsWith("drift check", StringComparison.Ordinal), driftCheckEvery: TimeSpan.Zero);
+
+        Assert.False(stopped);
+        Assert.Equal([$"drift check: {Fixtures.Interface} differed from the store (changed on this host?): 1 peer(s) put back, 1 removed, 0 updated; firewall reloaded"], log);
+        AssertPeersAre("alice", "bob");
     }
 
     [Fact]

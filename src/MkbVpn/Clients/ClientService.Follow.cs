@@ -19,6 +19,9 @@ public sealed partial class ClientService
 {
     private static readonly TimeSpan MinWait = TimeSpan.FromMilliseconds(10);
 
+    /// <summary>How often a following gateway compares its interface and firewall with the registry in full (drift check).</summary>
+    public static readonly TimeSpan DriftCheckEvery = TimeSpan.FromMinutes(10);
+
     /// <summary>At most this many client ids are applied one by one; a larger burst is one full reconcile.</summary>
     private const int MaxClientChanges = 256;
 
@@ -237,7 +240,12 @@ public sealed partial class ClientService
     /// Returns when <paramref name="stop"/> is cancelled, after taking the interface down.
     /// </summary>
     /// <param name="started">Called once with the first application (for the command's first line).</param>
-    public void Follow(string gateway, TimeSpan reportEvery, CancellationToken stop, Action<string> log, string? engine = null, Action<GatewayApplied>? started = null)
+    /// <param name="driftCheckEvery">How often the interface and the firewall are compared with the registry in full
+    /// although no change arrived (<see cref="DriftCheckEvery"/> by default): a peer or rule changed by hand on this host
+    /// is put back. The firewall table is reloaded whole (one atomic nft transaction); a line is logged only when peers
+    /// had drifted.</param>
+    public void Follow(string gateway, TimeSpan reportEvery, CancellationToken stop, Action<string> log, string? engine = null,
+        Action<GatewayApplied>? started = null, TimeSpan? driftCheckEvery = null)
     {
         if (Paths.Store is not { } where)
             throw new FieldException("gateway", "gateway: following a gateway needs the registry in PostgreSQL (--store or $MKB_VPN_STORE); on one host, run 'mkb-vpn up --foreground' without --gateway", ExitCodes.UserError);
@@ -256,6 +264,8 @@ public sealed partial class ClientService
             bool full = false;
             var nextReport = Stopwatch.StartNew();
             TimeSpan reportDue = TimeSpan.Zero;
+            var drift = driftCheckEvery ?? DriftCheckEvery;
+            TimeSpan driftDue = drift;
             while (!stop.IsCancellationRequested)
             {
                 try
@@ -273,8 +283,19 @@ public sealed partial class ClientService
                         log($"reconciled {r.Server.Interface} with the registry: {r.Served} clients, {r.PeersAdded} added, {r.PeersRemoved} removed, {r.PeersUpdated} updated");
                         full = false;
                         backoff = TimeSpan.FromSeconds(1);
+                        driftDue = nextReport.Elapsed + drift;
+                    }
+                    else if (nextReport.Elapsed >= driftDue)
+                    {
+                        // The periodic drift check: the same full comparison, quiet unless something had changed by hand.
+                        var r = ApplyGateway(gateway, engine, state, reload: true);
+                        if (r.PeersAdded + r.PeersRemoved + r.PeersUpdated > 0)
+                            log($"drift check: {r.Server.Interface} differed from the registry (changed on this host?): {r.PeersAdded} peer(s) put back, {r.PeersRemoved} removed, {r.PeersUpdated} updated; firewall reloaded");
+                        driftDue = nextReport.Elapsed + drift;
                     }
                     var wait = reportDue - nextReport.Elapsed;
+                    if (driftDue - nextReport.Elapsed < wait)
+                        wait = driftDue - nextReport.Elapsed;
                     if (NextExpiry(state) is { } expiry && expiry - Now < wait)
                         wait = expiry - Now;
                     var changes = feed.Wait(wait > MinWait ? wait : MinWait, TimeSpan.FromMilliseconds(20), stop);

@@ -495,17 +495,20 @@ public sealed partial class ClientService
     /// The long-running side of 'up --foreground': every <paramref name="period"/> it records the
     /// peers' endpoints and handshakes (so a restore can reach connected users at once), once a
     /// minute their traffic (the history), and if the interface vanished it brings it back from the
-    /// store. With the registry in PostgreSQL it also follows the registry for this interface (the
+    /// store; every <see cref="DriftCheckEvery"/> it compares the interface and the firewall with the store in full
+    /// (a change by hand on this host is put back). With the registry in PostgreSQL it also follows the registry for this interface (the
     /// registry server's own gateway) as 'up --gateway' does for another: a change committed on any
     /// host reaches it within about a second (<see cref="FollowOwn"/>). Returns when cancelled.
     /// </summary>
     /// <returns>True when it stopped because an admin ran 'mkb-vpn down'.</returns>
-    public bool Supervise(TimeSpan period, CancellationToken stop, Action<string> log, string? engine = null)
+    /// <param name="driftCheckEvery">How often the interface and the firewall are compared with the store in full although
+    /// nothing changed (<see cref="DriftCheckEvery"/> by default), as a following gateway does.</param>
+    public bool Supervise(TimeSpan period, CancellationToken stop, Action<string> log, string? engine = null, TimeSpan? driftCheckEvery = null)
     {
         var own = Paths.Store is { } where ? new OwnFollow(StoreLocation.Parse(where)) : null;
         try
         {
-            return SuperviseLoop(period, stop, log, engine, own);
+            return SuperviseLoop(period, stop, log, engine, own, driftCheckEvery ?? DriftCheckEvery);
         }
         finally
         {
@@ -513,10 +516,11 @@ public sealed partial class ClientService
         }
     }
 
-    private bool SuperviseLoop(TimeSpan period, CancellationToken stop, Action<string> log, string? engine, OwnFollow? own)
+    private bool SuperviseLoop(TimeSpan period, CancellationToken stop, Action<string> log, string? engine, OwnFollow? own, TimeSpan driftEvery)
     {
         long sampled = long.MinValue;
         var round = System.Diagnostics.Stopwatch.StartNew();
+        var drift = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
             if (own is null)
@@ -566,6 +570,16 @@ public sealed partial class ClientService
                 {
                     foreach (var name in ExpireDue())
                         log($"blocked {name}: its expiry has passed");
+                }
+                if (up && drift.Elapsed >= driftEvery)
+                {
+                    // The drift check: a peer or rule changed by hand on this host is put back.
+                    drift.Restart();
+                    if (own is not null)
+                        own.State = null;   // the next FollowOwn compares everything and says so when something differed
+                    else if (UpCore(engine, restoring: true) is { } d && d.PeersAdded + d.PeersRemoved + d.PeersUpdated > 0)
+                        log($"drift check: {d.Server.Interface} differed from the store (changed on this host?): {d.PeersAdded} peer(s) put back, " +
+                            $"{d.PeersRemoved} removed, {d.PeersUpdated} updated; firewall reloaded");
                 }
             }
             catch (Exception e) when (e is IOException or UserInputException)
