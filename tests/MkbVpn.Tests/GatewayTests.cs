@@ -705,6 +705,49 @@ public sealed class GatewayTests(PostgresServer pg)
         }
     }
 
+    // On a PostgreSQL registry the registry host's supervisor follows the registry; its drift check is a full
+    // reconcile of that follower: a peer removed by hand comes back with no change in the registry.
+    [Fact]
+    public void The_registry_hosts_supervisor_puts_back_a_peer_removed_by_hand()
+    {
+        using var db = new TestStore(Backend.Postgres, pg);
+        var mainHost = new InMemoryHost(new ManualTime(Start));
+        var main = new ClientService(db.Paths("main"), mainHost.Host) { Actor = new Actor("gw-admin", Actor.Cli) };
+        main.Init(ClientServiceTests.Options());
+        main.Add([new AddRequest("alice"), new AddRequest("bob")]);
+        var key = main.List().ToDictionary(c => c.Name, c => c.PublicKey);
+        main.Up();
+        using var stop = new CancellationTokenSource();
+        var log = new List<string>();
+        Exception? failed = null;
+        var supervisor = new Thread(() =>
+        {
+            try
+            {
+                main.Supervise(TimeSpan.FromMilliseconds(200), stop.Token, m => { lock (log) log.Add(m); }, driftCheckEvery: TimeSpan.FromSeconds(1));
+            }
+            catch (Exception e)
+            {
+                failed = e;
+            }
+        }) { IsBackground = true };
+        supervisor.Start();
+        try
+        {
+            // Wait for its first full reconcile (it follows from then on), then change the interface by hand.
+            Until(() => mainHost.Network.Installs.Count >= 2, "the supervisor's first reconcile", 10);
+            mainHost.Devices.Running[Fixtures.Interface].Apply(new DeviceChanges { Peers = [new PeerChange.Remove(key["alice"])] });
+            Until(() => PeersOn(mainHost, Fixtures.Interface).SetEquals([key["alice"], key["bob"]]), "alice put back by the drift check", 10);
+            Until(() => { lock (log) return log.Any(l => l.Contains("1 added", StringComparison.Ordinal)); }, "the reconcile's line", 10);
+        }
+        finally
+        {
+            stop.Cancel();
+            Assert.True(supervisor.Join(TimeSpan.FromSeconds(20)), "the supervisor did not stop");
+        }
+        Assert.Null(failed);
+    }
+
     [Fact]
     public void The_registry_hosts_supervisor_follows_changes_made_on_another_host()
     {
