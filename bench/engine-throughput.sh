@@ -168,7 +168,7 @@ def med(label, i):
 cols = ["A->B Mbit/s", "B->A Mbit/s", "GB/CPU-s", "ping ms", "RSS idle KiB", "RSS load KiB", "handshakes/s", "host busy %"]
 print(f'{"":28}' + "".join(f"{c:>14}" for c in cols))
 for label in rows:
-    print(f"{label:28}" + "".join(f"{med(label, i):14.2f}" for i in range(len(cols))))
+    print(f"{label:28}" + "".join(f"{med(label, i):14.{3 if i == 2 else 2}f}" for i in range(len(cols))))
 # Every build of ours (mkb-vpn and each -e engine) against each wireguard-go.
 for base in ("upstream-wg-go", "debian-wg-go"):
     for ours in [l for l in rows if l not in ("upstream-wg-go", "debian-wg-go")]:
