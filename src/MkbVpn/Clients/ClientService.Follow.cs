@@ -22,6 +22,10 @@ public sealed partial class ClientService
     /// <summary>How often a following gateway compares its interface and firewall with the registry in full (drift check).</summary>
     public static readonly TimeSpan DriftCheckEvery = TimeSpan.FromMinutes(10);
 
+    /// <summary>The drift check's one line when it put something back (a following gateway's and the supervisor's).</summary>
+    private static string DriftLine(string iface, string source, int added, int removed, int updated) =>
+        $"drift check: {iface} differed from {source} (changed on this host?): {added} peer(s) put back, {removed} removed, {updated} updated; firewall reloaded";
+
     /// <summary>At most this many client ids are applied one by one; a larger burst is one full reconcile.</summary>
     private const int MaxClientChanges = 256;
 
@@ -290,7 +294,7 @@ public sealed partial class ClientService
                         // The periodic drift check: the same full comparison, quiet unless something had changed by hand.
                         var r = ApplyGateway(gateway, engine, state, reload: true);
                         if (r.PeersAdded + r.PeersRemoved + r.PeersUpdated > 0)
-                            log($"drift check: {r.Server.Interface} differed from the registry (changed on this host?): {r.PeersAdded} peer(s) put back, {r.PeersRemoved} removed, {r.PeersUpdated} updated; firewall reloaded");
+                            log(DriftLine(r.Server.Interface, "the registry", r.PeersAdded, r.PeersRemoved, r.PeersUpdated));
                         driftDue = nextReport.Elapsed + drift;
                     }
                     var wait = reportDue - nextReport.Elapsed;

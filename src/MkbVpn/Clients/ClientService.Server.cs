@@ -578,8 +578,7 @@ public sealed partial class ClientService
                     if (own is not null)
                         own.State = null;   // the next FollowOwn compares everything and says so when something differed
                     else if (UpCore(engine, restoring: true) is { } d && d.PeersAdded + d.PeersRemoved + d.PeersUpdated > 0)
-                        log($"drift check: {d.Server.Interface} differed from the store (changed on this host?): {d.PeersAdded} peer(s) put back, " +
-                            $"{d.PeersRemoved} removed, {d.PeersUpdated} updated; firewall reloaded");
+                        log(DriftLine(d.Server.Interface, "the store", d.PeersAdded, d.PeersRemoved, d.PeersUpdated));
                 }
             }
             catch (Exception e) when (e is IOException or UserInputException)
