@@ -689,6 +689,37 @@ public sealed class GatewayTests(PostgresServer pg)
         Assert.Null(b.Failed);
     }
 
+    /// <summary>The registry host's 'up --foreground' (<see cref="ClientService.Supervise"/>) on a thread, its log kept.</summary>
+    private sealed class SupervisorThread
+    {
+        private readonly Thread _thread;
+        public readonly CancellationTokenSource Stop = new();
+        public readonly List<string> Log = [];
+        /// <summary>What Supervise returned (true: stopped by 'down'); null while it runs or when it threw.</summary>
+        public bool? Stopped;
+        public Exception? Failed;
+
+        public SupervisorThread(ClientService main, TimeSpan period, TimeSpan? driftCheckEvery = null)
+        {
+            _thread = new Thread(() =>
+            {
+                try
+                {
+                    Stopped = main.Supervise(period, Stop.Token, m => { lock (Log) Log.Add(m); }, driftCheckEvery: driftCheckEvery);
+                }
+                catch (Exception e)
+                {
+                    Failed = e;
+                }
+            }) { IsBackground = true };
+            _thread.Start();
+        }
+
+        public bool IsAlive => _thread.IsAlive;
+
+        public bool Join(TimeSpan timeout) => _thread.Join(timeout);
+    }
+
     /// <summary>The public keys on an in-memory interface (read while another thread may be applying: retried).</summary>
     private static HashSet<WireGuardKey> PeersOn(InMemoryHost host, string iface)
     {
@@ -717,21 +748,8 @@ public sealed class GatewayTests(PostgresServer pg)
         main.Add([new AddRequest("alice"), new AddRequest("bob")]);
         var key = main.List().ToDictionary(c => c.Name, c => c.PublicKey);
         main.Up();
-        using var stop = new CancellationTokenSource();
-        var log = new List<string>();
-        Exception? failed = null;
-        var supervisor = new Thread(() =>
-        {
-            try
-            {
-                main.Supervise(TimeSpan.FromMilliseconds(200), stop.Token, m => { lock (log) log.Add(m); }, driftCheckEvery: TimeSpan.FromSeconds(1));
-            }
-            catch (Exception e)
-            {
-                failed = e;
-            }
-        }) { IsBackground = true };
-        supervisor.Start();
+        var supervisor = new SupervisorThread(main, TimeSpan.FromMilliseconds(200), driftCheckEvery: TimeSpan.FromSeconds(1));
+        var log = supervisor.Log;
         try
         {
             // Wait for its first full reconcile (it follows from then on), then change the interface by hand.
@@ -742,10 +760,10 @@ public sealed class GatewayTests(PostgresServer pg)
         }
         finally
         {
-            stop.Cancel();
+            supervisor.Stop.Cancel();
             Assert.True(supervisor.Join(TimeSpan.FromSeconds(20)), "the supervisor did not stop");
         }
-        Assert.Null(failed);
+        Assert.Null(supervisor.Failed);
     }
 
     [Fact]
@@ -762,22 +780,8 @@ public sealed class GatewayTests(PostgresServer pg)
         Assert.True(PeersOn(mainHost, Fixtures.Interface).SetEquals([key["alice"], key["carol"]]));
 
         // 'up --foreground' without --gateway on the registry host.
-        using var stop = new CancellationTokenSource();
-        var log = new List<string>();
-        bool? stopped = null;
-        Exception? failed = null;
-        var supervisor = new Thread(() =>
-        {
-            try
-            {
-                stopped = main.Supervise(TimeSpan.FromMilliseconds(200), stop.Token, m => { lock (log) log.Add(m); });
-            }
-            catch (Exception e)
-            {
-                failed = e;
-            }
-        }) { IsBackground = true };
-        supervisor.Start();
+        var supervisor = new SupervisorThread(main, TimeSpan.FromMilliseconds(200));
+        var log = supervisor.Log;
         try
         {
             // berlin's host: the same registry, no interface of the server's there (the verbs change the registry only).
@@ -832,8 +836,8 @@ public sealed class GatewayTests(PostgresServer pg)
             // Its duties stay: 'down' stops it.
             main.Down();
             Assert.True(supervisor.Join(TimeSpan.FromSeconds(20)), "the supervisor did not stop after down");
-            Assert.Null(failed);
-            Assert.True(stopped);
+            Assert.Null(supervisor.Failed);
+            Assert.True(supervisor.Stopped);
             Assert.Empty(mainHost.Devices.Running);
 
             // Cancelled (SIGTERM) while waiting for the registry's changes: it returns false, for the caller's 'down'.
@@ -843,7 +847,7 @@ public sealed class GatewayTests(PostgresServer pg)
         }
         finally
         {
-            stop.Cancel();
+            supervisor.Stop.Cancel();
             supervisor.Join(TimeSpan.FromSeconds(20));
         }
         lock (log)
@@ -865,22 +869,9 @@ public sealed class GatewayTests(PostgresServer pg)
         // The connections listening on this test's database (pooled ones of other tests' databases are not counted).
         HashSet<string> Listening() => [.. (pg.Scalar(db.Location!, "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()") as string ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)];
 
-        using var stop = new CancellationTokenSource();
-        var log = new List<string>();
-        Exception? failed = null;
         // A long period: what follows happens before the round that would restore the interface.
-        var supervisor = new Thread(() =>
-        {
-            try
-            {
-                main.Supervise(TimeSpan.FromSeconds(3), stop.Token, m => { lock (log) log.Add(m); });
-            }
-            catch (Exception e)
-            {
-                failed = e;
-            }
-        }) { IsBackground = true };
-        supervisor.Start();
+        var supervisor = new SupervisorThread(main, TimeSpan.FromSeconds(3));
+        var log = supervisor.Log;
         try
         {
             Until(() => Listening().Count == 1, "the supervisor listens", 10);
@@ -895,15 +886,15 @@ public sealed class GatewayTests(PostgresServer pg)
             berlin.Block(["carol"]);
             Until(() => !PeersOn(mainHost, Fixtures.Interface).Contains(key["carol"]), "carol off main", 10);
             Assert.Contains(key["alice"], PeersOn(mainHost, Fixtures.Interface));
-            Assert.Null(failed);
+            Assert.Null(supervisor.Failed);
             Assert.True(supervisor.IsAlive, "the supervisor stopped");
         }
         finally
         {
-            stop.Cancel();
+            supervisor.Stop.Cancel();
             supervisor.Join(TimeSpan.FromSeconds(20));
         }
-        Assert.Null(failed);
+        Assert.Null(supervisor.Failed);
     }
 
     [Fact]
