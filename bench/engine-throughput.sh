@@ -9,18 +9,20 @@
 #   Also how busy the whole machine was during the transfers (/proc/stat): below 100 % the engines left cores idle.
 # Then the medians over the rounds and the ratios ours / upstream (the yardstick) and ours / Debian.
 # Prints figures; asserts nothing (not a test).
-#   sudo bench/engine-throughput.sh [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H] [-D] [-C CC] [-e LABEL:COMMAND]...
-#   (or MKB_VPN_UPSTREAM_WG_GO=/path/to/wireguard-go; -6: IPv6 underlay; -H: no handshake test; -D: without Debian's;
+#   sudo bench/engine-throughput.sh [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6 | -B] [-H] [-D] [-C CC] [-e LABEL:COMMAND]...
+#   (or MKB_VPN_UPSTREAM_WG_GO=/path/to/wireguard-go; -6: IPv6 underlay; -B: both underlays, each engine over IPv4
+#   and then over IPv6 (labels ending in /v6) in every round, and each engine's IPv6 / IPv4 ratios; -H: no handshake
+#   test; -D: without Debian's;
 #   -C: the TCP congestion control iperf3 uses, e.g. cubic (Linux's default) or bbr; without it the system's, which the
 #   header names; -e: one more engine, e.g. another build of ours: -e "old:/tmp/old/mkb-vpn engine")
 # Addresses (docs/testing.md): underlay 198.18.8.0/24 (fd00:18:8::/64 with -6), tunnel 203.0.113.0/24.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=10 rounds=2 upstream=${MKB_VPN_UPSTREAM_WG_GO:-} v6=0 handshakes=1 debian=1 extra=() cc=
-while getopts "t:r:u:6HDC:e:" o; do
+secs=10 rounds=2 upstream=${MKB_VPN_UPSTREAM_WG_GO:-} v6=0 both=0 handshakes=1 debian=1 extra=() cc=
+while getopts "t:r:u:6BHDC:e:" o; do
   case $o in
-    t) secs=$OPTARG ;; r) rounds=$OPTARG ;; u) upstream=$OPTARG ;; 6) v6=1 ;; H) handshakes=0 ;; D) debian=0 ;; C) cc=$OPTARG ;; e) extra+=("$OPTARG") ;;
-    *) echo "usage: $0 [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6] [-H: no handshake test] [-D: no Debian] [-C CONGESTION_CONTROL] [-e LABEL:COMMAND]" >&2; exit 2 ;;
+    t) secs=$OPTARG ;; r) rounds=$OPTARG ;; u) upstream=$OPTARG ;; 6) v6=1 ;; B) both=1 ;; H) handshakes=0 ;; D) debian=0 ;; C) cc=$OPTARG ;; e) extra+=("$OPTARG") ;;
+    *) echo "usage: $0 [-t SECONDS] [-r ROUNDS] [-u UPSTREAM_WIREGUARD_GO] [-6 | -B] [-H: no handshake test] [-D: no Debian] [-C CONGESTION_CONTROL] [-e LABEL:COMMAND]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 6; }
@@ -51,8 +53,10 @@ trap 'teardown; rm -rf "$tmp"' EXIT
 ka=$(wg genkey) kb=$(wg genkey)
 pa=$(echo "$ka" | wg pubkey) pb=$(echo "$kb" | wg pubkey)
 echo "$ka" >"$tmp/a.key"; echo "$kb" >"$tmp/b.key"; chmod 600 "$tmp"/*.key
-if [ $v6 -eq 1 ]; then ua=fd00:18:8::1 ub=fd00:18:8::2 epa="[fd00:18:8::1]:51820" epb="[fd00:18:8::2]:51820"
-else ua=198.18.8.1 ub=198.18.8.2 epa=198.18.8.1:51820 epb=198.18.8.2:51820; fi
+underlay() { # $1: 4 or 6; sets the underlay addresses and endpoints the next run uses
+  if [ "$1" -eq 6 ]; then ua=fd00:18:8::1 ub=fd00:18:8::2 epa="[fd00:18:8::1]:51820" epb="[fd00:18:8::2]:51820"
+  else ua=198.18.8.1 ub=198.18.8.2 epa=198.18.8.1:51820 epb=198.18.8.2:51820; fi
+}
 
 engine_pids() { # the engine processes of both namespaces (everything there but iperf3 and ping)
   local ns pid
@@ -137,7 +141,7 @@ run() { # $1: label, $2: command that starts an engine: ENGINE IFACE
   # How busy the whole machine was during the transfers: below 100 % the engines left cores idle (waiting, not computing).
   busy=$(awk -v b=$((fhb + rhb)) -v t=$((fht + rht)) 'BEGIN { printf "%.0f", (t > 0) ? 100 * b / t : 0 }')
   hs=$(handshake_rate)
-  printf '%-14s  A->B %6s Mbit/s  B->A %6s Mbit/s  %6s GB/engine-CPU-s  ping %6s ms  RSS idle %6d KiB load %6d KiB  handshakes %6s/s  host busy %3s %%\n' \
+  printf '%-20s  A->B %6s Mbit/s  B->A %6s Mbit/s  %6s GB/engine-CPU-s  ping %6s ms  RSS idle %6d KiB load %6d KiB  handshakes %6s/s  host busy %3s %%\n' \
     "$label" "$fwd" "$rev" "$gbcpu" "$lat" "$rss0" "$peak" "$hs" "$busy"
   echo "$label $fwd $rev $gbcpu $lat $rss0 $peak $hs $busy" >>"$results"
   teardown
@@ -149,10 +153,19 @@ engines=()
 engines+=("mkb-vpn:$bin engine")
 engines+=("${extra[@]}")
 ccname=${cc:-"$(cat /proc/sys/net/ipv4/tcp_congestion_control), the system's"}
-echo "== $rounds rounds, alternating order; iperf3 TCP single stream ${secs}s per direction; underlay $([ $v6 -eq 1 ] && echo IPv6 || echo IPv4); TCP congestion control $ccname"
+families=(4); [ $v6 -eq 1 ] && families=(6); [ $both -eq 1 ] && families=(4 6)
+echo "== $rounds rounds, alternating order; iperf3 TCP single stream ${secs}s per direction; underlay $([ $both -eq 1 ] && echo "IPv4 and IPv6 (labels /v6)" || { [ $v6 -eq 1 ] && echo IPv6 || echo IPv4; }); TCP congestion control $ccname"
 for r in $(seq "$rounds"); do
   if [ $((r % 2)) -eq 1 ]; then order=("${engines[@]}"); else order=(); for ((i=${#engines[@]}-1; i>=0; i--)); do order+=("${engines[$i]}"); done; fi
-  for e in "${order[@]}"; do run "${e%%:*}" "${e#*:}"; done
+  for e in "${order[@]}"; do
+    # With -B each engine runs over both underlays back to back, the first one alternating by round too.
+    fams=("${families[@]}"); [ ${#fams[@]} -eq 2 ] && [ $((r % 2)) -eq 0 ] && fams=(6 4)
+    for f in "${fams[@]}"; do
+      underlay "$f"
+      label=${e%%:*}; [ $both -eq 1 ] && [ "$f" -eq 6 ] && label=$label/v6
+      run "$label" "${e#*:}"
+    done
+  done
 done
 
 echo "== medians over $rounds rounds"
@@ -166,13 +179,18 @@ def med(label, i):
     vals = [float(r[i]) for r in rows.get(label, []) if r[i] not in ("-", "?", "")]
     return statistics.median(vals) if vals else float("nan")
 cols = ["A->B Mbit/s", "B->A Mbit/s", "GB/CPU-s", "ping ms", "RSS idle KiB", "RSS load KiB", "handshakes/s", "host busy %"]
-print(f'{"":28}' + "".join(f"{c:>14}" for c in cols))
+print(f'{"":34}' + "".join(f"{c:>14}" for c in cols))
 for label in rows:
-    print(f"{label:28}" + "".join(f"{med(label, i):14.{3 if i == 2 else 2}f}" for i in range(len(cols))))
-# Every build of ours (mkb-vpn and each -e engine) against each wireguard-go.
-for base in ("upstream-wg-go", "debian-wg-go"):
-    for ours in [l for l in rows if l not in ("upstream-wg-go", "debian-wg-go")]:
-        if base in rows:
-            print(f"{ours + ' / ' + base:28}" + "".join(f"{med(ours, i) / med(base, i):13.2f}x" for i in range(len(cols))))
-print("targets: >= 1.5x upstream in Mbit/s and GB/CPU-s; RSS idle <= 15 MB (15360 KiB); lower ping and RSS ratios are better")
+    print(f"{label:34}" + "".join(f"{med(label, i):14.{3 if i == 2 else 2}f}" for i in range(len(cols))))
+# Every build of ours (mkb-vpn and each -e engine) against each wireguard-go over the same underlay.
+bases = ("upstream-wg-go", "debian-wg-go")
+for base in bases:
+    for suffix in ("", "/v6"):
+        for ours in [l for l in rows if l.endswith(suffix) and (suffix or not l.endswith("/v6")) and l[:len(l) - len(suffix)] not in bases]:
+            if base + suffix in rows:
+                print(f"{ours + ' / ' + base + suffix:34}" + "".join(f"{med(ours, i) / med(base + suffix, i):13.2f}x" for i in range(len(cols))))
+# With -B: each engine over IPv6 against itself over IPv4 in the same run.
+for label in [l for l in rows if l.endswith("/v6") and l[:-3] in rows]:
+    print(f"{label + ' / IPv4':34}" + "".join(f"{med(label, i) / med(label[:-3], i):13.2f}x" for i in range(len(cols))))
+print("targets: >= 1.5x upstream in Mbit/s and GB/CPU-s; RSS idle <= 15 MB (15360 KiB); IPv6 / IPv4 within 0.90-1.10x; lower ping and RSS ratios are better")
 PY
