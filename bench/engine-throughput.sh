@@ -15,7 +15,7 @@
 #   test; -D: without Debian's;
 #   -C: the TCP congestion control iperf3 uses, e.g. cubic (Linux's default) or bbr; without it the system's, which the
 #   header names; -e: one more engine, e.g. another build of ours: -e "old:/tmp/old/mkb-vpn engine")
-# Addresses (docs/testing.md): underlay 198.18.8.0/24 (fd00:18:8::/64 with -6), tunnel 203.0.113.0/24.
+# Addresses (docs/testing.md): underlay 198.18.8.0/24 (fd00:18:8::/64 with -6 or -B), tunnel 203.0.113.0/24.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=10 rounds=2 upstream=${MKB_VPN_UPSTREAM_WG_GO:-} v6=0 both=0 handshakes=1 debian=1 extra=() cc=
