@@ -131,6 +131,10 @@ cat > "$root/etc/default/mkb-vpn" <<'DEFAULT'
 # userspace engine. Unset: kernel WireGuard where the module exists, else the built-in engine.
 #MKB_VPN_ENGINE=builtin
 #
+# The built-in engine's packet threads run as SCHED_BATCH: the same CPU share as other threads, but their
+# wake-ups do not preempt the services running on the host's cores. normal: the default scheduling policy.
+#MKB_VPN_ENGINE_SCHEDULER=normal
+#
 # The store on PostgreSQL instead of SQLite (see README): keep the password in a passfile under
 # /etc (the units hide /root, so /root/.pgpass is not read).
 #MKB_VPN_STORE=postgresql://mkbvpn@db.example.com/mkbvpn?passfile=/etc/mkb-vpn/pgpass

@@ -19,6 +19,13 @@ public static partial class EngineProgram
 {
     public const string DaemonVariable = "MKB_VPN_ENGINE_DAEMON";
 
+    /// <summary>
+    /// batch (the default): the data path's threads run as SCHED_BATCH (their wake-ups do not preempt whoever runs on
+    /// the core); normal: the default policy. An environment variable, so that it reaches the engine that
+    /// <c>mkb-vpn up</c> starts (a systemd drop-in's Environment= line).
+    /// </summary>
+    public const string SchedulerVariable = "MKB_VPN_ENGINE_SCHEDULER";
+
     /// <summary>Exit codes, the same numbers as mkb-vpn's documented ones.</summary>
     public const int Failure = 1, UsageError = 2;
 
@@ -31,7 +38,8 @@ public static partial class EngineProgram
     public const string Usage =
         "Usage: mkb-vpn-engine [-f|--foreground] [-v|--verbose] [--crypto-lanes N] IFACE\n" +
         "mkb-vpn's userspace WireGuard engine, run like wireguard-go: configure it with wg(8).\n" +
-        "Without -f (or $WG_PROCESS_FOREGROUND=1) it returns once the UAPI socket answers and runs in the background.";
+        "Without -f (or $WG_PROCESS_FOREGROUND=1) it returns once the UAPI socket answers and runs in the background.\n" +
+        "$MKB_VPN_ENGINE_SCHEDULER=normal keeps the packet threads on the default scheduling policy (default: batch).";
 
     /// <summary>The standalone executable's command line: <c>[-f] [-v] [--crypto-lanes N] IFACE</c>, <c>--version</c>, <c>--help</c>.</summary>
     public static int Main(string[] args, string version)
@@ -85,16 +93,22 @@ public static partial class EngineProgram
             Console.Error.WriteLine($"{program}: error: an interface name is 1 to 15 characters of a-z A-Z 0-9 _ = + . -");
             return UsageError;
         }
+        string? scheduler = Environment.GetEnvironmentVariable(SchedulerVariable);
+        if (scheduler is { Length: > 0 } and not ("batch" or "normal"))
+        {
+            Console.Error.WriteLine($"{program}: error: {SchedulerVariable} is batch or normal, not '{scheduler}'");
+            return UsageError;
+        }
         bool isChild = Environment.GetEnvironmentVariable(DaemonVariable) == "1";
         foreground |= Environment.GetEnvironmentVariable("WG_PROCESS_FOREGROUND") == "1";
         if (!foreground && !isChild)
             return StartInBackground(program, name);
         if (isChild)
             UserspaceEngine.StartNewSession();
-        return Serve(program, name, detach: isChild, verbose, cryptoLanes);
+        return Serve(program, name, detach: isChild, verbose, cryptoLanes, batchScheduling: scheduler != "normal");
     }
 
-    private static int Serve(string program, string name, bool detach, bool verbose, int? cryptoLanes)
+    private static int Serve(string program, string name, bool detach, bool verbose, int? cryptoLanes, bool batchScheduling)
     {
         using var stop = new CancellationTokenSource();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
@@ -107,7 +121,7 @@ public static partial class EngineProgram
         UserspaceEngine engine;
         try
         {
-            engine = UserspaceEngine.Start(name, Console.Error, verbose, cryptoLanes);
+            engine = UserspaceEngine.Start(name, Console.Error, verbose, cryptoLanes, batchScheduling);
         }
         catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or ArgumentException)
         {

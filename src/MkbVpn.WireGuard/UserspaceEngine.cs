@@ -29,13 +29,15 @@ public sealed class UserspaceEngine : IDisposable
 
     /// <summary>Creates the interface and the sockets. Throws <see cref="IOException"/> (or <see cref="SocketException"/>) with a message for the user.</summary>
     /// <param name="cryptoLanes">Threads sharing the AEAD work of a large batch (null: one per core from 4 cores on, else 1).</param>
-    public static UserspaceEngine Start(string interfaceName, TextWriter? log, bool verbose = false, int? cryptoLanes = null)
+    /// <param name="batchScheduling">Whether the data path's threads run as SCHED_BATCH (see Device/README.md, round 6).</param>
+    public static UserspaceEngine Start(string interfaceName, TextWriter? log, bool verbose = false, int? cryptoLanes = null, bool batchScheduling = true)
     {
         var engineLog = new EngineLog(log, verbose);
         var tun = LinuxTun.Create(interfaceName);
         var device = new MkbVpn.WireGuard.Device.Device(tun, port => SocketBind.Open(port), log: engineLog)
         {
             CryptoLaneCount = Math.Clamp(cryptoLanes ?? MkbVpn.WireGuard.Device.Device.DefaultCryptoLanes, 1, Protocol.Keypair.MaxLanes),
+            BatchScheduling = batchScheduling,
         };
         try
         {

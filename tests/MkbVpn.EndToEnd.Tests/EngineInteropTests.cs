@@ -364,3 +364,74 @@ public sealed class UapiKeyCheckTests
         }
     }
 }
+
+public sealed class EngineSchedulingTests
+{
+    // The engine's packet threads run as SCHED_BATCH (Device/ThreadScheduling.cs): their wake-ups do not preempt the
+    // thread running on a core. MKB_VPN_ENGINE_SCHEDULER=normal keeps the default policy; anything else is refused.
+    private const int SchedOther = 0, SchedBatch = 3;
+
+    [Fact]
+    public void The_packet_threads_run_as_batch_and_the_timers_do_not()
+    {
+        using var tb = new EngineTestbed();
+        tb.StartOurs();
+        int pid = tb.OursPid() ?? throw new InvalidOperationException("our engine is not running");
+        Dictionary<string, int>? policies = null;
+        Assert.NotNull(Shell.WaitFor(() =>
+        {
+            policies = Policies(pid);
+            return policies.GetValueOrDefault("wg-tun-read", -1) == SchedBatch && policies.GetValueOrDefault("wg-udp-receive", -1) == SchedBatch;
+        }, TimeSpan.FromSeconds(10)));
+        Assert.Equal(SchedOther, policies!["wg-timers"]);
+        Assert.Equal(SchedOther, policies["wg-handshake-0"]);
+    }
+
+    [Fact]
+    public void Normal_keeps_every_thread_on_the_default_policy()
+    {
+        using var tb = new EngineTestbed();
+        tb.StartOurs("MKB_VPN_ENGINE_SCHEDULER=normal");
+        int pid = tb.OursPid() ?? throw new InvalidOperationException("our engine is not running");
+        Dictionary<string, int>? policies = null;
+        // The loops name their threads as they start: wait for both, then every thread must be SCHED_OTHER.
+        Assert.NotNull(Shell.WaitFor(() =>
+        {
+            policies = Policies(pid);
+            return policies.ContainsKey("wg-tun-read") && policies.ContainsKey("wg-udp-receive");
+        }, TimeSpan.FromSeconds(10)));
+        Assert.All(policies!, p => Assert.True(p.Value == SchedOther, $"{p.Key}: policy {p.Value}"));
+    }
+
+    [Fact]
+    public void A_bad_value_is_one_line_and_exit_2_and_no_interface()
+    {
+        using var tb = new EngineTestbed();
+        var r = tb.In(tb.NsOurs, "env", "MKB_VPN_ENGINE_SCHEDULER=fast", EngineTestbed.MkbVpn, "engine", tb.IfOurs);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal("mkb-vpn engine: error: MKB_VPN_ENGINE_SCHEDULER is batch or normal, not 'fast'", r.StdErr.Trim());
+        Assert.False(File.Exists(EngineTestbed.SocketOf(tb.IfOurs)));
+        Assert.NotEqual(0, tb.In(tb.NsOurs, "ip", "link", "show", tb.IfOurs).ExitCode);
+    }
+
+    // Thread name -> scheduling policy (field 41 of /proc/PID/task/TID/stat; the fields after the name's closing parenthesis start at 3).
+    private static Dictionary<string, int> Policies(int pid)
+    {
+        var policies = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (string task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                string name = File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n');
+                string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                policies[name] = int.Parse(fields[41 - 3], System.Globalization.CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                // the thread ended meanwhile
+            }
+        }
+        return policies;
+    }
+}

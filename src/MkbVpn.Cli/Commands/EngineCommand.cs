@@ -17,6 +17,7 @@ internal static class EngineCommand
         var name = new Argument<string>("IFACE") { Description = "The interface to create (at most 15 characters)" };
         var cmd = new Command("engine", "Run mkb-vpn's userspace WireGuard engine for IFACE, like wireguard-go: configure it with wg(8).\n" +
             "Usable as WG_QUICK_USERSPACE_IMPLEMENTATION and as MKB_VPN_ENGINE (through scripts/mkb-vpn-engine).\n" +
+            "$MKB_VPN_ENGINE_SCHEDULER=normal keeps the packet threads on the default scheduling policy (default: batch).\n" +
             "Example: sudo mkb-vpn engine wg0 && sudo wg setconf wg0 wg0.conf") { foreground, verbose, lanes, name };
         cmd.SetHandler(p => Run(p.GetValue(name)!, p.GetValue(foreground), p.GetValue(verbose), p.GetValue(lanes)));
         return cmd;

@@ -26,7 +26,8 @@ internal sealed class CryptoLanes : IDisposable
         public Thread? Thread;
     }
 
-    public CryptoLanes(int lanes, string name, CancellationToken stopped)
+    /// <param name="onStart">Called by each helper thread first, with its name (the device sets its scheduling policy).</param>
+    public CryptoLanes(int lanes, string name, CancellationToken stopped, Action<string>? onStart = null)
     {
         Lanes = Math.Clamp(lanes, 1, Protocol.Keypair.MaxLanes);
         _stopped = stopped;
@@ -35,7 +36,12 @@ internal sealed class CryptoLanes : IDisposable
         {
             int lane = i + 1;
             var helper = new Helper();
-            helper.Thread = new Thread(() => HelperLoop(helper, lane)) { Name = $"{name}-{lane}", IsBackground = true };
+            string threadName = $"{name}-{lane}";
+            helper.Thread = new Thread(() =>
+            {
+                onStart?.Invoke(threadName);
+                HelperLoop(helper, lane);
+            }) { Name = threadName, IsBackground = true };
             _helpers[i] = helper;
             helper.Thread.Start();
         }

@@ -15,7 +15,7 @@ internal sealed partial class Device
         var flushScratch = new byte[PacketBatch.BufferSize];
         var items = new ReceivedDatagram[BatchSize * 64];
         var results = new TunnelResult[items.Length];
-        using var lanes = new CryptoLanes(CryptoLaneCount, "wg-decrypt", _stopped.Token);
+        using var lanes = new CryptoLanes(CryptoLaneCount, "wg-decrypt", _stopped.Token, UseBatchScheduling);
         _decryptLanes = lanes;
         _openWork = OpenShare;
         while (!_stopped.IsCancellationRequested)

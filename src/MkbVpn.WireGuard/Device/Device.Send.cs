@@ -12,7 +12,7 @@ internal sealed partial class Device
         var outgoing = new OutgoingDatagram[BatchSize];
         var seals = new PendingSeal[BatchSize];
         var peers = new Peer?[BatchSize];
-        using var lanes = new CryptoLanes(CryptoLaneCount, "wg-encrypt", _stopped.Token);
+        using var lanes = new CryptoLanes(CryptoLaneCount, "wg-encrypt", _stopped.Token, UseBatchScheduling);
         _encryptLanes = lanes;
         // A large batch is framed under the peers' locks, then encrypted over all lanes outside them.
         Action<int, int, int> sealWork = (lane, from, to) =>

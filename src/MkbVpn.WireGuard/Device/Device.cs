@@ -97,8 +97,8 @@ internal sealed partial class Device : IDisposable
             _bind = _openBind(_requestedPort);
             if (_fwmark != 0)
                 _bind.SetFwmark(_fwmark);
-            StartThread("wg-tun-read", RoutineReadFromTun);
-            StartThread("wg-udp-receive", RoutineReceiveFromNetwork);
+            StartThread("wg-tun-read", RoutineReadFromTun, dataPath: true);
+            StartThread("wg-udp-receive", RoutineReceiveFromNetwork, dataPath: true);
             for (int i = 0; i < HandshakeWorkers; i++)
                 StartThread($"wg-handshake-{i}", RoutineHandshakes);
             StartThread("wg-timers", RoutineTimers);
@@ -106,12 +106,20 @@ internal sealed partial class Device : IDisposable
         }
     }
 
-    private void StartThread(string name, Action body)
+    /// <summary>
+    /// Whether the data path's threads run as SCHED_BATCH (<see cref="ThreadScheduling"/>): the engine's choice
+    /// (on unless MKB_VPN_ENGINE_SCHEDULER=normal); off for in-process devices.
+    /// </summary>
+    public bool BatchScheduling { get; init; }
+
+    private void StartThread(string name, Action body, bool dataPath = false)
     {
         var thread = new Thread(() =>
         {
             try
             {
+                if (dataPath)
+                    UseBatchScheduling(name);
                 body();
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -128,6 +136,18 @@ internal sealed partial class Device : IDisposable
         _threads.Add(thread);
         thread.Start();
     }
+
+    // Called by each data-path thread for itself; a refusal (a seccomp filter, say) is logged once and changes nothing else.
+    private void UseBatchScheduling(string thread)
+    {
+        if (!BatchScheduling)
+            return;
+        int errno = ThreadScheduling.UseBatch();
+        if (errno != 0 && Interlocked.Exchange(ref _schedulingRefused, 1) == 0)
+            _log.Info("scheduling", $"{thread}: SCHED_BATCH refused (errno {errno}); the data path keeps the default policy");
+    }
+
+    private int _schedulingRefused;
 
     private TimeSpan Now() => _time.GetElapsedTime(0, _time.GetTimestamp());
 

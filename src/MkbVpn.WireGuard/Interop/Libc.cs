@@ -30,6 +30,7 @@ internal static unsafe partial class Libc
     public const int IfreqSize = 40;
     public const int EFD_NONBLOCK = 0x800;
     public const int EFD_CLOEXEC = 0x80000;
+    public const int SCHED_BATCH = 3;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd
@@ -38,6 +39,10 @@ internal static unsafe partial class Libc
         public short Events;
         public short Revents;
     }
+
+    /// <summary>sched_setscheduler(2) for the calling thread (pid 0), priority 0 (SCHED_OTHER / SCHED_BATCH need no privilege).</summary>
+    [LibraryImport("libc", EntryPoint = "sched_setscheduler", SetLastError = true)]
+    public static partial int SchedSetScheduler(int pid, int policy, int* priority);
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags);
