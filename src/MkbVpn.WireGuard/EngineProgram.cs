@@ -22,7 +22,7 @@ public static partial class EngineProgram
     /// <summary>
     /// batch (the default): the data path's threads run as SCHED_BATCH (their wake-ups do not preempt whoever runs on
     /// the core); normal: the default policy. An environment variable, so that it reaches the engine that
-    /// <c>mkb-vpn up</c> starts (a systemd drop-in's Environment= line).
+    /// <c>mkb-vpn up</c> starts (for the service: /etc/default/mkb-vpn).
     /// </summary>
     public const string SchedulerVariable = "MKB_VPN_ENGINE_SCHEDULER";
 

@@ -9,7 +9,7 @@ namespace MkbVpn.WireGuard.Device;
 /// wait for its slice to end or for it to sleep. A packet loop woken thousands of times a second otherwise cuts into
 /// whoever runs there (on a VPN host: the services its users reach, and the other direction's loop), each time with
 /// a context switch and cold caches. On an idle core nothing changes. Measured on the 2-core bench
-/// (Device/README.md, round 6). The engine turns it on (<see cref="Device.BatchScheduling"/>); in-process devices in
+/// (Device/README.md, round 7). The engine turns it on (<see cref="Device.BatchScheduling"/>); in-process devices in
 /// tests keep the default policy.
 /// </summary>
 internal static class ThreadScheduling
