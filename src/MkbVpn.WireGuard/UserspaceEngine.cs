@@ -29,7 +29,7 @@ public sealed class UserspaceEngine : IDisposable
 
     /// <summary>Creates the interface and the sockets. Throws <see cref="IOException"/> (or <see cref="SocketException"/>) with a message for the user.</summary>
     /// <param name="cryptoLanes">Threads sharing the AEAD work of a large batch (null: one per core from 4 cores on, else 1).</param>
-    /// <param name="batchScheduling">Whether the data path's threads run as SCHED_BATCH (see Device/README.md, round 6).</param>
+    /// <param name="batchScheduling">Whether the data path's threads run as SCHED_BATCH (see Device/README.md, round 7).</param>
     public static UserspaceEngine Start(string interfaceName, TextWriter? log, bool verbose = false, int? cryptoLanes = null, bool batchScheduling = true)
     {
         var engineLog = new EngineLog(log, verbose);

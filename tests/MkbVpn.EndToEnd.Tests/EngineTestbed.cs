@@ -111,7 +111,7 @@ internal sealed class EngineTestbed : IDisposable
     /// <param name="environment">NAME=VALUE settings for the engine's environment.</param>
     public void StartOurs(params string[] environment)
     {
-        var r = In(NsOurs, [.. environment.Length > 0 ? ["env", .. environment] : Array.Empty<string>(), MkbVpn, "engine", IfOurs]);
+        var r = In(NsOurs, ["env", .. environment, MkbVpn, "engine", IfOurs]);
         Assert.True(r.ExitCode == 0, $"mkb-vpn engine {IfOurs}: {r}");
         Assert.True(File.Exists(SocketOf(IfOurs)), "the engine returned before its UAPI socket existed");
         Assert.Equal(0, In(NsOurs, "wg", "show", IfOurs).ExitCode);
